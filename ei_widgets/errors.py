@@ -1,0 +1,52 @@
+"""One exception family for everything a user can get wrong.
+
+Every error subclasses :class:`EIError`, itself a :class:`ValueError`, so callers can catch the
+whole family at once and a bad input never surfaces as a bare crash.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class EIError(ValueError):
+    """Base class of every error ei_widgets raises on purpose."""
+
+
+class ModelLoadError(EIError):
+    """The object or file given is not a model we can read (missing, empty, corrupt, cyclic...)."""
+
+
+class ProfileError(EIError):
+    """The model was read but cannot be profiled as asked (absurd shapes, bad batch size...)."""
+
+
+class UnknownNameError(EIError):
+    """An accelerator, instance or other catalog name that does not exist."""
+
+    def __init__(self, kind: str, name: str, valid: Iterable[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.valid = sorted(valid)
+        close = difflib.get_close_matches(name, self.valid, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        super().__init__(
+            f"Unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(self.valid)}."
+        )
+
+
+class CatalogError(EIError):
+    """The catalog data or a price override is invalid."""
+
+
+class DoesNotFitError(EIError):
+    """The model (at this batch and precision) needs more accelerator memory than there is."""
+
+
+class NoAcceleratorError(EIError):
+    """An accelerated call was made while no accelerator is attached."""
+
+
+class LedgerError(EIError):
+    """The usage ledger cannot be used as asked."""
