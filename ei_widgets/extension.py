@@ -1,0 +1,65 @@
+"""The IPython extension hook: what ``%load_ext ei_widgets`` sets up and ``%unload_ext`` removes.
+
+Loading registers the magics, starts the cost meter and, inside a Jupyter kernel, the comm target
+the JupyterLab picker talks to. Everything it sets up is remembered per shell so that unloading
+undoes exactly that, and loading again (``%reload_ext``) is harmless.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# shell -> what load_ipython_extension set up on it, for unload to undo
+_loaded: dict[int, list[str]] = {}
+
+
+def in_kernel(ipython: Any) -> bool:
+    """True inside a Jupyter kernel (a front end can show widgets and open comms)."""
+    return getattr(ipython, "kernel", None) is not None
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Called by ``%load_ext ei_widgets``."""
+    if id(ipython) in _loaded:
+        return
+    from ei_widgets import billing, magics
+
+    parts = ["magics"]
+    magics.register(ipython)
+    billing.start_meter()
+    parts.append("meter")
+    if in_kernel(ipython):
+        from ei_widgets import comm
+
+        comm.register(ipython)
+        parts.append("comm")
+    _loaded[id(ipython)] = parts
+
+    version = importlib.import_module("ei_widgets").__version__
+    where = (
+        "the JupyterLab accelerator picker is connected"
+        if in_kernel(ipython)
+        else "no Jupyter front end here, so no picker or dashboard; magics and the API work"
+    )
+    print(
+        f"ei_widgets {version}: %ei, %ei_attach, %ei_detach, %ei_status, %ei_inspect, "
+        f"%ei_recommend are available; {where}."
+    )
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Called by ``%unload_ext ei_widgets``: undo what loading set up."""
+    parts = _loaded.pop(id(ipython), [])
+    if "comm" in parts:
+        from ei_widgets import comm
+
+        comm.unregister(ipython)
+    if "meter" in parts:
+        from ei_widgets import billing
+
+        billing.stop_meter()
+    if "magics" in parts:
+        from ei_widgets import magics
+
+        magics.unregister(ipython)

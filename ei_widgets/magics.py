@@ -1,0 +1,182 @@
+"""The ``%ei*`` line magics: a typed-command view of the core, with tab completion.
+
+The magics parse arguments and print; every decision is made by the core (accelerator, profile,
+sizing). Errors from the core are user errors, shown as one readable line rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core.completer import CompletionContext, SimpleCompletion, context_matcher
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from ei_widgets.errors import EIError
+
+MAGIC_NAMES = ("ei", "ei_attach", "ei_detach", "ei_status", "ei_inspect", "ei_recommend")
+
+
+def _user_errors_as_messages(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Show an ei_widgets error as its message: it says what is wrong and what to do."""
+
+    @functools.wraps(method)
+    def wrapper(self: Magics, line: str) -> Any:
+        try:
+            return method(self, line)
+        except EIError as error:
+            print(f"ei_widgets: {error}")
+            return None
+
+    return wrapper
+
+
+def _lookup(shell: Any, variable: str) -> Any:
+    from ei_widgets.errors import ModelLoadError
+
+    if variable not in shell.user_ns:
+        raise ModelLoadError(
+            f"No variable {variable!r} in this kernel. Run %ei_status to see the models found."
+        )
+    return shell.user_ns[variable]
+
+
+@magics_class
+class EIMagics(Magics):
+    """``%ei``, ``%ei_attach``, ``%ei_detach``, ``%ei_status``, ``%ei_inspect``, ``%ei_recommend``."""
+
+    @line_magic
+    @_user_errors_as_messages
+    def ei(self, line: str) -> Any:
+        """Show the ei_widgets dashboard."""
+        from ei_widgets.dashboard import dashboard
+
+        return dashboard(namespace=self.shell.user_ns)
+
+    @magic_arguments()
+    @argument("name", help="accelerator type, for example ml.eia2.medium")
+    @argument("--precision", default="fp32", choices=["fp32", "fp16"])
+    @argument("--instance", default=None, help="notebook instance type, for example ml.t3.medium")
+    @line_magic
+    @_user_errors_as_messages
+    def ei_attach(self, line: str) -> None:
+        """Attach a simulated Elastic Inference accelerator to this kernel."""
+        from ei_widgets import accelerator
+
+        args = parse_argstring(self.ei_attach, line)
+        attachment = accelerator.attach(args.name, instance=args.instance, precision=args.precision)
+        print(f"Attached {attachment.accelerator.name} ({attachment.precision}).")
+
+    @line_magic
+    @_user_errors_as_messages
+    def ei_detach(self, line: str) -> None:
+        """Detach the accelerator."""
+        from ei_widgets import accelerator
+
+        previous = accelerator.detach()
+        print(f"Detached {previous.accelerator.name}." if previous else "No accelerator attached.")
+
+    @line_magic
+    @_user_errors_as_messages
+    def ei_status(self, line: str) -> None:
+        """What is attached, what it costs, and the models this kernel holds."""
+        from ei_widgets import report
+
+        print(report.status_text(self.shell.user_ns))
+
+    @magic_arguments()
+    @argument("variable", help="name of a model variable in this kernel")
+    @argument("--batch", type=int, default=1, help="batch size to bind (default 1)")
+    @line_magic
+    @_user_errors_as_messages
+    def ei_inspect(self, line: str) -> None:
+        """Profile a model: inputs, parameters, FLOPs, memory, heaviest layers."""
+        from ei_widgets import report
+        from ei_widgets.profile import profile
+
+        args = parse_argstring(self.ei_inspect, line)
+        result = profile(_lookup(self.shell, args.variable), batch_size=args.batch)
+        print(report.profile_text(result))
+
+    @magic_arguments()
+    @argument("variable", help="name of a model variable in this kernel")
+    @argument("--latency-ms", type=float, required=True, help="latency target per request")
+    @argument("--rps", type=float, default=1.0, help="requests per second to serve")
+    @line_magic
+    @_user_errors_as_messages
+    def ei_recommend(self, line: str) -> None:
+        """The cheapest accelerator or instance that meets a latency target."""
+        from ei_widgets import report
+        from ei_widgets.sizing import recommend
+
+        args = parse_argstring(self.ei_recommend, line)
+        table = recommend(
+            _lookup(self.shell, args.variable),
+            latency_target_ms=args.latency_ms,
+            requests_per_second=args.rps,
+        )
+        print(report.recommendation_text(table))
+
+
+def _completions(shell: Any, words: list[str], token: str) -> list[str]:
+    """Candidates for the word being typed after one of our magics."""
+    magic = words[0].lstrip("%")
+    previous = words[-2] if len(words) >= 2 else ""
+    if previous == "--instance":
+        from ei_widgets.catalog import default_catalog
+
+        return sorted(default_catalog().notebook_instances())
+    if previous == "--precision":
+        return ["fp16", "fp32"]
+    if magic == "ei_attach":
+        from ei_widgets.catalog import default_catalog
+
+        return sorted(default_catalog().accelerators)
+    if magic in ("ei_inspect", "ei_recommend"):
+        from ei_widgets.discovery import find_models
+
+        return [entry.variable for entry in find_models(shell.user_ns)]
+    return []
+
+
+def _make_matcher(shell: Any) -> Callable[[CompletionContext], Any]:
+    @context_matcher()  # type: ignore[untyped-decorator]
+    def ei_matcher(context: CompletionContext) -> dict[str, Any]:
+        line = context.line_with_cursor
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = line.split()
+        if line.endswith(" "):
+            words.append("")
+        if len(words) < 2 or words[0].lstrip("%") not in MAGIC_NAMES:
+            return {"completions": [], "suppress": False}
+        token = context.token
+        names = [n for n in _completions(shell, words, token) if n.startswith(token)]
+        return {"completions": [SimpleCompletion(n) for n in names], "suppress": bool(names)}
+
+    return ei_matcher
+
+
+_matchers: dict[int, Any] = {}
+
+
+def register(shell: Any) -> None:
+    """Register the magics and their completer on an IPython shell."""
+    shell.register_magics(EIMagics)
+    matcher = _make_matcher(shell)
+    shell.Completer.custom_matchers.append(matcher)
+    _matchers[id(shell)] = matcher
+
+
+def unregister(shell: Any) -> None:
+    """Remove the magics and the completer again."""
+    for name in MAGIC_NAMES:
+        shell.magics_manager.magics["line"].pop(name, None)
+    shell.magics_manager.registry.pop("EIMagics", None)
+    matcher = _matchers.pop(id(shell), None)
+    if matcher in shell.Completer.custom_matchers:
+        shell.Completer.custom_matchers.remove(matcher)

@@ -1,0 +1,70 @@
+"""The wheel ships the prebuilt JupyterLab extension, and JupyterLab sees it enabled and OK."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NPM_NAME = "ei-widgets"
+SHARE = f"share/jupyter/labextensions/{NPM_NAME}"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the wheel from this checkout (the front end is reused when already built)."""
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    (built,) = out.glob("ei_widgets-*.whl")
+    return built
+
+
+def test_wheel_contains_the_prebuilt_labextension(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    data = [n for n in names if f"data/data/{SHARE}/" in n]
+    assert any(n.endswith(f"{SHARE}/package.json") for n in data)
+    assert any(n.endswith(f"{SHARE}/install.json") for n in data)
+    assert any("/static/remoteEntry." in n for n in data)
+    assert any(n.startswith("ei_widgets/") and n.endswith("__init__.py") for n in names)
+    package = json.loads(
+        zipfile.ZipFile(wheel).read(next(n for n in data if n.endswith(f"{SHARE}/package.json")))
+    )
+    assert package["name"] == NPM_NAME
+    assert package["jupyterlab"]["_build"]["load"].startswith("static/remoteEntry.")
+
+
+def test_labextension_list_reports_it_enabled_and_ok(wheel: Path, tmp_path: Path) -> None:
+    prefix = tmp_path / "prefix"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--prefix", str(prefix),
+         str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    env = {**os.environ, "JUPYTER_PATH": str(prefix / "share" / "jupyter")}
+    listing = subprocess.run(
+        [sys.executable, "-m", "jupyter", "labextension", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    output = listing.stdout + listing.stderr
+    line = next(line for line in output.splitlines() if NPM_NAME in line)
+    assert "enabled" in line
+    assert "OK" in line
