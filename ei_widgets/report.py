@@ -102,3 +102,71 @@ def mapping_text(values: Mapping[str, Any]) -> str:
     """``key: value`` lines, keys aligned."""
     width = max((len(k) for k in values), default=0)
     return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in values.items())
+
+
+def status_text(namespace: Mapping[str, Any]) -> str:
+    """What ``%ei_status`` prints: the attachment, the bill so far and the models found."""
+    from ei_widgets import accelerator, billing
+    from ei_widgets.discovery import find_models
+
+    state = accelerator.state()
+    attachment = state.attachment
+    instance = state.instance
+    lines = [
+        f"notebook instance: {instance.name} ({instance.vcpus} vCPUs, "
+        f"{instance.memory_gib:g} GiB, {billing.format_money(instance.price_per_hour)}/h)",
+        (
+            f"accelerator: {attachment.name} ({attachment.precision}, "
+            f"{billing.format_money(attachment.accelerator.price_per_hour)}/h, "
+            f"attached {attachment.since:%H:%M:%S} UTC)"
+            if attachment
+            else "accelerator: No accelerator attached (%ei_attach NAME attaches one)"
+        ),
+    ]
+    meter = billing.meter()
+    if meter is not None:
+        cost = meter.snapshot()
+        lines.append(
+            f"cost so far: {billing.format_money(cost.total)} at "
+            f"{billing.format_money(cost.rate_per_hour)}/h ({cost.savings_text})"
+        )
+    models = find_models(namespace)
+    if models:
+        lines += ["", "models in this kernel:"]
+        lines += [f"  {entry.variable}: {entry.kind}, {entry.summary}" for entry in models]
+    else:
+        lines += ["", "no models found in this kernel's variables"]
+    return "\n".join(lines)
+
+
+def recommendation_text(result: Any, limit: int = 20) -> str:
+    """What ``%ei_recommend`` and ``ei-widgets recommend`` print: the reason, then the table."""
+    from ei_widgets.billing import format_money
+
+    rows = [
+        (
+            ("* " if row is result.pick else "  ") + row.option,
+            row.batch_size,
+            row.precision,
+            row.latency_ms,
+            row.throughput_per_s,
+            "yes" if row.fits else "no",
+            format_money(row.price_per_hour),
+            "-" if row.cost_per_million is None else format_money(row.cost_per_million),
+            "yes" if row.meets else "no",
+        )
+        for row in result.rows[:limit]
+    ]
+    text = [
+        result.reason,
+        "",
+        table(
+            rows,
+            ["option", "batch", "precision", "latency ms", "inf/s", "fits", "$/h", "$/M inf",
+             "meets"],
+        ),
+    ]
+    if len(result.rows) > limit:
+        text.append(f"... and {len(result.rows) - limit} more options")
+    text.append("Latencies are modelled, not measured: see README, 'The latency model'.")
+    return "\n".join(text)
