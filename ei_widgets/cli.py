@@ -64,6 +64,8 @@ def cmd_inspect(args: argparse.Namespace) -> None:
         _print_json(
             {
                 "name": result.name,
+                "batch_size": result.batch_size,
+                "bound_inputs": result.bound_inputs,
                 "inputs": result.inputs,
                 "outputs": result.outputs,
                 "params": result.param_count,

@@ -128,7 +128,7 @@ def _completions(shell: Any, words: list[str], token: str) -> list[str]:
     if previous == "--instance":
         from ei_widgets.catalog import default_catalog
 
-        return sorted(default_catalog().notebook_instances())
+        return sorted(i.name for i in default_catalog().notebook_instances())
     if previous == "--precision":
         return ["fp16", "fp32"]
     if magic == "ei_attach":
