@@ -34,19 +34,25 @@ def _user_errors_as_messages(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _lookup(shell: Any, variable: str) -> Any:
+def _lookup(namespace: dict[str, Any], variable: str) -> Any:
     from ei_widgets.errors import ModelLoadError
 
-    if variable not in shell.user_ns:
+    if variable not in namespace:
         raise ModelLoadError(
             f"No variable {variable!r} in this kernel. Run %ei_status to see the models found."
         )
-    return shell.user_ns[variable]
+    return namespace[variable]
 
 
 @magics_class
 class EIMagics(Magics):
-    """``%ei``, ``%ei_attach``, ``%ei_detach``, ``%ei_status``, ``%ei_inspect``, ``%ei_recommend``."""
+    """The `%ei*` magics: dashboard, attach, detach, status, inspect, recommend."""
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        """The user's variables (a magic only runs inside a shell, so there is one)."""
+        assert self.shell is not None
+        return self.shell.user_ns
 
     @line_magic
     @_user_errors_as_messages
@@ -54,7 +60,7 @@ class EIMagics(Magics):
         """Show the ei_widgets dashboard."""
         from ei_widgets.dashboard import dashboard
 
-        return dashboard(namespace=self.shell.user_ns)
+        return dashboard(namespace=self.namespace)
 
     @magic_arguments()
     @argument("name", help="accelerator type, for example ml.eia2.medium")
@@ -85,7 +91,7 @@ class EIMagics(Magics):
         """What is attached, what it costs, and the models this kernel holds."""
         from ei_widgets import report
 
-        print(report.status_text(self.shell.user_ns))
+        print(report.status_text(self.namespace))
 
     @magic_arguments()
     @argument("variable", help="name of a model variable in this kernel")
@@ -98,7 +104,7 @@ class EIMagics(Magics):
         from ei_widgets.profile import profile
 
         args = parse_argstring(self.ei_inspect, line)
-        result = profile(_lookup(self.shell, args.variable), batch_size=args.batch)
+        result = profile(_lookup(self.namespace, args.variable), batch_size=args.batch)
         print(report.profile_text(result))
 
     @magic_arguments()
@@ -114,7 +120,7 @@ class EIMagics(Magics):
 
         args = parse_argstring(self.ei_recommend, line)
         table = recommend(
-            _lookup(self.shell, args.variable),
+            _lookup(self.namespace, args.variable),
             latency_target_ms=args.latency_ms,
             requests_per_second=args.rps,
         )
@@ -143,7 +149,7 @@ def _completions(shell: Any, words: list[str], token: str) -> list[str]:
 
 
 def _make_matcher(shell: Any) -> Callable[[CompletionContext], Any]:
-    @context_matcher()  # type: ignore[untyped-decorator]
+    @context_matcher()
     def ei_matcher(context: CompletionContext) -> dict[str, Any]:
         line = context.line_with_cursor
         try:

@@ -16,7 +16,8 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 
     def line(row: Sequence[str]) -> str:
         return "  ".join(
-            c.rjust(w) if right else c.ljust(w) for c, w, right in zip(row, widths, numeric)
+            c.rjust(w) if right else c.ljust(w)
+            for c, w, right in zip(row, widths, numeric, strict=True)
         ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
@@ -162,8 +163,17 @@ def recommendation_text(result: Any, limit: int = 20) -> str:
         "",
         table(
             rows,
-            ["option", "batch", "precision", "latency ms", "inf/s", "fits", "$/h", "$/M inf",
-             "meets"],
+            [
+                "option",
+                "batch",
+                "precision",
+                "latency ms",
+                "inf/s",
+                "fits",
+                "$/h",
+                "$/M inf",
+                "meets",
+            ],
         ),
     ]
     if len(result.rows) > limit:

@@ -53,8 +53,15 @@ def test_load_twice_then_unload_in_a_kernel() -> None:
 
 def test_load_in_plain_ipython_says_what_is_missing() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "IPython", "--quick", "--no-banner", "-c",
-         "%load_ext ei_widgets\n%ei_status\n%unload_ext ei_widgets"],
+        [
+            sys.executable,
+            "-m",
+            "IPython",
+            "--quick",
+            "--no-banner",
+            "-c",
+            "%load_ext ei_widgets\n%ei_status\n%unload_ext ei_widgets",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -31,7 +31,9 @@ def run(ip: Any, line: str) -> str:
 
 
 def test_attach_status_detach(shell: Any) -> None:
-    assert "Attached ml.eia2.large (fp16)" in run(shell, "%ei_attach ml.eia2.large --precision fp16")
+    assert "Attached ml.eia2.large (fp16)" in run(
+        shell, "%ei_attach ml.eia2.large --precision fp16"
+    )
     assert accelerator.current() is not None
     assert accelerator.current().name == "ml.eia2.large"
     status = run(shell, "%ei_status x")
