@@ -58,7 +58,7 @@ class EIMagics(Magics):
     @_user_errors_as_messages
     def ei(self, line: str) -> Any:
         """Show the ei_widgets dashboard."""
-        from ei_widgets.dashboard import dashboard
+        from ei_widgets import dashboard
 
         return dashboard(namespace=self.namespace)
 
