@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 
@@ -59,7 +60,9 @@ def test_attaching_another_replaces_it_with_a_notice(st: AcceleratorState) -> No
     second = st.attach("ml.eia2.large")
     assert st.attachment is second
     assert second.replaced is first
-    assert [c.kind for c in changes] == ["attach", "attach"]
+    third = st.attach("ml.eia1.medium")
+    assert third.replaced is second and second.replaced is None  # history stays bounded
+    assert [c.kind for c in changes] == ["attach", "attach", "attach"]
     assert changes[0].notice is None
     assert changes[1].previous is first and changes[1].current is second
     assert changes[1].notice is not None
@@ -118,7 +121,9 @@ def test_set_instance_and_model_notify(st: AcceleratorState) -> None:
 
 def test_attach_checks_the_model_fits(st: AcceleratorState) -> None:
     st.set_model("big", big_profile(3 * 2**30))
-    with pytest.raises(DoesNotFitError, match=r"ml.eia2.medium has 2.00 GiB.*fits is ml.eia2.large"):
+    with pytest.raises(
+        DoesNotFitError, match=r"ml.eia2.medium has 2.00 GiB.*fits is ml.eia2.large"
+    ):
         st.attach("ml.eia2.medium")
     assert st.attachment is None
     assert st.attach("ml.eia2.xlarge").accelerator.name == "ml.eia2.xlarge"
@@ -153,6 +158,6 @@ def test_concurrent_attaches_leave_one_consistent_state(st: AcceleratorState) ->
         t.join()
     assert len(changes) == 300
     # Changes chain: each one's previous is the one before's current.
-    for before, after in zip(changes, changes[1:], strict=False):
+    for before, after in itertools.pairwise(changes):
         assert after.previous is before.current
     assert st.attachment is changes[-1].current

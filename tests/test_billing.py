@@ -455,6 +455,15 @@ def test_a_bad_heartbeat_setting_warns_and_uses_the_default(
         stop_meter()
 
 
+def test_kernel_id_comes_from_the_connection_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.argv", ["launcher", "-f", "/run/jupyter/kernel-1a2b-3c.json"])
+    assert billing._kernel_id() == "1a2b-3c"
+    monkeypatch.setattr("sys.argv", ["launcher", "-f", "/tmp/tmpabc.json"])
+    assert billing._kernel_id() is None
+    monkeypatch.setattr("sys.argv", ["python"])
+    assert billing._kernel_id() is None
+
+
 def test_the_core_imports_no_widgets() -> None:
     import subprocess
     import sys

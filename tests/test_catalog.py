@@ -125,13 +125,15 @@ def test_file_overrides_toml_and_json(tmp_path: Path) -> None:
 
 def test_env_var_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "p.toml"
-    path.write_text('discount = 0.5\n')
+    path.write_text("discount = 0.5\n")
     monkeypatch.setenv(cat_mod.PRICES_ENV, str(path))
     reset_default_catalog()
     assert default_catalog().instance("ml.t3.medium").price_per_hour == Decimal("0.025")
 
 
-def test_bad_env_var_file_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_env_var_file_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "p.toml"
     path.write_text('discount = "lots"\n')
     monkeypatch.setenv(cat_mod.PRICES_ENV, str(path))
@@ -143,8 +145,8 @@ def test_bad_env_var_file_names_the_variable(tmp_path: Path, monkeypatch: pytest
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('discount = 1.5\n', r"line 1: discount = 1\.5.*0 <= d < 1"),
-        ('discount = -0.1\n', r"line 1.*>= 0"),
+        ("discount = 1.5\n", r"line 1: discount = 1\.5.*0 <= d < 1"),
+        ("discount = -0.1\n", r"line 1.*>= 0"),
         ('region = "mars"\n', r"line 1.*region"),
         ('colour = "blue"\n', r"line 1.*unknown key 'colour'"),
         ('[prices]\n"ml.t3.medium" = "cheap"\n', r"line 2: \"ml.t3.medium\" = \"cheap\""),
@@ -154,8 +156,8 @@ def test_bad_env_var_file_names_the_variable(tmp_path: Path, monkeypatch: pytest
         ('[prices]\n"ml.t3.medium" = true\n', r"line 2.*must be a number"),
         ('[prices]\n"ml.t3.medium" = nan\n', r"line 2.*finite"),
         ('[ec2_prices]\n"ml.t3.medium" = 1\n', r"line 2.*ec2_prices"),
-        ('discount = 0.1 0.2\n', r"invalid TOML.*line 1"),
-        ('prices = 3\n', r"line 1.*must be a table"),
+        ("discount = 0.1 0.2\n", r"invalid TOML.*line 1"),
+        ("prices = 3\n", r"line 1.*must be a table"),
     ],
 )
 def test_bad_override_files_are_rejected_with_the_line(

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kernel import kernel, run
@@ -40,7 +41,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> N
         time.sleep(0.01)
 
 
-def query(path: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+def query(path: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(path, timeout=10)
     try:
         return conn.execute(sql, args).fetchall()
@@ -48,7 +49,7 @@ def query(path: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
         conn.close()
 
 
-def last_json(text: str) -> dict[str, object]:
+def last_json(text: str) -> dict[str, Any]:
     return json.loads(text.strip().splitlines()[-1])
 
 
@@ -83,12 +84,12 @@ def test_sigkill_mid_run_loses_at_most_one_heartbeat_and_counts_nothing_twice() 
         started = run(client, START.format(accelerator="ml.eia2.medium"))
         assert started.error is None, started.error
         info = last_json(started.stdout)
-        sid, pid = int(info["session"]), int(info["pid"])  # type: ignore[call-overload]
+        sid, pid = int(info["session"]), int(info["pid"])
         assert info["ledger"] == str(path)
         client.execute(RUN_FOREVER)  # not waited for: the cell is still running when killed
 
         def heartbeats() -> int:
-            return int(query(path, "SELECT heartbeats FROM sessions WHERE id = ?", sid)[0][0])  # type: ignore[call-overload]
+            return int(query(path, "SELECT heartbeats FROM sessions WHERE id = ?", sid)[0][0])
 
         wait_for(lambda: heartbeats() >= 4, "a few heartbeats during the run")
         seen = heartbeats()
@@ -110,12 +111,12 @@ def test_sigkill_mid_run_loses_at_most_one_heartbeat_and_counts_nothing_twice() 
     assert (inst_closed, acc_closed) == (0, 0)
     # The instance was billed from before t0, the accelerator from between t0 and t1: the ledger
     # holds no more than really elapsed, and loses less than one heartbeat period.
-    t_start, t0, t1 = (float(info[k]) for k in ("t_start", "t0", "t1"))  # type: ignore[arg-type]
+    t_start, t0, t1 = (float(info[k]) for k in ("t_start", "t0", "t1"))
     assert inst_us / US_PER_S <= t_kill - t_start
     assert (t_kill - t0) - inst_us / US_PER_S < HEARTBEAT_S
     assert acc_us / US_PER_S <= t_kill - t0
     assert (t_kill - t1) - acc_us / US_PER_S < HEARTBEAT_S
-    assert int(acc_inferences) > 0  # type: ignore[call-overload]
+    assert int(acc_inferences) > 0
     with Ledger(path, recover=False) as reader:
         before = {r.key: r for r in reader.usage(by="notebook")}
     assert len(before) == 1
@@ -179,7 +180,7 @@ def test_two_kernels_metering_into_one_ledger_sum_up() -> None:
             started = run(client, START.format(accelerator=acc))
             assert started.error is None, started.error
             infos.append(last_json(started.stdout))
-        assert infos[0]["kernel"] != infos[1]["kernel"]
+        assert infos[0]["session"] != infos[1]["session"]
         # Both kernels work at the same time.
         msg_ids = [
             client.execute(METERED_WORK.format(accelerator=acc))
@@ -202,17 +203,33 @@ def test_two_kernels_metering_into_one_ledger_sum_up() -> None:
             assert res.error is None, res.error
             assert "ledger write failed" not in res.stderr  # no write was lost to locking
             total, inferences = res.stdout.split()
-            totals[str(info["kernel"])] = (Decimal(total), int(inferences))
+            # Outside Jupyter server the connection file has no kernel id: rows use the session.
+            key = str(info["kernel"] or f"session {info['session']}")
+            totals[key] = (Decimal(total), int(inferences))
 
     with Ledger(path) as reader:
         rows = {r.key: r for r in reader.usage(by="notebook")}
-        assert set(rows) == set(totals)  # one row per kernel (keyed by kernel id)
-        for key, (total, inferences) in totals.items():
-            assert rows[key].total == total
-            assert rows[key].inferences == inferences == 160
+        assert set(rows) == set(totals)  # one row per kernel
+        for key, (kernel_total, kernel_inferences) in totals.items():
+            assert rows[key].total == kernel_total
+            assert rows[key].inferences == kernel_inferences == 160
         assert sum(r.total for r in rows.values()) == sum(t for t, _ in totals.values())
         by_accelerator = {r.key: r for r in reader.usage(by="accelerator")}
         assert {"ml.eia2.medium", "ml.eia1.large"} <= set(by_accelerator)
         sessions = reader.sessions()
         assert [s["end_reason"] for s in sessions] == ["stop", "stop"]
-        assert all(int(s["heartbeats"]) > 0 for s in sessions)  # type: ignore[call-overload]
+        assert all(int(s["heartbeats"]) > 0 for s in sessions)
+
+
+def test_a_kernel_that_ends_normally_closes_its_session() -> None:
+    path = Path(os.environ["EI_WIDGETS_LEDGER"])
+    with kernel(kernel_env()) as (manager, client):
+        started = run(client, START.format(accelerator="ml.eia2.xlarge"))
+        assert started.error is None, started.error
+        sid = int(last_json(started.stdout)["session"])
+        manager.shutdown_kernel(now=False)  # a shutdown request: the kernel exits on its own
+        wait_for(lambda: not manager.is_alive(), "the kernel to exit", timeout=30)
+    (end_reason,) = query(path, "SELECT end_reason FROM sessions WHERE id = ?", sid)[0]
+    assert end_reason == "stop"
+    closed = query(path, "SELECT kind, closed, end_reason FROM intervals WHERE session_id = ?", sid)
+    assert sorted(closed) == [("accelerator", 1, "stop"), ("instance", 1, "stop")]

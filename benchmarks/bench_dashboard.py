@@ -1,0 +1,333 @@
+"""The dashboard's cost to a run, the kernel's responsiveness during a run, and memory over an hour.
+
+Figures (each printed next to its target, with met / not met):
+
+1. Throughput cost of the dashboard: one long virtual-clock run of a tiny model (host-bound: the
+   run loop's own overhead dominates, so any cost shows), in blocks that alternate between the
+   dashboard drawing (widgets on a comm that serialises every message to JSON as a kernel would,
+   a gauge/progress pass every 0.2 s, the cost panel each second) and nothing drawing, as with
+   no widget. Medians of the blocks' requests per second compared; ABBA order so drift cancels.
+   Target: at most 5% fewer requests per second.
+2. Kernel responsiveness: in a real kernel, ``%ei`` and a virtual-clock run in the background;
+   the time from sending a trivial cell to its ``execute_reply``, p50 and p95. Target: p95 at
+   most 100 ms. (The same cells with no run are measured for reference.)
+3. Memory over an hour: the metrics stream fed an hour of virtual time (100 calls per simulated
+   second) while the dashboard draws 5 times per simulated second; traced Python memory gained
+   from minute 10 (the rings are full by then) to minute 60. Target: flat, under 256 KiB of
+   growth. The process's max RSS is printed too. (``--quick``: 12 minutes at 10 calls/s.)
+
+Usage: ``python benchmarks/bench_dashboard.py [--quick]`` (``--quick``: seconds, for CI smoke).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import comm
+
+from ei_widgets.accelerator import AcceleratorState
+from ei_widgets.metrics import MetricsStream
+from ei_widgets.runner import Run
+from ei_widgets.session import session
+
+
+def tiny_model() -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [16, 8], [0.01] * 128)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
+        "tiny",
+        [x],
+        [y],
+        [w],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+class SerialisingComm:
+    """A comm that does what a kernel's does to each message before it leaves: JSON-encode it.
+
+    It keeps only counts, so memory figures are not inflated by a message log.
+    """
+
+    kernel = "benchmark"
+    messages = 0
+    bytes_sent = 0
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.comm_id = kwargs.get("comm_id") or "bench"
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def on_msg(self, callback: Any) -> None:
+        pass
+
+    def send(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
+        SerialisingComm.messages += 1
+        SerialisingComm.bytes_sent += len(json.dumps(data, default=str))
+        for buffer in buffers or ():
+            SerialisingComm.bytes_sent += memoryview(buffer).nbytes
+
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def use_serialising_comm() -> None:
+    comm.create_comm = lambda **kwargs: SerialisingComm(**kwargs)  # type: ignore[assignment]
+    comm.get_comm_manager = lambda **kwargs: {}  # type: ignore[assignment]
+
+
+# --- 1. throughput with and without the dashboard ------------------------------------------------
+
+
+def bench_throughput(blocks: int, block_s: float) -> tuple[float, float, float, float]:
+    """One long virtual-clock run; blocks alternate between drawing and not drawing.
+
+    In a drawing block the dashboard does what its timer does (a pass about every 0.2 s: gauges,
+    progress, header) and the cost meter ticks once a second into the Cost panel; in the other
+    blocks nothing draws, as with no widget. Blocks go in ABBA order so that drift cancels.
+    Returns (median requests/s without drawing, with drawing, cost %, messages per second).
+    """
+    from ei_widgets.billing import CostMeter
+    from ei_widgets.views.dashboard import Dashboard
+
+    model = tiny_model()
+    state = AcceleratorState()
+    state.attach("ml.eia2.medium")
+    stream = MetricsStream()
+    sess = session(model, clock="virtual", state=state, stream=stream, batch_size=1)
+    meter = CostMeter(state, work=lambda: (stream.snapshot().inferences, 0, 0.0)).start(
+        thread=False
+    )
+    board = Dashboard({"model": model}, state=state, stream=stream, meter=meter, timer=False)
+    run = Run(model, duration_s=3600.0, clock="virtual", session_factory=lambda: sess)
+    board.run_panel.run = run  # the panel draws this run, as if its Run button started it
+    run.start()
+    time.sleep(0.5)  # workers up and warm
+    plain: list[float] = []
+    drawn: list[float] = []
+    sent: list[float] = []
+    period = 1.0 / 5
+    try:
+        for i in range(blocks):
+            drawing = i % 4 in (1, 2)
+            gc.collect()
+            messages = SerialisingComm.messages
+            done0, t0 = run.progress().done, time.perf_counter()
+            end = t0 + block_s
+            passes = 0
+            while (now := time.perf_counter()) < end:
+                if drawing:
+                    board.tick()
+                    passes += 1
+                    if passes % 5 == 0:
+                        meter.tick()
+                time.sleep(min(period, max(end - now, 0.0)))
+            rps = (run.progress().done - done0) / (time.perf_counter() - t0)
+            (drawn if drawing else plain).append(rps)
+            if drawing:
+                sent.append((SerialisingComm.messages - messages) / block_s)
+    finally:
+        run.stop()
+        board.close()
+        meter.stop()
+    p, d = statistics.median(plain), statistics.median(drawn)
+    return p, d, (1 - d / p) * 100, statistics.median(sent)
+
+
+# --- 2. kernel responsiveness during a run -------------------------------------------------------
+
+KERNEL_SETUP = """
+%load_ext ei_widgets
+import numpy as np
+from onnx import TensorProto, helper
+model = helper.make_model(
+    helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [16, 8], [0.01] * 128)],
+    ),
+    opset_imports=[helper.make_opsetid("", 17)],
+)
+"""
+
+KERNEL_START = """
+board.picker.select("ml.eia2.medium")
+board.picker.attach()
+board.run_panel.clock.value = "virtual"
+board.run_panel.mode.value = "duration"
+board.run_panel.duration.value = 600.0
+board.run_panel.start()
+import time
+time.sleep(0.5)
+print(board.run_panel.run.state.value, board.run_panel.run.progress().done)
+"""
+
+
+def _cell_reply_times(client: Any, cells: int) -> list[float]:
+    times = []
+    for i in range(cells):
+        start = time.perf_counter()
+        msg_id = client.execute(f"{i} + 1", silent=False, store_history=False)
+        while True:
+            reply = client.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        times.append(time.perf_counter() - start)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        time.sleep(0.02)  # a person typing is slower than this; keep the iopub queue drained
+        while client.iopub_channel.msg_ready():
+            client.get_iopub_msg(timeout=1)
+    return times
+
+
+def bench_kernel(cells: int) -> tuple[list[float], list[float], str]:
+    """(reply times with no run, reply times during a run, run state line)."""
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        for code in (KERNEL_SETUP, "%ei", "board = _"):
+            reply = client.execute_interactive(code, timeout=120, output_hook=lambda m: None)
+            assert reply["content"]["status"] == "ok", reply["content"]
+        idle = _cell_reply_times(client, cells)
+        lines: list[str] = []
+
+        def keep(message: dict[str, Any]) -> None:
+            if message["msg_type"] == "stream":
+                lines.append(message["content"]["text"])
+
+        reply = client.execute_interactive(KERNEL_START, timeout=120, output_hook=keep)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        busy = _cell_reply_times(client, cells)
+        check: list[str] = []
+        client.execute_interactive(
+            "p = board.run_panel.run.progress(); print(p.state.value, p.done)\n"
+            "board.run_panel.stop()",
+            timeout=60,
+            output_hook=lambda m: (
+                check.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None
+            ),
+        )
+        state = "".join(check).strip()
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    return idle, busy, state
+
+
+# --- 3. memory over an hour of virtual time ------------------------------------------------------
+
+
+def bench_memory(seconds: int, per_second: int) -> tuple[int, int, int, int]:
+    """Traced bytes gained from 600 s to halfway and to ``seconds``; max RSS (KiB) at both ends."""
+    from ei_widgets.views.dashboard import Dashboard
+
+    state = AcceleratorState()
+    state.attach("ml.eia2.medium")
+    stream = MetricsStream()
+    board = Dashboard({"model": tiny_model()}, state=state, stream=stream, timer=False)
+    rng = np.random.default_rng(0)
+    latencies = (rng.gamma(4.0, 0.0005, size=per_second) + 0.002).tolist()
+    draws_per_second = 5
+    step = 1.0 / per_second
+
+    def simulate(start: int, end: int) -> None:
+        record = stream.record
+        for second in range(start, end):
+            for i, latency in enumerate(latencies):
+                record(latency, 1, at=second + i * step, flops=1e6, peak_flops=1e12,
+                       memory_bytes=50_000_000, accelerator="ml.eia2.medium")  # fmt: skip
+                if i % (per_second // draws_per_second) == 0:
+                    board.tick()
+
+    simulate(0, 600)
+    gc.collect()
+    tracemalloc.start()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = tracemalloc.get_traced_memory()[0]
+    middle = (600 + seconds) // 2
+    simulate(600, middle)
+    gc.collect()
+    at_middle = tracemalloc.get_traced_memory()[0] - base
+    simulate(middle, seconds)
+    gc.collect()
+    at_end = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert stream.snapshot().calls == seconds * per_second
+    assert len(board.gauges.throughput.x) <= 120
+    board.close()
+    return at_middle, at_end, rss0, rss1
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="seconds, for CI smoke")
+    parser.add_argument("--skip-kernel", action="store_true", help="leave out the kernel figure")
+    args = parser.parse_args(argv)
+    q = args.quick
+    use_serialising_comm()
+    rows: list[dict[str, Any]] = []
+
+    def report(name: str, figure: float, unit: str, target: str, met: bool, detail: str) -> None:
+        rows.append(
+            {"name": name, "figure": figure, "unit": unit, "target": target, "met": met,
+             "detail": detail}
+        )  # fmt: skip
+        flag = "met" if met else "NOT MET"
+        print(f"{name:40} {figure:10.2f} {unit:4} target {target:12} {flag:8} {detail}", flush=True)
+
+    blocks, block_s = (8, 0.5) if q else (40, 1.0)
+    plain, drawn, cost, per_s = bench_throughput(blocks, block_s)
+    report("dashboard cost to run throughput", cost, "%", "<= 5%", cost <= 5.0,
+           f"no widget {plain:,.0f} req/s, dashboard drawing {drawn:,.0f} req/s (medians of "
+           f"{blocks // 2} x {block_s:g} s blocks each); {per_s:.0f} widget msg/s")  # fmt: skip
+
+    if not args.skip_kernel:
+        cells = 30 if q else 200
+        idle, busy, state = bench_kernel(cells)
+        p50 = float(np.percentile(busy, 50)) * 1e3
+        p95 = float(np.percentile(busy, 95)) * 1e3
+        idle95 = float(np.percentile(idle, 95)) * 1e3
+        report("trivial cell reply during a run, p95", p95, "ms", "<= 100 ms", p95 <= 100.0,
+               f"p50 {p50:.1f} ms over {cells} cells; with no run p95 {idle95:.1f} ms; "
+               f"run then: {state}")  # fmt: skip
+
+    seconds, per_second = (720, 10) if q else (3600, 100)
+    at_middle, at_end, rss0, rss1 = bench_memory(seconds, per_second)
+    growth = at_end / 1024
+    minutes = seconds // 60
+    report(f"memory growth, {minutes} simulated min", growth, "KiB", "< 256 KiB",
+           growth < 256, f"traced from minute 10 (rings full): +{at_middle / 1024:.1f} KiB at "
+           f"minute {(600 + seconds) // 120}, +{at_end / 1024:.1f} KiB at minute {minutes}; "
+           f"max RSS {rss0 / 1024:.0f} -> {rss1 / 1024:.0f} MiB; "
+           f"{seconds * per_second:,} calls, {seconds * 5:,} gauge draws")  # fmt: skip
+    return rows
+
+
+if __name__ == "__main__":
+    main()

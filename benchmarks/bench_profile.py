@@ -1,0 +1,335 @@
+"""Profiling speed and memory: ei_widgets.profile next to onnx-tool, measured in one run.
+
+What it measures (issue 3):
+
+1. Agreement first: on the nine light models shipped with onnx, both tools must report the same
+   parameter count (floating-point weights: onnx-tool's int64 shape tensors are left out of its
+   side, and the initializers it drops because no node reads them are added back) and the same
+   Conv+Gemm MACs (onnx-tool counts a bias add as a MAC, so ours is compared as MACs + bias
+   adds). A mismatch stops the benchmark.
+2. Time to profile all nine: CPU time of this process, best of several rounds in which the two
+   tools take turns (imports done, so both are warm). Target: ours at most 1/10 of onnx-tool's.
+3. Peak memory while profiling VGG-19, each tool in a fresh subprocess (peak RSS of the whole
+   process, and tracemalloc's peak of the call). Target: ours at most 1/4 of onnx-tool's.
+4. Profiling time on generated graphs of 1k, 10k and 100k nodes. Target: linear growth, shown
+   as time per node at the largest size no more than twice the time per node at 1k.
+
+Run ``python benchmarks/bench_profile.py`` (about a minute) or ``--quick`` (seconds; one round,
+graphs up to 10k nodes) for CI. ``main(argv)`` returns the result rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ei_widgets.demo import demo_models  # noqa: E402
+from ei_widgets.profile import Profile, profile  # noqa: E402
+
+Row = dict[str, Any]
+FLOAT_DTYPES = ("float16", "float32", "float64")
+
+
+# ----------------------------------------------------------------------------------------------
+# the two tools
+
+
+def onnx_tool_profile(path: Path) -> Any:
+    """onnx-tool's graph after shape inference and profiling, constant folding on."""
+    import onnx_tool
+
+    model = onnx_tool.Model(str(path), {"constant_folding": True, "verbose": False})
+    graph = model.graph
+    graph.graph_reorder_nodes()
+    graph.shape_infer()
+    graph.profile()
+    return graph
+
+
+def onnx_tool_figures(graph: Any, path: Path) -> tuple[int, int]:
+    """(floating-point parameters, Conv+Gemm MACs including bias adds) from onnx-tool.
+
+    onnx-tool drops initializers no node reads (ResNet-50 has one, of 1 element) while we count
+    them as stored weights; they are added back on its side, from their dims in the file.
+    """
+    params = _unread_float_initializers(path)
+    for name in set(graph.initials):
+        tensor = graph.tensormap[name]
+        if np.dtype(tensor.dtype).name in FLOAT_DTYPES:
+            params += int(np.prod(tensor.get_shape()))
+    macs = sum(
+        int(node.macs[0]) for node in graph.nodemap.values() if node.op_type in ("Conv", "Gemm")
+    )
+    return params, macs
+
+
+def _unread_float_initializers(path: Path) -> int:
+    graph = onnx.load(str(path)).graph
+    read = {x for node in graph.node for x in node.input}
+    floats = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE)
+    return sum(
+        int(np.prod(t.dims))
+        for t in graph.initializer
+        if t.name not in read and t.data_type in floats
+    )
+
+
+def our_figures(p: Profile) -> tuple[int, int]:
+    """(floating-point parameters, Conv+Gemm MACs + bias adds) from our profile."""
+    params = sum(g.count for g in p.params if g.dtype in FLOAT_DTYPES)
+    conv_gemm = [n for n in p.nodes if n.op_type in ("Conv", "Gemm")]
+    # flops = 2 * macs + bias adds, so flops - macs = macs + bias adds, onnx-tool's convention
+    return params, sum(n.flops - n.macs for n in conv_gemm)
+
+
+# ----------------------------------------------------------------------------------------------
+# measurements
+
+
+def best_time(fn: Callable[[], object], rounds: int) -> float:
+    """Best CPU time of ``rounds`` calls (CPU time, so other load on the machine skews less)."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def interleaved_best(fns: Sequence[Callable[[], object]], rounds: int) -> list[float]:
+    """Best CPU time of each function, calling them in turn each round (side by side)."""
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for k, fn in enumerate(fns):
+            best[k] = min(best[k], best_time(fn, 1))
+    return best
+
+
+def check_agreement(paths: dict[str, Path]) -> list[Row]:
+    rows = []
+    for name, path in paths.items():
+        ours = our_figures(profile(path))
+        theirs = onnx_tool_figures(onnx_tool_profile(path), path)
+        rows.append({"model": name, "ours": ours, "onnx_tool": theirs})
+        if ours != theirs:
+            raise SystemExit(
+                f"{name}: figures differ (params, Conv+Gemm MACs): ours {ours}, onnx-tool {theirs}"
+            )
+    return rows
+
+
+_MEMORY_CHILD = """
+import json, sys, time, tracemalloc
+tool, path = sys.argv[1], sys.argv[2]
+sys.path.insert(0, {root!r})
+
+
+def status(key):
+    # VmHWM starts afresh at exec, unlike ru_maxrss, which keeps the parent's peak
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+if tool == "ours":
+    from ei_widgets.profile import profile
+    run = lambda: profile(path)
+else:
+    from benchmarks.bench_profile import onnx_tool_profile
+    import onnx_tool  # imported before the baseline, like ours
+    run = lambda: onnx_tool_profile(path)
+before = status("VmRSS")
+tracemalloc.start()
+start = time.perf_counter()
+run()
+seconds = time.perf_counter() - start
+_, traced = tracemalloc.get_traced_memory()
+tracemalloc.stop()
+print(json.dumps({{"peak_rss": status("VmHWM"), "rss_before": before,
+                   "traced_peak": traced, "seconds": seconds}}))
+"""
+
+
+def measure_memory(tool: str, path: Path) -> dict[str, float]:
+    """Peak memory of profiling ``path`` with ``tool`` in a fresh interpreter."""
+    code = _MEMORY_CHILD.format(root=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", code, tool, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def generated_graph(n_nodes: int, width: int = 32) -> onnx.ModelProto:
+    """A residual stack: MatMul, Add (bias), Relu, Add (skip) repeated, ``n_nodes`` in all."""
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((width, width)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.standard_normal(width).astype(np.float32), "b"),
+    ]
+    nodes = []
+    x, skip = "x", "x"
+    for i in range(n_nodes):
+        out = f"t{i}"
+        step = i % 4
+        if step == 0:
+            skip = x
+            nodes.append(helper.make_node("MatMul", [x, "w"], [out]))
+        elif step == 1:
+            nodes.append(helper.make_node("Add", [x, "b"], [out]))
+        elif step == 2:
+            nodes.append(helper.make_node("Relu", [x], [out]))
+        else:
+            nodes.append(helper.make_node("Add", [x, skip], [out]))
+        x = out
+    graph = helper.make_graph(
+        nodes,
+        f"generated_{n_nodes}",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", width])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["N", width])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+# ----------------------------------------------------------------------------------------------
+# report
+
+
+def _row(
+    metric: str, ours: float, theirs: float | None, ratio: float, target: str, met: bool, unit: str
+) -> Row:
+    return {
+        "metric": metric,
+        "ours": ours,
+        "onnx_tool": theirs,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+        "unit": unit,
+    }
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value:.4f} s"
+    if unit == "MiB":
+        return f"{value / 2**20:.1f} MiB"
+    if unit == "us/node":
+        return f"{value * 1e6:.1f} us/node"
+    return f"{value:g}"
+
+
+def print_table(rows: list[Row]) -> None:
+    header = f"{'metric':<40} {'ours':>16} {'onnx-tool':>16} {'ratio':>8} {'target':>10}  met"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['metric']:<40} {_fmt(r['ours'], r['unit']):>16} "
+            f"{_fmt(r['onnx_tool'], r['unit']):>16} {r['ratio']:>8.3f} {r['target']:>10}  "
+            f"{'yes' if r['met'] else 'NO'}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> list[Row]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one round, graphs up to 10k nodes")
+    args = parser.parse_args(argv)
+    rounds = 1 if args.quick else 3
+    sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)
+
+    paths = demo_models()
+    agreement = check_agreement(paths)
+    print(f"Agreement on {len(agreement)} light models (float params, Conv+Gemm MACs + bias):")
+    for a in agreement:
+        print(f"  {a['model']:<14} params {a['ours'][0]:>12,}  MACs {a['ours'][1]:>16,}  same")
+    print()
+
+    rows: list[Row] = []
+    ours_s = best_time(lambda: [profile(p) for p in paths.values()], rounds)
+    theirs_s = best_time(
+        lambda: [onnx_tool_profile(p) for p in paths.values()], max(1, rounds // 2)
+    )
+    ratio = ours_s / theirs_s
+    rows.append(
+        _row("time, nine light models", ours_s, theirs_s, ratio, "<= 0.100", ratio <= 0.1, "s")
+    )
+
+    vgg = paths["vgg19"]
+    ours_m, theirs_m = measure_memory("ours", vgg), measure_memory("onnx-tool", vgg)
+    ratio = ours_m["peak_rss"] / theirs_m["peak_rss"]
+    rows.append(
+        _row(
+            "peak RSS, VGG-19 (whole process)",
+            ours_m["peak_rss"],
+            theirs_m["peak_rss"],
+            ratio,
+            "<= 0.250",
+            ratio <= 0.25,
+            "MiB",
+        )
+    )
+    ratio = ours_m["traced_peak"] / theirs_m["traced_peak"]
+    rows.append(
+        _row(
+            "tracemalloc peak, VGG-19 (the call)",
+            ours_m["traced_peak"],
+            theirs_m["traced_peak"],
+            ratio,
+            "<= 0.250",
+            ratio <= 0.25,
+            "MiB",
+        )
+    )
+
+    per_node: dict[int, float] = {}
+    for n in sizes:
+        model = generated_graph(n)
+        seconds = best_time(partial(profile, model), 1 if n >= 100_000 else rounds)
+        per_node[n] = seconds / n
+        ratio = per_node[n] / per_node[sizes[0]]
+        rows.append(
+            _row(
+                f"time per node, {n:,}-node graph",
+                per_node[n],
+                None,
+                ratio,
+                "<= 2.000",
+                ratio <= 2.0,
+                "us/node",
+            )
+        )
+
+    print_table(rows)
+    return rows
+
+
+if __name__ == "__main__":
+    results = main()
+    sys.exit(0 if all(r["met"] for r in results) else 1)

@@ -1,0 +1,444 @@
+"""The kernel half of the JupyterLab picker protocol (``docs/protocol.md``, version 1).
+
+``%load_ext ei_widgets`` calls :func:`register`, which registers the comm target ``ei_widgets``
+with the kernel's comm manager. The JupyterLab extension opens one comm per notebook on the
+notebook's own kernel connection. Every message it sends is checked against the small schema
+below and answered with a ``reply`` or an ``error``; nothing in a message is ever executed, only
+compared against the catalog's names. Every change of the kernel's accelerator state (from the
+picker, a magic or the dashboard) and a tick each second are pushed to every open comm as a
+``state`` message.
+
+:class:`Handler` holds the protocol logic and works with any ``send`` function, so it is tested
+without a kernel.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from ei_widgets import accelerator
+from ei_widgets.errors import EIError
+
+log = logging.getLogger(__name__)
+
+TARGET = "ei_widgets"
+PROTOCOL_VERSION = 1
+MAX_ID_LENGTH = 64
+MAX_NAME_LENGTH = 128
+PUSH_INTERVAL_SECONDS = 1.0
+COMPARISON_GPU = "ml.g4dn.xlarge"
+
+Send = Callable[[dict[str, Any]], None]
+
+# type -> (required fields besides v/type/id, optional fields)
+_SCHEMA: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "get-state": (frozenset(), frozenset()),
+    "attach": (frozenset({"accelerator"}), frozenset({"precision"})),
+    "detach": (frozenset(), frozenset()),
+    "set-instance": (frozenset({"instance"}), frozenset()),
+}
+_PRECISIONS = ("fp32", "fp16")
+
+
+class ProtocolError(EIError):
+    """A comm message that does not follow the protocol."""
+
+
+def _request_id(data: Any) -> str | None:
+    """The message's id when it is a valid one (to echo it in an error), else None."""
+    if isinstance(data, Mapping):
+        value = data.get("id")
+        if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
+            return value
+    return None
+
+
+def _name(data: Mapping[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME_LENGTH:
+        raise ProtocolError(f"{key!r} must be a catalog name (a string of 1 to {MAX_NAME_LENGTH} characters)")
+    return value
+
+
+def validate(data: Any) -> dict[str, Any]:
+    """Check one front end → kernel message; return it, or raise :class:`ProtocolError`."""
+    if not isinstance(data, Mapping):
+        raise ProtocolError(f"a message must be a JSON object, not {type(data).__name__}")
+    version = data.get("v")
+    if type(version) is not int or version != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"unsupported protocol version {version!r}; this kernel speaks version {PROTOCOL_VERSION}"
+        )
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in _SCHEMA:
+        raise ProtocolError(
+            f"unknown message type {kind!r}; expected one of {', '.join(sorted(_SCHEMA))}"
+        )
+    request_id = data.get("id")
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_ID_LENGTH:
+        raise ProtocolError(f"'id' must be a string of 1 to {MAX_ID_LENGTH} characters")
+    required, optional = _SCHEMA[kind]
+    keys = set(data)
+    if not all(isinstance(k, str) for k in keys):
+        raise ProtocolError("field names must be strings")
+    missing = required - keys
+    if missing:
+        raise ProtocolError(f"{kind!r} needs {', '.join(sorted(missing))}")
+    extra = keys - required - optional - {"v", "type", "id"}
+    if extra:
+        raise ProtocolError(f"unexpected field(s) in {kind!r}: {', '.join(sorted(extra))}")
+    message: dict[str, Any] = {"v": version, "type": kind, "id": request_id}
+    if kind == "attach":
+        message["accelerator"] = _name(data, "accelerator")
+        if "precision" in data:
+            precision = data["precision"]
+            if not isinstance(precision, str) or precision not in _PRECISIONS:
+                raise ProtocolError(f"'precision' must be one of {', '.join(_PRECISIONS)}")
+            message["precision"] = precision
+    elif kind == "set-instance":
+        message["instance"] = _name(data, "instance")
+    return message
+
+
+# ---------------------------------------------------------------------------------------------
+# The STATE object
+
+
+def _money(value: Decimal | float | int | None) -> float:
+    return round(float(value or 0), 6)
+
+
+def _gib(n_bytes: int | float | None) -> float | None:
+    if n_bytes is None:
+        return None
+    return round(n_bytes / 2**30, 3)
+
+
+def _instance_json(instance: Any) -> dict[str, Any]:
+    return {
+        "name": instance.name,
+        "vcpus": instance.vcpus,
+        "memory_gib": _gib(instance.memory_bytes),
+        "price_per_hour": _money(instance.price_per_hour),
+    }
+
+
+class _FitCache:
+    """Fit and latency per accelerator for one (model, instance, precision, catalog)."""
+
+    def __init__(self) -> None:
+        self._key: tuple[Any, ...] | None = None
+        self._value: dict[str, tuple[bool | None, float | None, str | None]] = {}
+
+    def get(
+        self, st: accelerator.AcceleratorState
+    ) -> dict[str, tuple[bool | None, float | None, str | None]]:
+        from ei_widgets.estimate import estimate, format_bytes
+
+        model = st.model
+        catalog = st.catalog
+        precision = st.attachment.precision if st.attachment is not None else "fp32"
+        key = (
+            None if model is None else (model[0], id(model[1])),
+            st.instance.name,
+            precision,
+            id(catalog),
+        )
+        if key == self._key:
+            return self._value
+        value: dict[str, tuple[bool | None, float | None, str | None]] = {}
+        for name, acc in catalog.accelerators.items():
+            if model is None:
+                value[name] = (None, None, None)
+                continue
+            try:
+                est = estimate(
+                    model[1], acc, precision=precision, instance=st.instance, catalog=catalog
+                )
+            except Exception as exc:  # a model the estimate cannot judge: say why
+                value[name] = (None, None, str(exc))
+                continue
+            reason = None
+            if not est.fits:
+                reason = (
+                    f"needs {format_bytes(est.memory_needed_bytes)}, "
+                    f"{name} has {format_bytes(est.memory_available_bytes)}"
+                )
+            value[name] = (bool(est.fits), round(est.latency_ms, 4), reason)
+        self._key, self._value = key, value
+        return value
+
+
+def _comparison(catalog: Any, snapshot: Any) -> dict[str, Any] | None:
+    comparison = getattr(snapshot, "comparison", None) if snapshot is not None else None
+    if comparison is not None:
+        name = getattr(comparison, "name", comparison)
+        if isinstance(name, str) and name in catalog.instances:
+            return {"name": name, "price_per_hour": _money(catalog.instances[name].price_per_hour)}
+    gpus = list(catalog.gpu_instances())
+    if not gpus:
+        return None
+    preferred = [g for g in gpus if g.name == COMPARISON_GPU]
+    gpu = preferred[0] if preferred else min(gpus, key=lambda g: g.price_per_hour)
+    return {"name": gpu.name, "price_per_hour": _money(gpu.price_per_hour)}
+
+
+def _meter_snapshot() -> Any:
+    try:
+        from ei_widgets import billing
+    except ImportError:
+        return None
+    meter = billing.meter()
+    return meter.snapshot() if meter is not None else None
+
+
+def build_state(
+    st: accelerator.AcceleratorState | None = None, *, fits: _FitCache | None = None
+) -> dict[str, Any]:
+    """The STATE object of the protocol, for ``st`` (the kernel's state by default)."""
+    st = st if st is not None else accelerator.state()
+    catalog = st.catalog
+    attachment = st.attachment
+    table = (fits or _FitCache()).get(st)
+    accelerators = []
+    for name, acc in catalog.accelerators.items():
+        fit, latency, reason = table.get(name, (None, None, None))
+        accelerators.append(
+            {
+                "name": name,
+                "f32_tflops": acc.f32_tflops,
+                "f16_tflops": acc.f16_tflops,
+                "memory_gib": _gib(acc.memory_bytes),
+                "price_per_hour": _money(acc.price_per_hour),
+                "fits": fit,
+                "latency_ms": latency,
+                "reason": reason,
+            }
+        )
+    snapshot = _meter_snapshot()
+    if snapshot is not None:
+        cost = {
+            "rate_per_hour": _money(snapshot.rate_per_hour),
+            "total": _money(snapshot.total),
+            "instance": _money(snapshot.instance_cost),
+            "accelerator": _money(snapshot.accelerator_cost),
+        }
+    else:
+        rate = st.instance.price_per_hour + (
+            attachment.accelerator.price_per_hour if attachment is not None else Decimal(0)
+        )
+        cost = {"rate_per_hour": _money(rate), "total": 0.0, "instance": 0.0, "accelerator": 0.0}
+    model = st.model
+    return {
+        "instance": _instance_json(st.instance),
+        "attached": None
+        if attachment is None
+        else {
+            "name": attachment.name,
+            "precision": attachment.precision,
+            "since": attachment.since.isoformat().replace("+00:00", "Z"),
+        },
+        "accelerators": accelerators,
+        "instances": [_instance_json(i) for i in catalog.notebook_instances()],
+        "comparison": _comparison(catalog, snapshot),
+        "model": None if model is None else {"variable": model[0], "kind": model[1].kind},
+        "cost": cost,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Handling messages
+
+
+class Handler:
+    """Answers one comm's messages: validate, apply to the state, reply or refuse."""
+
+    def __init__(self, send: Send, st: accelerator.AcceleratorState | None = None) -> None:
+        self._send = send
+        self._state = st
+        self._fits = _FitCache()
+
+    @property
+    def state(self) -> accelerator.AcceleratorState:
+        return self._state if self._state is not None else accelerator.state()
+
+    def state_message(self) -> dict[str, Any]:
+        return {"v": PROTOCOL_VERSION, "type": "state", "state": build_state(self.state, fits=self._fits)}
+
+    def push(self) -> None:
+        """Send the current state (a ``state`` message)."""
+        self._send(self.state_message())
+
+    def handle(self, data: Any) -> dict[str, Any]:
+        """Answer one message; returns the answer it sent. Never raises for a bad message."""
+        try:
+            message = validate(data)
+            self._apply(message)
+            answer = {
+                "v": PROTOCOL_VERSION,
+                "type": "reply",
+                "id": message["id"],
+                "state": build_state(self.state, fits=self._fits),
+            }
+        except EIError as exc:
+            answer = self._error(data, str(exc))
+        except Exception as exc:
+            log.exception("ei_widgets: a comm message failed")
+            answer = self._error(data, f"internal error: {type(exc).__name__}: {exc}")
+        self._send(answer)
+        return answer
+
+    def _error(self, data: Any, text: str) -> dict[str, Any]:
+        return {"v": PROTOCOL_VERSION, "type": "error", "id": _request_id(data), "error": text}
+
+    def _apply(self, message: dict[str, Any]) -> None:
+        st = self.state
+        kind = message["type"]
+        if kind == "attach":
+            st.attach(message["accelerator"], precision=message.get("precision", "fp32"))
+        elif kind == "detach":
+            st.detach()
+        elif kind == "set-instance":
+            st.set_instance(message["instance"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The kernel side: the comm target, pushes on change and each second
+
+
+class _Connections:
+    """The open comms of one kernel, the state subscription and the ticking thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._comms: dict[str, tuple[Any, Handler]] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # comm target -------------------------------------------------------------------------
+
+    def open(self, comm: Any, open_msg: Mapping[str, Any]) -> None:
+        handler = Handler(lambda data: comm.send(data))
+        comm_id = comm.comm_id
+
+        def on_msg(msg: Mapping[str, Any]) -> None:
+            handler.handle(_content_data(msg))
+
+        def on_close(msg: Mapping[str, Any]) -> None:
+            with self._lock:
+                self._comms.pop(comm_id, None)
+
+        comm.on_msg(on_msg)
+        comm.on_close(on_close)
+        with self._lock:
+            self._comms[comm_id] = (comm, handler)
+        # The open message carries the first request (get-state with id "open").
+        handler.handle(_content_data(open_msg))
+        self._ensure_running()
+
+    # pushes ------------------------------------------------------------------------------
+
+    def _on_change(self, change: Any) -> None:
+        # Called with the state's lock held: only wake the pusher.
+        self._wake.set()
+
+    def _ensure_running(self) -> None:
+        with self._lock:
+            if self._unsubscribe is None:
+                self._unsubscribe = accelerator.subscribe(self._on_change)
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(
+                    target=self._run, name="ei_widgets-comm-push", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(PUSH_INTERVAL_SECONDS)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            self.push_all()
+
+    def push_all(self) -> None:
+        with self._lock:
+            comms = list(self._comms.values())
+        for _comm, handler in comms:
+            try:
+                handler.push()
+            except Exception:
+                log.exception("ei_widgets: could not push the state to a comm")
+
+    def close_all(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        with self._lock:
+            comms = list(self._comms.values())
+            self._comms.clear()
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+            thread, self._thread = self._thread, None
+        if unsubscribe is not None:
+            unsubscribe()
+        for comm, _handler in comms:
+            try:
+                comm.close()
+            except Exception:
+                log.exception("ei_widgets: could not close a comm")
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2 * PUSH_INTERVAL_SECONDS)
+
+    @property
+    def open_count(self) -> int:
+        with self._lock:
+            return len(self._comms)
+
+
+def _content_data(msg: Any) -> Any:
+    """The ``data`` of a comm message's content (anything else becomes None, an error)."""
+    if isinstance(msg, Mapping):
+        content = msg.get("content")
+        if isinstance(content, Mapping):
+            return content.get("data")
+    return None
+
+
+_connections: _Connections | None = None
+
+
+def register(ipython: Any = None) -> None:
+    """Register the comm target ``ei_widgets`` with the kernel's comm manager."""
+    global _connections
+    import comm as comm_package
+
+    if _connections is None:
+        _connections = _Connections()
+    comm_package.get_comm_manager().register_target(TARGET, _connections.open)
+
+
+def unregister(ipython: Any = None) -> None:
+    """Remove the comm target and close the open comms (the front ends show "not loaded")."""
+    global _connections
+    import comm as comm_package
+
+    manager = comm_package.get_comm_manager()
+    try:
+        manager.unregister_target(TARGET, _connections.open if _connections else None)
+    except (KeyError, ValueError):
+        pass
+    if _connections is not None:
+        _connections.close_all()
+        _connections = None
+
+
+def is_registered() -> bool:
+    """True when the comm target is registered in this kernel."""
+    import comm as comm_package
+
+    return TARGET in getattr(comm_package.get_comm_manager(), "targets", {})

@@ -1,0 +1,434 @@
+"""Accelerated sessions: the onnxruntime ``InferenceSession`` API on the attached accelerator.
+
+Outputs are real: onnxruntime computes them on the host CPU. Time is simulated: each call is
+metered with the latency the model of ``estimate`` gives for the attached accelerator, its batch
+and precision, into the metrics stream.
+
+Migrating existing inference code takes one changed line::
+
+    sess = onnxruntime.InferenceSession("model.onnx")     # before
+    sess = ei_widgets.session("model.onnx")               # after (with an accelerator attached)
+
+    outputs = sess.run(None, {"input": batch})            # unchanged
+
+``session`` takes what ``InferenceSession`` takes (a path or serialized bytes, ``sess_options``,
+``providers``) and also a ``ModelProto`` or an existing ``InferenceSession``. Providers the host
+lacks (CUDA, ...) are dropped: the host runs the model, the accelerator is simulated.
+
+Clocks:
+
+- ``"paced"`` (default): a call takes at least its simulated latency in wall time (the device is a
+  shared timeline, so concurrent calls queue as they would on one accelerator).
+- ``"virtual"``: nothing sleeps; a shared virtual clock advances by each call's latency.
+
+When the host takes longer than the simulated latency, the call cannot be faster than the host:
+it is marked host-bound, and the simulated figures are still the ones reported.
+
+Model load takes ``model_load_factor`` times the measured host load (plus a fixed part and the
+weights crossing the network) and the first call after loading (or after the accelerator changed)
+is a warm-up call (``warmup_factor``, ``warmup_fixed_seconds``), as on EI.
+
+The batch of a call is the leading dimension of the session's first input. A batch whose memory
+(weights + activations at that batch + runtime overhead) exceeds the accelerator raises
+``DoesNotFitError`` before running, at load time for the session's batch and at run time for any
+other batch; the failed call counts as an error. Wrong shapes or dtypes raise onnxruntime's own
+error, also counted as an error, never as an inference.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from ei_widgets import accelerator as _acc
+from ei_widgets.catalog import Catalog, default_catalog
+from ei_widgets.errors import EIError, NoAcceleratorError
+from ei_widgets.estimate import (
+    Estimate,
+    check_batch,
+    does_not_fit,
+    estimate,
+    model_load_seconds,
+    warmup_seconds,
+)
+from ei_widgets.metrics import MetricsStream, default_stream
+from ei_widgets.profile import Profile
+from ei_widgets.profile import profile as make_profile
+
+Clock = Literal["paced", "virtual"]
+
+NO_ACCELERATOR = (
+    "no accelerator attached: attach one first, e.g. ei_widgets.attach('ml.eia2.medium') "
+    "(Elastic Inference said: Failed to detect any accelerator)"
+)
+
+
+class VirtualClock:
+    """Simulated seconds that advance only when told to. Thread-safe."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._t = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return self._t
+
+    def advance(self, seconds: float) -> float:
+        """Move on by ``seconds``; returns the new time."""
+        with self._lock:
+            self._t += seconds
+            return self._t
+
+
+class _Timeline:
+    """The device's busy-until time in wall seconds, for paced calls from many threads."""
+
+    def __init__(self) -> None:
+        self._free_at = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self, now: float, busy_s: float, latency_s: float) -> float:
+        """Book the device for one call arriving at ``now``; returns when it completes."""
+        with self._lock:
+            start = now if now > self._free_at else self._free_at
+            self._free_at = start + busy_s
+        return start + latency_s
+
+
+_VIRTUAL = VirtualClock()
+_PACED = _Timeline()
+
+
+def virtual_clock() -> VirtualClock:
+    """The clock virtual sessions share (calls on the one accelerator happen one after another)."""
+    return _VIRTUAL
+
+
+def _ort() -> Any:
+    import onnxruntime
+
+    return onnxruntime
+
+
+def _host_providers(providers: Sequence[Any] | None) -> list[Any]:
+    available = set(_ort().get_available_providers())
+    kept = [p for p in providers or () if (p[0] if isinstance(p, tuple) else p) in available]
+    return kept or ["CPUExecutionProvider"]
+
+
+def _profile_of(loaded: Any, batch_size: int | None) -> Profile:
+    return (
+        make_profile(loaded) if batch_size is None else make_profile(loaded, batch_size=batch_size)
+    )
+
+
+class AcceleratedSession:
+    """An ``onnxruntime.InferenceSession`` whose calls are metered on the attached accelerator.
+
+    Build it with :func:`session`. Methods other than ``run`` and ``run_with_ort_values`` go
+    straight to the underlying onnxruntime session (unmetered).
+    """
+
+    def __init__(
+        self,
+        ort_session: Any,
+        profile: Profile,
+        *,
+        clock: Clock,
+        state: _acc.AcceleratorState,
+        stream: MetricsStream,
+        catalog: Catalog,
+        host_load_seconds: float,
+        batch_size: int,
+        virtual: VirtualClock | None = None,
+    ) -> None:
+        self._sess = ort_session
+        self.profile = profile
+        self.clock: Clock = clock
+        self._state = state
+        self._stream = stream
+        self._catalog = catalog
+        self._virtual = virtual or _VIRTUAL
+        self._lock = threading.Lock()
+        inputs = ort_session.get_inputs()
+        self._first_name: str | None = inputs[0].name if inputs else None
+        self.batch_size = batch_size
+        self._att: _acc.Attachment | None = None
+        self._host: Any = None
+        self._table: dict[int, tuple[float, float, float, float, int] | EIError] = {}
+        self._warm = False
+        self._bind()  # checks the fit at the session's batch (DoesNotFitError)
+        self.host_load_seconds = host_load_seconds
+        self.load_seconds = model_load_seconds(profile, host_load_seconds, catalog=catalog)
+        if clock == "virtual":
+            self._virtual.advance(self.load_seconds)
+        else:
+            time.sleep(max(self.load_seconds - host_load_seconds, 0.0))
+        self._stream.set_memory(self._entry(batch_size)[4], accelerator=self.accelerator)
+
+    # --- binding to the attached accelerator -------------------------------------------------
+
+    @property
+    def accelerator(self) -> str | None:
+        return self._att.accelerator.name if self._att is not None else None
+
+    def _bind(self) -> None:
+        """Follow the state: new accelerator, precision or instance -> new table, warm-up again."""
+        with self._lock:
+            att, host = self._state.attachment, self._state.instance
+            if att is None:
+                raise NoAcceleratorError(NO_ACCELERATOR)
+            if att is self._att and host is self._host:
+                return
+            accelerator_changed = att is not self._att
+            self._att, self._host, self._table = att, host, {}
+            if accelerator_changed:
+                self._warm = False
+        entry = self._entry(self.batch_size)
+        if isinstance(entry, EIError):
+            raise entry
+
+    def estimate(self, batch_size: int | None = None) -> Estimate:
+        """The simulated figures of one call at ``batch_size`` on what is attached now."""
+        att = self._state.attachment
+        if att is None:
+            raise NoAcceleratorError(NO_ACCELERATOR)
+        return self._estimate(att, self._state.instance, batch_size)
+
+    def _estimate(self, att: _acc.Attachment, host: Any, batch_size: int | None) -> Estimate:
+        return estimate(
+            self.profile,
+            att.accelerator,
+            batch_size=self.batch_size if batch_size is None else batch_size,
+            precision=att.precision,
+            instance=host,
+            catalog=self._catalog,
+        )
+
+    def _entry(self, batch: int) -> Any:
+        """(latency, busy, flops, peak, memory) for ``batch``, or the error it raises; cached."""
+        hit = self._table.get(batch)
+        if hit is not None:
+            return hit
+        entry: tuple[float, float, float, float, int] | EIError
+        try:
+            check_batch(batch)
+            if self._att is None:
+                raise NoAcceleratorError(NO_ACCELERATOR)
+            est = self._estimate(self._att, self._host, batch)
+            entry = (
+                est.latency_s,
+                est.busy_s,
+                est.flops,
+                est.peak_flops,
+                est.memory_needed_bytes,
+            )
+            if not est.fits:
+                entry = does_not_fit(self.profile, est, catalog=self._catalog)
+        except EIError as exc:
+            entry = exc
+        if len(self._table) < 1024:  # batches seen are few; the bound guards odd callers
+            self._table[batch] = entry
+        return entry
+
+    # --- metered calls ------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self._virtual.now() if self.clock == "virtual" else time.perf_counter()
+
+    def _batch_of(self, value: Any) -> int:
+        shape = getattr(value, "shape", None)
+        if callable(shape):  # OrtValue.shape()
+            shape = shape()
+        if shape is None:
+            shape = np.shape(value)
+        return int(shape[0]) if len(shape) else 1
+
+    def _metered(self, call: Any, feed: Mapping[str, Any], *args: Any) -> Any:
+        stream = self._stream
+        state = self._state
+        try:
+            if state.attachment is not self._att or state.instance is not self._host:
+                self._bind()
+            value = feed.get(self._first_name) if self._first_name is not None else None
+            batch = self.batch_size if value is None else self._batch_of(value)
+            entry = self._table.get(batch)
+            if entry is None:
+                entry = self._entry(batch)
+            if isinstance(entry, EIError):
+                raise entry
+        except Exception as exc:
+            stream.record_error(exc, at=self._now())
+            raise
+        t0 = time.perf_counter()
+        try:
+            outputs = call(*args)
+        except Exception as exc:
+            stream.record_error(exc, at=self._now())
+            raise
+        host_s = time.perf_counter() - t0
+        latency, busy = entry[0], entry[1]
+        if not self._warm:
+            with self._lock:
+                first, self._warm = not self._warm, True
+            if first:
+                extra = warmup_seconds(latency, catalog=self._catalog)
+                latency, busy = latency + extra, busy + extra
+        if self.clock == "virtual":
+            at = self._virtual.advance(latency)
+        else:
+            at = _PACED.reserve(t0, busy, latency)
+            wait = at - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        stream.record(
+            latency,
+            batch,
+            at=at,
+            host_s=host_s,
+            flops=entry[2],
+            peak_flops=entry[3],
+            memory_bytes=entry[4],
+            host_bound=host_s > latency,
+            accelerator=self._att.accelerator.name if self._att is not None else None,
+        )
+        return outputs
+
+    def run(
+        self,
+        output_names: Sequence[str] | None,
+        input_feed: Mapping[str, Any],
+        run_options: Any = None,
+    ) -> list[Any]:
+        """``InferenceSession.run``: real outputs, metered on the attached accelerator."""
+        result: list[Any] = self._metered(
+            self._sess.run, input_feed, output_names, input_feed, run_options
+        )
+        return result
+
+    def run_with_ort_values(
+        self,
+        output_names: Sequence[str] | None,
+        input_dict_ort_values: Mapping[str, Any],
+        run_options: Any = None,
+    ) -> Any:
+        """``InferenceSession.run_with_ort_values``, metered like ``run``."""
+        return self._metered(
+            self._sess.run_with_ort_values,
+            input_dict_ort_values,
+            output_names,
+            input_dict_ort_values,
+            run_options,
+        )
+
+    # --- the rest of the InferenceSession API -------------------------------------------------
+
+    def get_inputs(self) -> Any:
+        return self._sess.get_inputs()
+
+    def get_outputs(self) -> Any:
+        return self._sess.get_outputs()
+
+    def get_overridable_initializers(self) -> Any:
+        return self._sess.get_overridable_initializers()
+
+    def get_modelmeta(self) -> Any:
+        return self._sess.get_modelmeta()
+
+    def get_providers(self) -> list[str]:
+        result: list[str] = self._sess.get_providers()
+        return result
+
+    def get_provider_options(self) -> Any:
+        return self._sess.get_provider_options()
+
+    def get_session_options(self) -> Any:
+        return self._sess.get_session_options()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names not defined here: the rest of the onnxruntime API, unmetered.
+        if name.startswith("__") or name == "_sess":
+            raise AttributeError(name)
+        return getattr(self._sess, name)
+
+    def __repr__(self) -> str:
+        return (
+            f"<AcceleratedSession {self.profile.name!r} on {self.accelerator} "
+            f"({self.clock} clock, batch {self.batch_size})>"
+        )
+
+
+def session(
+    model: Any,
+    sess_options: Any = None,
+    *,
+    clock: Clock = "paced",
+    providers: Sequence[Any] | None = None,
+    provider_options: Sequence[Any] | None = None,
+    batch_size: int | None = None,
+    profile: Profile | None = None,
+    state: _acc.AcceleratorState | None = None,
+    stream: MetricsStream | None = None,
+    catalog: Catalog | None = None,
+) -> AcceleratedSession:
+    """An accelerated session for ``model`` on the attached accelerator.
+
+    ``model``: a path, serialized bytes, an ``onnx.ModelProto`` or an ``InferenceSession``.
+    ``batch_size``: the batch checked against the accelerator's memory at load (default: the
+    first input's leading dimension when fixed, else the profile's batch). ``profile``: reuse a
+    profile already computed. ``state``/``stream``/``catalog`` default to the kernel's own.
+    """
+    if clock not in ("paced", "virtual"):
+        raise EIError(f"clock must be 'paced' or 'virtual', got {clock!r}")
+    st = state or _acc.state()
+    if st.attachment is None:
+        raise NoAcceleratorError(NO_ACCELERATOR)
+    if batch_size is not None:
+        check_batch(batch_size)
+    cat = catalog or st.catalog or default_catalog()
+    from ei_widgets.loaders import load_model
+
+    loaded = load_model(model)
+    ort = _ort()
+    t0 = time.perf_counter()
+    if ort_source := _reusable_session(model):
+        ort_session = ort_source
+    else:
+        source = loaded.ort_source()
+        if isinstance(source, os.PathLike):
+            source = os.fspath(source)
+        ort_session = ort.InferenceSession(
+            source,
+            sess_options,
+            providers=_host_providers(providers),
+            provider_options=provider_options,
+        )
+    host_load = time.perf_counter() - t0
+    if profile is None:
+        profile = _profile_of(loaded, batch_size)
+    if batch_size is None:
+        inputs = ort_session.get_inputs()
+        lead = inputs[0].shape[0] if inputs and inputs[0].shape else None
+        batch_size = lead if isinstance(lead, int) and lead > 0 else (profile.batch_size or 1)
+    return AcceleratedSession(
+        ort_session,
+        profile,
+        clock=clock,
+        state=st,
+        stream=stream or default_stream(),
+        catalog=cat,
+        host_load_seconds=host_load,
+        batch_size=batch_size,
+    )
+
+
+def _reusable_session(model: Any) -> Any:
+    """An existing onnxruntime session is used as it is (the host model is already loaded)."""
+    from ei_widgets.loaders import is_ort_session
+
+    return model if is_ort_session(model) else None

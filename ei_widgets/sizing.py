@@ -1,0 +1,290 @@
+"""Which option is the cheapest that meets a latency target at a request rate?
+
+``recommend`` evaluates, for every batch size and precision asked:
+
+- every EI accelerator on every notebook instance (price = instance + accelerator, SageMaker);
+- every whole-GPU instance (``ml.g4dn.xlarge``, ``ml.g5.xlarge``, ``ml.p3.2xlarge``);
+- CPU-only: every notebook instance and every CPU instance on its own (fp32 only: onnxruntime on
+  CPU gains nothing from fp16).
+
+Every latency is modelled (``estimate``), not measured; the ``basis`` column says which model.
+
+Per row: ``latency_ms`` of one call; ``throughput_per_s``, the inferences per second one unit
+serves with ``concurrency`` calls in flight (default: enough to keep its busiest resource busy);
+``fits`` in memory; ``price_per_hour``; ``cost_per_million`` inferences when serving
+``requests_per_second`` (or its full throughput when no rate is given); ``meets``: fits, latency at
+most the target and throughput at least the rate.
+
+Rows are sorted: those that meet first, then by $/h, $ per million inferences and latency. The pick
+is the first row that meets; without a target or a rate, the one with the lowest cost per million.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from ei_widgets.catalog import Catalog, Instance, default_catalog
+from ei_widgets.errors import EIError
+from ei_widgets.estimate import (
+    PRECISIONS,
+    Estimate,
+    check_batch,
+    check_precision,
+    estimate_batches,
+    host_op_count,
+)
+from ei_widgets.profile import Profile
+from ei_widgets.profile import profile as make_profile
+
+DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+
+BASIS = {
+    "accelerator": "modelled: network-attached EI accelerator",
+    "gpu": "modelled: whole GPU",
+    "cpu": "modelled: CPU only (host_gflops_per_vcpu)",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    option: str  # what is rented: "ml.eia2.medium on ml.t3.medium", "ml.g4dn.xlarge", ...
+    kind: str  # "accelerator" | "gpu" | "cpu"
+    accelerator: str | None
+    instance: str
+    batch_size: int
+    precision: str
+    latency_ms: float
+    throughput_per_s: float
+    bound: str  # the term that bounds the latency
+    memory_needed_bytes: int
+    memory_available_bytes: int
+    fits: bool
+    price_per_hour: Decimal
+    cost_per_million: Decimal | None  # None when the option serves nothing
+    meets: bool
+    basis: str
+
+    @property
+    def label(self) -> str:
+        """Short name: the accelerator for EI rows, the instance otherwise."""
+        if self.accelerator is not None:
+            return self.accelerator
+        return f"{self.instance} (CPU only)" if self.kind == "cpu" else self.instance
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The table ``recommend`` returns: ``rows`` (sorted), ``pick`` and ``reason``."""
+
+    rows: tuple[Row, ...]
+    pick: Row | None
+    reason: str
+    latency_target_ms: float | None
+    requests_per_second: float | None
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """The rows as plain dicts (money as Decimal)."""
+        return [asdict(row) for row in self.rows]
+
+    def __str__(self) -> str:
+        head = f"{'option':34} {'batch':>5} {'prec':4} {'ms':>9} {'inf/s':>9} {'$/h':>7} meets"
+        lines = [self.reason, head]
+        for row in self.rows[:20]:
+            lines.append(
+                f"{row.option:34} {row.batch_size:5} {row.precision:4} {row.latency_ms:9.2f} "
+                f"{row.throughput_per_s:9.1f} {row.price_per_hour:7.3f} "
+                f"{'yes' if row.meets else 'no'}"
+            )
+        if len(self.rows) > 20:
+            lines.append(f"... {len(self.rows) - 20} more rows")
+        return "\n".join(lines)
+
+
+def _positive_or_none(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EIError(f"{what} must be a positive number, got {value!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise EIError(f"{what} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _money(value: Decimal) -> str:
+    return f"${value:.2f}/h"
+
+
+def _condition(target: float | None, rps: float | None) -> str:
+    parts = []
+    if target is not None:
+        parts.append(f"{target:g} ms")
+    if rps is not None:
+        parts.append(f"{rps:g} req/s")
+    return " at ".join(parts)
+
+
+def recommend(
+    model_or_profile: Any,
+    *,
+    latency_target_ms: float | None = None,
+    requests_per_second: float | None = None,
+    batch_sizes: Iterable[int] = DEFAULT_BATCH_SIZES,
+    precisions: Iterable[str] = PRECISIONS,
+    instance: str | None = None,
+    concurrency: int | None = None,
+    catalog: Catalog | None = None,
+) -> Recommendation:
+    """Evaluate every option and return the sorted table with its pick and a one-line reason.
+
+    ``instance`` restricts the notebook instances to that one (the accelerators still all run).
+    """
+    cat = catalog or default_catalog()
+    target = _positive_or_none(latency_target_ms, "latency_target_ms")
+    rps = _positive_or_none(requests_per_second, "requests_per_second")
+    batches = sorted({check_batch(b) for b in batch_sizes})
+    if not batches:
+        raise EIError("batch_sizes must name at least one batch size")
+    precs = list(dict.fromkeys(check_precision(p) for p in precisions))
+    if not precs:
+        raise EIError("precisions must name at least one of fp32, fp16")
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
+        raise EIError(f"concurrency must be a positive integer, got {concurrency!r}")
+    notebooks = (cat.notebook_instance(instance),) if instance else cat.notebook_instances()
+    profile = (
+        model_or_profile if isinstance(model_or_profile, Profile) else _profile(model_or_profile)
+    )
+
+    rows: list[Row] = []
+
+    def add(
+        ests: list[Estimate], kind: str, acc: str | None, host: Instance, price: Decimal
+    ) -> None:
+        option = f"{acc} on {host.name}" if acc else host.name
+        if kind == "cpu":
+            option += " (CPU only)"
+        basis = BASIS[kind]
+        for est in ests:
+            latency_ms = est.latency_s * 1e3
+            if concurrency is None:
+                throughput = est.batch_size / est.busy_s if est.busy_s > 0 else math.inf
+            else:
+                throughput = est.throughput(concurrency)
+            fits = est.fits
+            served = min(throughput, rps) if rps is not None else throughput
+            cost = None
+            if fits and served > 0 and math.isfinite(served):
+                cost = (price * Decimal(f"{1e6 / (3600.0 * served):.6g}")).quantize(
+                    Decimal("0.000001")
+                )
+            meets = (
+                fits
+                and (target is None or latency_ms <= target)
+                and (rps is None or throughput >= rps)
+            )
+            rows.append(
+                Row(
+                    option=option,
+                    kind=kind,
+                    accelerator=acc,
+                    instance=host.name,
+                    batch_size=est.batch_size,
+                    precision=est.precision,
+                    latency_ms=latency_ms,
+                    throughput_per_s=throughput,
+                    bound=est.bound,
+                    memory_needed_bytes=est.memory_needed_bytes,
+                    memory_available_bytes=est.memory_available_bytes,
+                    fits=fits,
+                    price_per_hour=price,
+                    cost_per_million=cost,
+                    meets=meets,
+                    basis=basis,
+                )
+            )
+
+    # Without host-side ops the notebook instance changes only the price: estimate once.
+    per_host = host_op_count(profile, catalog=cat) > 0
+    for acc in cat.accelerators.values():
+        for prec in precs:
+            shared = None
+            for host in notebooks:
+                if shared is None or per_host:
+                    shared = estimate_batches(
+                        profile, acc, batches, precision=prec, instance=host, catalog=cat
+                    )
+                add(shared, "accelerator", acc.name, host, host.price_per_hour + acc.price_per_hour)
+    for gpu in cat.gpu_instances():
+        for prec in precs:
+            ests = estimate_batches(profile, gpu, batches, precision=prec, catalog=cat)
+            add(ests, "gpu", None, gpu, gpu.price_per_hour)
+    for host in (*notebooks, *cat.cpu_instances()):
+        ests = estimate_batches(profile, host, batches, precision="fp32", catalog=cat)
+        add(ests, "cpu", None, host, host.price_per_hour)
+
+    by_cost = target is None and rps is None
+    never = Decimal("Infinity")
+
+    def key(row: Row) -> tuple[Any, ...]:
+        cost = row.cost_per_million if row.cost_per_million is not None else never
+        if by_cost:
+            return (not row.meets, cost, row.latency_ms)
+        return (not row.meets, row.price_per_hour, cost, row.latency_ms)
+
+    rows.sort(key=key)
+    pick = rows[0] if rows and rows[0].meets else None
+    return Recommendation(
+        rows=tuple(rows),
+        pick=pick,
+        reason=_reason(rows, pick, target, rps),
+        latency_target_ms=target,
+        requests_per_second=rps,
+    )
+
+
+def _reason(rows: list[Row], pick: Row | None, target: float | None, rps: float | None) -> str:
+    cond = _condition(target, rps)
+    if pick is None:
+        fitting = [r for r in rows if r.fits]
+        if not fitting:
+            return "No option fits the model in memory at these batch sizes and precisions."
+        fastest = min(fitting, key=lambda r: r.latency_ms)
+        return (
+            f"No option meets {cond}; the fastest that fits is {fastest.label} at "
+            f"{fastest.latency_ms:.1f} ms (batch {fastest.batch_size}, {fastest.precision}, "
+            f"{_money(fastest.price_per_hour)})."
+        )
+    setting = f"batch {pick.batch_size}, {pick.precision}"
+    if pick.kind == "accelerator":
+        setting = f"on {pick.instance}, {setting}"
+    if not cond:
+        return (
+            f"{pick.label} costs least per inference: ${pick.cost_per_million:.2f} per million "
+            f"at {_money(pick.price_per_hour)} ({setting})."
+        )
+    head = f"{pick.label} meets {cond} for {_money(pick.price_per_hour)} ({setting})"
+    if pick.kind == "gpu":
+        return head + "; no EI accelerator or CPU-only option meets it."
+    gpus = [r for r in rows if r.kind == "gpu" and r.meets]
+    if not gpus:
+        return head + "; no whole-GPU instance meets it."
+    other = min(gpus, key=lambda r: r.price_per_hour)
+    if other.price_per_hour <= 0:
+        return head + "."
+    saving = (1 - pick.price_per_hour / other.price_per_hour) * 100
+    return f"{head}, {saving:.0f}% less than {other.label} ({_money(other.price_per_hour)})."
+
+
+def _profile(model: Any) -> Profile:
+    return make_profile(model)

@@ -1,0 +1,151 @@
+"""Small display helpers shared by the dashboard's panels: number formats, HTML bits, layout.
+
+Only formatting lives here; every figure shown comes from the core.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import ipywidgets as w
+
+GIB = 2**30
+
+SIMULATED = (
+    '<span title="From the documented latency and memory model, not measured on this host" '
+    'style="font-size:11px;padding:1px 6px;border-radius:8px;background:#fff3cd;color:#7a5b00">'
+    "modelled</span>"
+)
+MEASURED = (
+    '<span title="Measured on this host" '
+    'style="font-size:11px;padding:1px 6px;border-radius:8px;background:#e3f2e1;color:#25632a">'
+    "measured</span>"
+)
+
+_TABLE_STYLE = (
+    "border-collapse:collapse;font-size:12px;font-variant-numeric:tabular-nums;margin:2px 0 6px 0"
+)
+_CELL = "padding:2px 8px;border-bottom:1px solid #e4e4e4;text-align:{align}"
+
+
+def esc(value: object) -> str:
+    """HTML-escape anything."""
+    return html.escape(str(value))
+
+
+def fmt_bytes(n: float | None) -> str:
+    """1536 -> '1.5 KiB'."""
+    if n is None:
+        return "—"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def fmt_count(n: float | None) -> str:
+    """1234567 -> '1.23 M'."""
+    if n is None:
+        return "—"
+    value = float(n)
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.0f}" if value == int(value) else f"{value:.3g}"
+
+
+def fmt_gflops(flops: float | None) -> str:
+    """FLOPs as GFLOPs with sensible precision."""
+    if flops is None:
+        return "—"
+    g = float(flops) / 1e9
+    return f"{g:.3g}" if g < 100 else f"{g:,.0f}"
+
+
+def fmt_ms(ms: float | None) -> str:
+    if ms is None:
+        return "—"
+    return f"{ms:.3g} ms" if ms < 100 else f"{ms:,.0f} ms"
+
+
+def fmt_money(value: Decimal | float | None, places: int = 4) -> str:
+    """Dollars; small amounts keep enough digits to tick visibly."""
+    if value is None:
+        return "—"
+    number = float(value)
+    if number != 0 and abs(number) < 0.01:
+        return f"${number:.{max(places, 6)}f}"
+    return f"${number:,.{places}f}"
+
+
+def fmt_rate(value: Decimal | float | None) -> str:
+    return "—" if value is None else f"${float(value):,.4g}/h"
+
+
+def fmt_percent(fraction: float | None) -> str:
+    return "—" if fraction is None else f"{100 * float(fraction):.0f}%"
+
+
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    align: Sequence[str] | None = None,
+    highlight: int | None = None,
+) -> str:
+    """A compact HTML table (cells are escaped unless they are ``Raw``)."""
+    aligns = list(align) if align else ["left"] * len(headers)
+    head = "".join(
+        f'<th style="{_CELL.format(align=a)};font-weight:600">{esc(h)}</th>'
+        for h, a in zip(headers, aligns, strict=True)
+    )
+    body = []
+    for index, row in enumerate(rows):
+        style = ' style="background:#e8f1fb"' if index == highlight else ""
+        cells = "".join(
+            f'<td style="{_CELL.format(align=a)}">{c if isinstance(c, Raw) else esc(c)}</td>'
+            for c, a in zip(row, aligns, strict=True)
+        )
+        body.append(f"<tr{style}>{cells}</tr>")
+    return f'<table style="{_TABLE_STYLE}"><tr>{head}</tr>{"".join(body)}</table>'
+
+
+class Raw(str):
+    """A table cell that is already HTML."""
+
+
+def note(text: str, *, colour: str = "#555") -> str:
+    """A small grey line of HTML text (``text`` is escaped)."""
+    return f'<div style="font-size:12px;color:{colour}">{esc(text)}</div>'
+
+
+def error_html(text: str) -> str:
+    """A short error line, red, escaped."""
+    return (
+        '<div style="font-size:12px;color:#a4262c;background:#fdecea;padding:3px 8px;'
+        f'border-radius:4px">{esc(text)}</div>'
+    )
+
+
+def heading(text: str, badge: str = "") -> w.HTML:
+    """A panel section heading, optionally with a modelled/measured badge."""
+    return w.HTML(f'<div style="font-weight:600;margin:4px 0 2px 0">{esc(text)} {badge}</div>')
+
+
+def set_if_changed(widget: w.Widget, **values: Any) -> None:
+    """Set traits only where they differ, so that unchanged values send no message."""
+    changed = {k: v for k, v in values.items() if getattr(widget, k) != v}
+    if not changed:
+        return
+    if len(changed) == 1:
+        key, value = next(iter(changed.items()))
+        setattr(widget, key, value)
+        return
+    with widget.hold_sync():
+        for key, value in changed.items():
+            setattr(widget, key, value)

@@ -1,0 +1,199 @@
+"""Cost: the bill so far (ticking every second from the meter), rates, savings and the budget."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import ipywidgets as w
+
+from ei_widgets.billing import BudgetEvent, CostMeter, CostSnapshot, format_money
+from ei_widgets.errors import EIError
+from ei_widgets.views.common import SIMULATED, error_html, esc, note, set_if_changed
+
+_BIG = "font-size:22px;font-weight:600;font-variant-numeric:tabular-nums"
+
+
+def _money(value: Decimal | None) -> str:
+    return "—" if value is None else format_money(value)
+
+
+def _rate(value: Decimal) -> str:
+    return f"${value.normalize():f}/h" if value else "$0/h"
+
+
+class CostPanel(w.VBox):
+    """Cost so far, $/h, $ per million inferences, savings against a whole GPU, budget."""
+
+    def __init__(self, start_meter: Callable[[], CostMeter]) -> None:
+        self._start_meter = start_meter
+        self._meter: CostMeter | None = None
+        self.total = w.HTML(f'<div style="{_BIG}">—</div>')
+        self.details = w.HTML()
+        self.savings = w.HTML()
+        self.budget_bar = w.FloatProgress(
+            value=0.0,
+            min=0.0,
+            max=1.0,
+            description="Budget",
+            bar_style="success",
+            layout=w.Layout(width="320px"),
+        )
+        self.budget_text = w.HTML()
+        self.budget_amount = w.BoundedFloatText(
+            value=1.0,
+            min=0.01,
+            max=1e6,
+            step=0.5,
+            description="Budget $",
+            layout=w.Layout(width="180px"),
+        )
+        self.budget_period = w.Dropdown(
+            options=[("this session", "session"), ("this month", "month")],
+            value="session",
+            layout=w.Layout(width="130px"),
+        )
+        self.set_budget_button = w.Button(description="Set budget", icon="check")
+        self.clear_budget_button = w.Button(description="Clear")
+        self.start_button = w.Button(
+            description="Start the cost meter",
+            button_style="info",
+            icon="play",
+            layout=w.Layout(display="none"),
+        )
+        self.message = w.HTML()
+        self.set_budget_button.on_click(lambda _b: self._set_budget())
+        self.clear_budget_button.on_click(lambda _b: self._clear_budget())
+        self.start_button.on_click(lambda _b: self._start())
+        super().__init__(
+            [
+                w.HTML(f"<b>Cost</b> {SIMULATED}"),
+                self.total,
+                self.details,
+                self.savings,
+                w.HBox([self.budget_bar, self.budget_text]),
+                w.HBox(
+                    [
+                        self.budget_amount,
+                        self.budget_period,
+                        self.set_budget_button,
+                        self.clear_budget_button,
+                    ]
+                ),
+                self.start_button,
+                self.message,
+                w.HTML(
+                    note(
+                        "Per-second billing at the catalog's SageMaker on-demand prices (overrides"
+                        " applied); the comparison prices the same wall time on a whole-GPU"
+                        " instance."
+                    )
+                ),
+            ]
+        )
+
+    def set_meter(self, meter: CostMeter | None) -> None:
+        """Follow ``meter`` (None: show how to start one)."""
+        self._meter = meter
+        if meter is None:
+            self.start_button.layout.display = ""
+            set_if_changed(
+                self.details,
+                value=note("The cost meter is not running (it starts with %load_ext ei_widgets)."),
+            )
+            return
+        self.start_button.layout.display = "none"
+        self.show(meter.snapshot())
+
+    def _start(self) -> None:
+        try:
+            self._start_meter()
+        except EIError as error:
+            self.message.value = error_html(str(error))
+
+    def _set_budget(self) -> None:
+        if self._meter is None:
+            self.message.value = error_html("Start the cost meter first.")
+            return
+        try:
+            self._meter.set_budget(self.budget_amount.value, period=self.budget_period.value)
+        except EIError as error:
+            self.message.value = error_html(str(error))
+            return
+        self.message.value = ""
+        self.show(self._meter.snapshot())
+
+    def _clear_budget(self) -> None:
+        if self._meter is not None:
+            self._meter.set_budget(None)
+            self.message.value = ""
+            self.show(self._meter.snapshot())
+
+    def on_event(self, event: CostSnapshot | BudgetEvent) -> None:
+        """The meter's subscription: a snapshot each second, or a budget event."""
+        if isinstance(event, BudgetEvent):
+            colour = "#a4262c" if event.percent >= 100 else "#8a6d00"
+            set_if_changed(
+                self.message,
+                value=f'<div style="font-size:12px;color:{colour}">{esc(event.message)}</div>',
+            )
+        else:
+            self.show(event)
+
+    def show(self, snap: CostSnapshot) -> None:
+        """Render one snapshot (only the widgets whose text changed send a message)."""
+        set_if_changed(
+            self.total,
+            value=f'<div style="{_BIG}">{_money(snap.total)}'
+            f' <span style="font-size:12px;font-weight:400;color:#555">so far,'
+            f" {snap.elapsed_seconds:,.0f} s metered</span></div>",
+        )
+        accelerator = (
+            f"{esc(snap.accelerator)} {_rate(snap.accelerator_rate)}"
+            if snap.accelerator
+            else "no accelerator"
+        )
+        per_million = (
+            f"{_money(snap.cost_per_million)} per million inferences ({snap.inferences:,} so far)"
+            if snap.cost_per_million is not None
+            else "$ per million inferences: no inference yet"
+        )
+        details = (
+            '<div style="font-size:13px;line-height:1.6;font-variant-numeric:tabular-nums">'
+            f"<b>{_rate(snap.rate_per_hour)}</b> now = {esc(snap.instance)}"
+            f" {_rate(snap.instance_rate)} + {accelerator}<br>"
+            f"{per_million}<br>"
+            f"instance {_money(snap.instance_cost)}, accelerator {_money(snap.accelerator_cost)};"
+            f" at this rate {_money(snap.projected_per_day)}/day,"
+            f" {_money(snap.projected_per_month)}/month</div>"
+        )
+        set_if_changed(self.details, value=details)
+        colour = "#a4262c" if snap.whole_gpu_cheaper else "#25632a"
+        comparison = (
+            f"; {esc(snap.comparison)} would cost"
+            f" {_money(snap.comparison_cost_per_million)} per million"
+            if snap.comparison_cost_per_million is not None
+            else ""
+        )
+        set_if_changed(
+            self.savings,
+            value=(
+                f'<div style="font-size:13px;color:{colour}">{esc(snap.savings_text)}'
+                f" ({esc(snap.comparison)} at {_rate(snap.comparison_rate)}:"
+                f" {_money(snap.comparison_cost)} for the same time{comparison})</div>"
+            ),
+        )
+        if snap.budget is None or snap.budget_fraction is None:
+            set_if_changed(self.budget_bar, value=0.0, bar_style="")
+            set_if_changed(self.budget_text, value=note("no budget set"))
+        else:
+            fraction = float(snap.budget_fraction)
+            style = "danger" if fraction >= 1 else "warning" if fraction >= 0.8 else "success"
+            set_if_changed(self.budget_bar, value=min(fraction, 1.0), bar_style=style)
+            set_if_changed(
+                self.budget_text,
+                value=note(
+                    f"{_money(snap.budget_spent)} of {_money(snap.budget.amount)}"
+                    f" ({100 * fraction:.0f}%) this {snap.budget.period}"
+                ),
+            )

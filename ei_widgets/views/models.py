@@ -1,0 +1,414 @@
+"""Models found in the kernel, and the Inspector of the chosen one.
+
+The Models list comes from ``discovery.find_models`` (cheap: it never profiles) and refreshes
+after every cell. Parameters and GFLOPs need a profile: each new model is profiled once, in one
+background thread, and the row fills in when it is done; a model that fails to profile shows its
+error in its row and the rest of the dashboard stays usable.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import bqplot as bq
+import ipywidgets as w
+import numpy as np
+
+from ei_widgets.catalog import Catalog
+from ei_widgets.discovery import ModelEntry
+from ei_widgets.errors import EIError
+from ei_widgets.estimate import estimate
+from ei_widgets.profile import Profile, format_shape, format_shapes, op_label
+from ei_widgets.runner import short_message
+from ei_widgets.views.common import (
+    SIMULATED,
+    Raw,
+    error_html,
+    esc,
+    fmt_bytes,
+    fmt_count,
+    fmt_gflops,
+    fmt_ms,
+    note,
+    table,
+)
+
+TOP_OP_TYPES = 12
+HEAVIEST = 10
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """A model's profile at batch 1, or why it could not be made."""
+
+    profile: Profile | None
+    error: str | None
+
+
+class ProfileCache:
+    """Profiles by (variable, object identity), made in one background thread, one at a time."""
+
+    def __init__(
+        self, make: Callable[[object, str], Profile], on_done: Callable[[str], None]
+    ) -> None:
+        self._make = make
+        self._on_done = on_done
+        self._results: dict[tuple[str, int], ProfileResult] = {}
+        self._queue: queue.Queue[tuple[str, object] | None] = queue.Queue()
+        self._pending: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def get(self, variable: str, obj: object) -> ProfileResult | None:
+        with self._lock:
+            return self._results.get((variable, id(obj)))
+
+    def now(self, variable: str, obj: object) -> ProfileResult:
+        """The result, profiling in the caller's thread if it is not known yet."""
+        hit = self.get(variable, obj)
+        if hit is not None:
+            return hit
+        result = self._profile(variable, obj)
+        with self._lock:
+            self._results[(variable, id(obj))] = result
+        return result
+
+    def request(self, variable: str, obj: object) -> None:
+        """Profile in the background unless known or queued."""
+        key = (variable, id(obj))
+        with self._lock:
+            if key in self._results or key in self._pending:
+                return
+            self._pending.add(key)
+            self._idle.clear()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._work, name="ei-widgets-profiler", daemon=True
+                )
+                self._thread.start()
+        self._queue.put((variable, obj))
+
+    def keep_only(self, live: Mapping[str, object]) -> None:
+        """Forget the profiles of variables that are gone or now hold another object."""
+        with self._lock:
+            for key in list(self._results):
+                if key[0] not in live or id(live[key[0]]) != key[1]:
+                    del self._results[key]
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every requested profile is done (tests and scripts)."""
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def _profile(self, variable: str, obj: object) -> ProfileResult:
+        try:
+            return ProfileResult(self._make(obj, variable), None)
+        except Exception as error:  # shown in the Models panel, never raised into the kernel
+            return ProfileResult(None, short_message(error))
+
+    def _work(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=5.0)
+            except queue.Empty:
+                with self._lock:
+                    if not self._pending:
+                        self._thread = None
+                        return
+                continue
+            if item is None:
+                return
+            variable, obj = item
+            key = (variable, id(obj))
+            with self._lock:
+                known = key in self._results
+            if not known:
+                result = self._profile(variable, obj)
+                with self._lock:
+                    self._results[key] = result
+            with self._lock:
+                self._pending.discard(key)
+                if not self._pending:
+                    self._idle.set()
+            self._on_done(variable)
+
+
+class ModelsPanel(w.VBox):
+    """The models found in the kernel's namespace; choose one."""
+
+    def __init__(self, on_choose: Callable[[str | None], None]) -> None:
+        self._on_choose = on_choose
+        self.entries: list[ModelEntry] = []
+        self.results: dict[str, ProfileResult | None] = {}
+        self.errors: dict[str, str] = {}  # variable -> error shown in its row
+        self.choice = w.Dropdown(
+            options=[("(no model found)", None)],
+            value=None,
+            description="Model",
+            layout=w.Layout(width="340px"),
+        )
+        self.choice.observe(self._chosen, names="value")
+        self.listing = w.HTML()
+        self.message = w.HTML()
+        super().__init__(
+            [
+                w.HTML(
+                    "<b>Models</b> "
+                    + note(
+                        "ONNX models, .onnx paths and onnxruntime sessions held by this kernel; "
+                        "the list refreshes after each cell. GFLOPs and parameters at batch 1."
+                    )
+                ),
+                self.choice,
+                self.listing,
+                self.message,
+            ]
+        )
+        self._render()
+
+    def _chosen(self, change: dict[str, object]) -> None:
+        value = change["new"]
+        self._on_choose(value if isinstance(value, str) else None)
+
+    def show(self, entries: list[ModelEntry], results: Mapping[str, ProfileResult | None]) -> None:
+        """Show ``entries`` (with their profiles where known); keeps the choice if still there."""
+        self.entries = list(entries)
+        self.results = dict(results)
+        options: list[tuple[str, str | None]] = [
+            (f"{e.variable} ({e.kind})", e.variable) for e in entries
+        ]
+        if not options:
+            options = [("(no model found)", None)]
+        if list(self.choice.options) != options:
+            current = self.choice.value
+            keep = current if any(v == current for _, v in options) else None
+            with self.choice.hold_trait_notifications():
+                self.choice.options = options
+                self.choice.value = keep
+            if keep is None and current is not None:
+                self._on_choose(None)
+        self._render()
+
+    def set_error(self, variable: str, error: str | None) -> None:
+        if error is None:
+            self.errors.pop(variable, None)
+        else:
+            self.errors[variable] = error
+        self._render()
+
+    def _render(self) -> None:
+        if not self.entries:
+            value = note(
+                "No model found yet. Put an onnx.ModelProto, a path to a .onnx file or an "
+                "onnxruntime.InferenceSession in a variable, e.g. "
+                "model = onnx.load(ei_widgets.demo_model('resnet50'))."
+            )
+        else:
+            rows = []
+            chosen = None
+            for index, entry in enumerate(self.entries):
+                result = self.results.get(entry.variable)
+                error = self.errors.get(entry.variable) or (result.error if result else None)
+                profile = result.profile if result else None
+                if entry.variable == self.choice.value:
+                    chosen = index
+                size = profile.model_size_bytes if profile else entry.size_bytes
+                status: str | Raw
+                if error:
+                    status = Raw(f'<span style="color:#a4262c">{esc(error)}</span>')
+                elif result is None:
+                    status = "profiling…"
+                else:
+                    status = Raw('<span style="color:#25632a">ok</span>')
+                rows.append(
+                    [
+                        entry.variable,
+                        entry.kind,
+                        fmt_count(profile.param_count) if profile else "—",
+                        fmt_bytes(size) if size is not None else "—",
+                        fmt_gflops(profile.flops) if profile else "—",
+                        entry.summary,
+                        status,
+                    ]
+                )
+            value = table(
+                ["variable", "kind", "parameters", "size", "GFLOPs (b=1)", "summary", "status"],
+                rows,
+                align=["left", "left", "right", "right", "right", "left", "left"],
+                highlight=chosen,
+            )
+        if self.listing.value != value:
+            self.listing.value = value
+
+
+class InspectorPanel(w.VBox):
+    """Inputs/outputs, totals, FLOPs by op type, heaviest layers, unknown ops, fit per size."""
+
+    def __init__(self, catalog: Callable[[], Catalog]) -> None:
+        self._catalog = catalog
+        self.profile: Profile | None = None
+        self.title = w.HTML()
+        self.io = w.HTML()
+        self.totals = w.HTML()
+        xs, ys = bq.OrdinalScale(), bq.LinearScale(min=0)
+        self.op_bars = bq.Bars(
+            x=[],
+            y=np.zeros(0),
+            scales={"x": xs, "y": ys},
+            colors=["#4e79a7"],
+            padding=0.25,
+            tooltip=bq.Tooltip(
+                fields=["x", "y"], labels=["op type", "GFLOPs"], formats=["", ".4g"]
+            ),
+        )
+        self.op_figure = bq.Figure(
+            marks=[self.op_bars],
+            axes=[
+                bq.Axis(scale=xs, tick_rotate=-35, tick_style={"font-size": "11px"}),
+                bq.Axis(scale=ys, side="left", label="GFLOPs", tick_format=".3s"),
+            ],
+            title="FLOPs by op type (batch 1)",
+            fig_margin={"top": 30, "bottom": 70, "left": 60, "right": 10},
+            layout=w.Layout(width="100%", height="260px"),
+            animation_duration=0,
+            title_style={"font-size": "13px"},
+        )
+        self.heaviest = w.HTML()
+        self.unknown = w.HTML()
+        self.fits = w.HTML()
+        super().__init__(
+            [
+                self.title,
+                w.HBox([self.io, self.totals]),
+                self.op_figure,
+                self.heaviest,
+                self.unknown,
+                self.fits,
+            ]
+        )
+        self.show(None)
+
+    def show(self, profile: Profile | None, batch_size: int = 1, error: str | None = None) -> None:
+        """Inspect ``profile`` (None: an empty inspector, with ``error`` if profiling failed)."""
+        self.profile = profile
+        if profile is None:
+            self.title.value = (
+                error_html(f"Cannot inspect this model: {error}")
+                if error
+                else "<b>Inspector</b> " + note("Choose a model in the Models panel.")
+            )
+            for widget in (self.io, self.totals, self.heaviest, self.unknown, self.fits):
+                widget.value = ""
+            with self.op_bars.hold_sync():
+                self.op_bars.x, self.op_bars.y = [], np.zeros(0)
+            self.op_figure.layout.display = "none"
+            return
+        self.op_figure.layout.display = ""
+        self.title.value = f"<b>Inspector: {esc(profile.name)}</b> " + note(
+            f"{profile.kind}, made by {profile.producer or 'unknown'}, opsets "
+            + ", ".join(f"{d or 'ai.onnx'} {v}" for d, v in sorted(profile.opsets.items()))
+        )
+        tensors = [("input", t) for t in profile.inputs] + [("output", t) for t in profile.outputs]
+        self.io.value = table(
+            ["", "name", "dtype", "shape", "bound at batch 1"],
+            [
+                [
+                    role,
+                    t.name,
+                    t.dtype,
+                    format_shape(t.shape),
+                    format_shape(profile.bound_inputs[t.name])
+                    if t.name in profile.bound_inputs
+                    else "",
+                ]
+                for role, t in tensors
+            ],
+        )
+        params = ", ".join(f"{g.dtype} {fmt_count(g.count)}" for g in profile.params) or "none"
+        self.totals.value = table(
+            ["total", "value"],
+            [
+                ["parameters", f"{fmt_count(profile.param_count)} ({params})"],
+                ["weights", fmt_bytes(profile.param_bytes)],
+                ["model size", fmt_bytes(profile.model_size_bytes)],
+                ["GFLOPs per call (batch 1)", fmt_gflops(profile.flops)],
+                ["MACs", fmt_count(profile.macs)],
+                ["peak activations (batch 1)", fmt_bytes(profile.peak_activation_bytes)],
+                ["nodes", f"{profile.node_count:,}"],
+            ],
+            align=["left", "right"],
+        )
+        ops = [t for t in profile.by_op_type() if t.flops > 0][:TOP_OP_TYPES]
+        x = [t.op_type for t in ops]
+        y = np.array([t.flops / 1e9 for t in ops], dtype=float)
+        with self.op_bars.hold_sync():
+            self.op_bars.x = x
+            self.op_bars.y = y
+        total = profile.flops or 1
+        self.heaviest.value = "<b>Heaviest layers</b>" + table(
+            ["node", "op", "GFLOPs", "share", "output shape", "reads", "writes"],
+            [
+                [
+                    n.name or "(unnamed)",
+                    op_label(n.op_type, n.domain),
+                    fmt_gflops(n.flops),
+                    f"{100 * n.flops / total:.1f}%",
+                    format_shapes(n.output_shapes),
+                    fmt_bytes(n.bytes_read),
+                    fmt_bytes(n.bytes_written),
+                ]
+                for n in profile.heaviest(HEAVIEST)
+            ],
+            align=["left", "left", "right", "right", "left", "right", "right"],
+        )
+        unknown = ", ".join(profile.unknown_ops)
+        warnings = "".join(f"<li>{esc(text)}</li>" for text in profile.warnings)
+        self.unknown.value = (
+            f"<b>Unknown ops</b> (counted as 0 FLOPs): {esc(unknown)}"
+            if unknown
+            else note("Every op has a cost model.")
+        ) + (f'<ul style="font-size:12px;margin:2px 0">{warnings}</ul>' if warnings else "")
+        self.show_fits(batch_size)
+
+    def show_fits(self, batch_size: int) -> None:
+        """Per accelerator: memory needed and whether it fits, at fp32 and fp16, and latency."""
+        profile = self.profile
+        if profile is None:
+            return
+        cat = self._catalog()
+        rows = []
+        for acc in sorted(cat.accelerators.values(), key=lambda a: (a.family, a.f32_tflops)):
+            row: list[str | Raw] = [acc.name, fmt_bytes(acc.memory_bytes)]
+            for precision in ("fp32", "fp16"):
+                try:
+                    est = estimate(
+                        profile, acc, batch_size=batch_size, precision=precision, catalog=cat
+                    )
+                except EIError as error:
+                    row += [Raw(error_html(str(error))), ""]
+                    continue
+                mark = (
+                    '<span style="color:#25632a">fits</span>'
+                    if est.fits
+                    else '<span style="color:#a4262c">does not fit</span>'
+                )
+                row += [
+                    Raw(f"{mark} ({fmt_bytes(est.memory_needed_bytes)})"),
+                    fmt_ms(est.latency_ms),
+                ]
+            rows.append(row)
+        self.fits.value = (
+            f"<b>Fit on each accelerator at batch {batch_size}</b> {SIMULATED}"
+            + table(
+                ["accelerator", "memory", "fp32", "fp32 latency", "fp16", "fp16 latency"],
+                rows,
+                align=["left", "right", "left", "right", "left", "right"],
+            )
+        )

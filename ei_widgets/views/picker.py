@@ -1,0 +1,284 @@
+"""The accelerator picker: None and the six EI types, precision, notebook instance, attach/detach.
+
+Every figure comes from the catalog and the estimate; whether a size fits is the core's memory
+check (``estimate(...).fits``) and the reason shown is the core's own message. The panel follows
+the kernel's one accelerator state: whoever attaches (this panel, a magic, the JupyterLab
+picker), ``show_state()`` is called and the panel shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ipywidgets as w
+
+from ei_widgets.accelerator import AcceleratorState
+from ei_widgets.catalog import Accelerator, Catalog
+from ei_widgets.errors import EIError
+from ei_widgets.estimate import does_not_fit, estimate
+from ei_widgets.profile import Profile
+from ei_widgets.views.common import SIMULATED, error_html, esc, fmt_bytes, fmt_ms, note
+
+NONE = "none"
+_COLUMNS = "170px 70px 70px 70px 70px 1fr"
+
+
+def _cell(text: str, *, align: str = "right", colour: str = "inherit") -> w.HTML:
+    return w.HTML(
+        f'<div style="text-align:{align};font-size:12px;color:{colour};'
+        f'font-variant-numeric:tabular-nums">{text}</div>'
+    )
+
+
+class PickerPanel(w.VBox):
+    """Choose an accelerator (or none), a precision and a notebook instance; attach or detach."""
+
+    def __init__(self, state: AcceleratorState, catalog: Callable[[], Catalog]) -> None:
+        self._state = state
+        self._catalog = catalog
+        self.selected: str = NONE
+        self.fits: dict[str, bool] = {}
+        self.reasons: dict[str, str | None] = {}
+        cat = catalog()
+        self.accelerators: list[Accelerator] = sorted(
+            cat.accelerators.values(), key=lambda a: (a.family, a.f32_tflops, a.memory_bytes)
+        )
+        self.buttons: dict[str, w.Button] = {}
+        self.fit_cells: dict[str, w.HTML] = {}
+        header = [
+            _cell("<b>accelerator</b>", align="left"),
+            _cell("<b>F32 TFLOPS</b>"),
+            _cell("<b>F16 TFLOPS</b>"),
+            _cell("<b>memory</b>"),
+            _cell("<b>$/h</b>"),
+            _cell(f"<b>fit and latency for the chosen model</b> {SIMULATED}", align="left"),
+        ]
+        cells: list[w.Widget] = list(header)
+        none_button = self._button(NONE, "None (CPU only)")
+        self.fit_cells[NONE] = _cell("runs on the notebook instance's CPUs", align="left")
+        cells += [
+            none_button,
+            _cell("—"),
+            _cell("—"),
+            _cell("—"),
+            _cell("$0"),
+            self.fit_cells[NONE],
+        ]
+        for acc in self.accelerators:
+            self.fit_cells[acc.name] = _cell("", align="left")
+            cells += [
+                self._button(acc.name, acc.name),
+                _cell(f"{acc.f32_tflops:g}"),
+                _cell(f"{acc.f16_tflops:g}"),
+                _cell(fmt_bytes(acc.memory_bytes)),
+                _cell(f"{acc.price_per_hour:f}"),
+                self.fit_cells[acc.name],
+            ]
+        self.grid = w.GridBox(
+            cells,
+            layout=w.Layout(
+                grid_template_columns=_COLUMNS, grid_gap="2px 8px", align_items="center"
+            ),
+        )
+        self.precision = w.ToggleButtons(
+            options=[("FP32", "fp32"), ("FP16", "fp16")],
+            value="fp32",
+            description="Precision",
+            style={"button_width": "70px"},
+        )
+        self.instance = w.Dropdown(
+            options=self._instance_options(cat),
+            value=state.instance.name,
+            description="Notebook",
+            layout=w.Layout(width="340px"),
+        )
+        self.attach_button = w.Button(description="Attach", button_style="primary", icon="plug")
+        self.detach_button = w.Button(description="Detach", icon="times")
+        self.status = w.HTML()
+        self.message = w.HTML()
+        self.attach_button.on_click(lambda _b: self.attach())
+        self.detach_button.on_click(lambda _b: self.detach())
+        self.instance.observe(self._on_instance, names="value")
+        self.precision.observe(lambda _c: self._after_precision(), names="value")
+        self._profile: Profile | None = None
+        self._batch = 1
+        super().__init__(
+            [
+                w.HTML(
+                    "<b>Accelerator</b> "
+                    + note(
+                        "Simulated Elastic Inference accelerators: outputs are computed on this "
+                        "host, time, memory and cost come from the latency model."
+                    )
+                ),
+                self.status,
+                self.grid,
+                w.HBox([self.precision, self.instance]),
+                w.HBox([self.attach_button, self.detach_button]),
+                self.message,
+            ]
+        )
+        self.show_state()
+        self.refresh_fits(None, 1)
+
+    def _button(self, key: str, label: str) -> w.Button:
+        button = w.Button(description=label, layout=w.Layout(width="165px"))
+        button.on_click(lambda _b: self.select(key))
+        self.buttons[key] = button
+        return button
+
+    @staticmethod
+    def _instance_options(cat: Catalog) -> list[tuple[str, str]]:
+        return [
+            (
+                f"{i.name} — {i.vcpus} vCPU, {fmt_bytes(i.memory_bytes)}, ${i.price_per_hour:f}/h",
+                i.name,
+            )
+            for i in cat.notebook_instances()
+        ]
+
+    # --- user actions --------------------------------------------------------------------------
+
+    def select(self, key: str) -> None:
+        """Choose a row (``"none"`` or an accelerator name) for the next Attach."""
+        if key != NONE and not self.fits.get(key, True):
+            self.message.value = error_html(self.reasons.get(key) or f"{key} does not fit.")
+            return
+        self.selected = key
+        self.message.value = ""
+        self._style_buttons()
+
+    def attach(self) -> None:
+        """Attach the selected accelerator (None detaches); a refusal is shown with its reason."""
+        if self.selected == NONE:
+            self.detach()
+            return
+        name = self.selected
+        try:
+            self._check_fit(name)
+            attachment = self._state.attach(
+                name, instance=self.instance.value, precision=self.precision.value
+            )
+        except EIError as error:
+            self.message.value = error_html(f"Not attached: {error}")
+            return
+        self.message.value = note(f"Attached {attachment.name} ({attachment.precision}).")
+
+    def detach(self) -> None:
+        previous = self._state.detach()
+        self.message.value = note(
+            f"Detached {previous.name}." if previous else "No accelerator was attached."
+        )
+
+    def _check_fit(self, name: str) -> None:
+        """Refuse a size that does not fit the chosen model at the run's batch and precision."""
+        if self._profile is None:
+            return
+        cat = self._catalog()
+        est = estimate(
+            self._profile,
+            cat.accelerator(name),
+            batch_size=self._batch,
+            precision=self.precision.value,
+            instance=self.instance.value,
+            catalog=cat,
+        )
+        if not est.fits:
+            raise does_not_fit(self._profile, est, catalog=cat)
+
+    def _on_instance(self, change: dict[str, object]) -> None:
+        name = str(change["new"])
+        if name == self._state.instance.name:
+            return
+        try:
+            self._state.set_instance(name)
+        except EIError as error:
+            self.message.value = error_html(str(error))
+
+    def _after_precision(self) -> None:
+        self.refresh_fits(self._profile, self._batch)
+
+    # --- following the core --------------------------------------------------------------------
+
+    def show_state(self) -> None:
+        """Show what the kernel's state holds now (called on every state change)."""
+        att = self._state.attachment
+        if att is None:
+            text = "Nothing attached: models run on the notebook instance's CPUs."
+        else:
+            text = (
+                f"Attached: <b>{esc(att.name)}</b> ({esc(att.precision)}) since "
+                f"{att.since:%H:%M:%S} UTC, on {esc(self._state.instance.name)}."
+            )
+        self.status.value = f'<div style="font-size:13px">{text}</div>'
+        if self.instance.value != self._state.instance.name:
+            self.instance.value = self._state.instance.name
+        self._style_buttons()
+
+    def refresh_fits(self, profile: Profile | None, batch_size: int) -> None:
+        """Recompute fit and modelled latency of every size for ``profile`` at ``batch_size``."""
+        self._profile, self._batch = profile, batch_size
+        cat = self._catalog()
+        for acc in self.accelerators:
+            if profile is None:
+                self.fits[acc.name], self.reasons[acc.name] = True, None
+                text = "choose a model to see whether it fits"
+                colour = "#777"
+            else:
+                try:
+                    est = estimate(
+                        profile,
+                        acc,
+                        batch_size=batch_size,
+                        precision=self.precision.value,
+                        instance=self.instance.value,
+                        catalog=cat,
+                    )
+                except EIError as error:
+                    self.fits[acc.name], self.reasons[acc.name] = False, str(error)
+                    text, colour = esc(str(error)), "#a4262c"
+                else:
+                    fits = est.fits
+                    reason = None if fits else str(does_not_fit(profile, est, catalog=cat))
+                    self.fits[acc.name], self.reasons[acc.name] = fits, reason
+                    if fits:
+                        text = (
+                            f"fits ({fmt_bytes(est.memory_needed_bytes)} needed);"
+                            f" {fmt_ms(est.latency_ms)} per call at batch {batch_size},"
+                            f" {est.bound}-bound"
+                        )
+                        colour = "#25632a"
+                    else:
+                        text = (
+                            f"does not fit: needs {fmt_bytes(est.memory_needed_bytes)}, has "
+                            f"{fmt_bytes(acc.memory_bytes)}"
+                        )
+                        colour = "#a4262c"
+            cell = self.fit_cells[acc.name]
+            value = (
+                f'<div style="font-size:12px;color:{colour}" '
+                f'title="{esc(self.reasons[acc.name] or "")}">{text}</div>'
+            )
+            if cell.value != value:
+                cell.value = value
+        if self.selected != NONE and not self.fits.get(self.selected, True):
+            self.selected = NONE
+        self._style_buttons()
+
+    def _style_buttons(self) -> None:
+        att = self._state.attachment
+        attached = att.name if att is not None else NONE
+        for key, button in self.buttons.items():
+            fits = key == NONE or self.fits.get(key, True)
+            style = "info" if key == self.selected else ""
+            icon = "check" if key == attached else ""
+            tooltip = (
+                ("attached now" if key == attached else "")
+                if fits
+                else (self.reasons.get(key) or "does not fit")
+            )
+            with button.hold_sync():
+                button.disabled = not fits
+                button.button_style = style
+                button.icon = icon
+                button.tooltip = tooltip

@@ -1,0 +1,249 @@
+"""Sizing: the recommender's table, and latency against $/h for every option it weighed.
+
+The table, the pick and its reason all come from ``sizing.recommend``; this panel draws them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import bqplot as bq
+import ipywidgets as w
+import numpy as np
+
+from ei_widgets.errors import EIError
+from ei_widgets.sizing import Recommendation, Row
+from ei_widgets.views.common import SIMULATED, error_html, esc, fmt_bytes, fmt_ms, note, table
+
+TABLE_ROWS = 15
+KIND_COLOURS = {"accelerator": "#4e79a7", "gpu": "#f28e2b", "cpu": "#9c9c9c"}
+
+Recommend = Callable[..., Recommendation]
+
+
+def _money(value: object) -> str:
+    return "—" if value is None else f"${float(value):,.4g}"  # type: ignore[arg-type]
+
+
+class SizingPanel(w.VBox):
+    """Latency target and request rate in; the recommender's table and scatter out."""
+
+    def __init__(self, recommend: Recommend) -> None:
+        self._recommend = recommend
+        self.recommendation: Recommendation | None = None
+        self.target = w.BoundedFloatText(
+            value=50.0,
+            min=0.01,
+            max=1e6,
+            description="Target ms",
+            layout=w.Layout(width="180px"),
+        )
+        self.rate = w.BoundedFloatText(
+            value=10.0,
+            min=0.0,
+            max=1e9,
+            description="Req/s",
+            layout=w.Layout(width="180px"),
+            tooltip="requests per second to serve (0: any)",
+        )
+        self.button = w.Button(description="Recommend", button_style="primary", icon="search")
+        self.button.on_click(lambda _b: self.update())
+        self.reason = w.HTML()
+        self.listing = w.HTML()
+
+        xs = bq.LogScale()
+        ys = bq.LogScale()
+        self.scales = {"x": xs, "y": ys}
+        self.points: dict[str, bq.Scatter] = {}
+        for kind, colour in KIND_COLOURS.items():
+            self.points[kind] = bq.Scatter(
+                x=np.zeros(0),
+                y=np.zeros(0),
+                names=[],
+                display_names=False,
+                scales={"x": xs, "y": ys},
+                colors=[colour],
+                default_size=40,
+                labels=[
+                    {"accelerator": "EI accelerator", "gpu": "whole GPU", "cpu": "CPU only"}[kind]
+                ],
+                display_legend=True,
+                opacities=[0.75],
+                tooltip=bq.Tooltip(
+                    fields=["name", "x", "y"],
+                    labels=["option", "$/h", "ms"],
+                    formats=["", ".4g", ".4g"],
+                ),
+            )
+        self.unfit = bq.Scatter(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            names=[],
+            display_names=False,
+            scales={"x": xs, "y": ys},
+            colors=["#d0d0d0"],
+            marker="cross",
+            default_size=30,
+            labels=["does not fit"],
+            display_legend=True,
+            tooltip=bq.Tooltip(
+                fields=["name", "x", "y"],
+                labels=["option", "$/h", "ms"],
+                formats=["", ".4g", ".4g"],
+            ),
+        )
+        self.pick = bq.Scatter(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            names=[],
+            display_names=True,
+            scales={"x": xs, "y": ys},
+            colors=["#e15759"],
+            marker="diamond",
+            default_size=220,
+            stroke="black",
+            labels=["pick"],
+            display_legend=True,
+        )
+        self.target_line = bq.Lines(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": xs, "y": ys},
+            colors=["#e15759"],
+            line_style="dashed",
+            labels=["latency target"],
+            display_legend=True,
+        )
+        self.figure = bq.Figure(
+            marks=[*self.points.values(), self.unfit, self.target_line, self.pick],
+            axes=[
+                bq.Axis(scale=xs, label="$ per hour (SageMaker, on demand)", tick_format=".3g"),
+                bq.Axis(
+                    scale=ys,
+                    side="left",
+                    label="latency per call (ms)",
+                    tick_format=".3g",
+                ),
+            ],
+            title="Latency against price, every option (modelled)",
+            legend_location="top-right",
+            fig_margin={"top": 30, "bottom": 45, "left": 65, "right": 15},
+            layout=w.Layout(width="100%", height="360px"),
+            animation_duration=0,
+            title_style={"font-size": "13px"},
+        )
+        super().__init__(
+            [
+                w.HTML(
+                    f"<b>Sizing</b> {SIMULATED} "
+                    + note(
+                        "The cheapest option that meets the latency target at the request rate, "
+                        "among every EI accelerator on this notebook instance, whole-GPU "
+                        "instances and CPU-only instances, at batch sizes 1–32 and FP32/FP16."
+                    )
+                ),
+                w.HBox([self.target, self.rate, self.button]),
+                self.reason,
+                self.figure,
+                self.listing,
+            ]
+        )
+        self.clear("Choose a model, then press Recommend.")
+
+    def clear(self, text: str) -> None:
+        self.recommendation = None
+        self.reason.value = note(text)
+        self.listing.value = ""
+        empty = np.zeros(0)
+        for mark in (*self.points.values(), self.unfit, self.pick, self.target_line):
+            with mark.hold_sync():
+                mark.x, mark.y = empty, empty
+                if isinstance(mark, bq.Scatter):
+                    mark.names = []
+
+    def update(self) -> Recommendation | None:
+        """Ask the recommender with the panel's target and rate, and draw its answer."""
+        rate = float(self.rate.value) or None
+        try:
+            result = self._recommend(
+                latency_target_ms=float(self.target.value), requests_per_second=rate
+            )
+        except EIError as error:
+            self.clear("")
+            self.reason.value = error_html(str(error))
+            return None
+        self.show(result)
+        return result
+
+    def show(self, result: Recommendation) -> None:
+        self.recommendation = result
+        pick = result.pick
+        colour = "#25632a" if pick is not None else "#a4262c"
+        self.reason.value = f'<div style="font-size:13px;color:{colour}">{esc(result.reason)}</div>'
+        rows = list(result.rows)
+        for kind, mark in self.points.items():
+            self._plot(mark, [r for r in rows if r.kind == kind and r.fits])
+        self._plot(self.unfit, [r for r in rows if not r.fits])
+        self._plot(self.pick, [pick] if pick is not None else [])
+        target = result.latency_target_ms
+        prices = [float(r.price_per_hour) for r in rows if r.price_per_hour > 0]
+        with self.target_line.hold_sync():
+            if target is not None and prices:
+                self.target_line.x = np.array([min(prices) * 0.8, max(prices) * 1.25])
+                self.target_line.y = np.array([target, target])
+            else:
+                self.target_line.x, self.target_line.y = np.zeros(0), np.zeros(0)
+        shown = rows[:TABLE_ROWS]
+        highlight = shown.index(pick) if pick is not None and pick in shown else None
+        self.listing.value = table(
+            [
+                "option",
+                "batch",
+                "precision",
+                "latency",
+                "inferences/s",
+                "memory",
+                "$/h",
+                "$ per million",
+                "bound",
+                "meets",
+            ],
+            [
+                [
+                    r.option,
+                    r.batch_size,
+                    r.precision,
+                    fmt_ms(r.latency_ms),
+                    f"{r.throughput_per_s:,.1f}",
+                    f"{fmt_bytes(r.memory_needed_bytes)} of {fmt_bytes(r.memory_available_bytes)}",
+                    _money(r.price_per_hour),
+                    _money(r.cost_per_million),
+                    r.bound,
+                    "yes" if r.meets else ("no (does not fit)" if not r.fits else "no"),
+                ]
+                for r in shown
+            ],
+            align=[
+                "left",
+                "right",
+                "left",
+                "right",
+                "right",
+                "right",
+                "right",
+                "right",
+                "left",
+                "left",
+            ],
+            highlight=highlight,
+        ) + note(
+            f"{len(rows)} options weighed; the first {len(shown)} shown. "
+            "Latencies are modelled, not measured."
+        )
+
+    @staticmethod
+    def _plot(mark: bq.Scatter, rows: list[Row]) -> None:
+        with mark.hold_sync():
+            mark.x = np.array([float(r.price_per_hour) for r in rows], dtype=float)
+            mark.y = np.array([r.latency_ms for r in rows], dtype=float)
+            mark.names = [f"{r.label}, batch {r.batch_size}, {r.precision}" for r in rows]

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Browser tests of the JupyterLab extension: builds the front end, installs the
+# test dependencies, then lets Playwright start JupyterLab (on a free port, in
+# a temporary folder) and drive Debian's chromium. Exits non-zero on failure.
+#
+# Needs on PATH: jupyter (with jupyterlab >= 4.6) and jlpm, as in the project's
+# Python environment; /usr/bin/chromium (apt-get install chromium) or
+# EI_CHROMIUM pointing at another Chromium. Extra arguments go to
+# `playwright test`.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+EXT="$(dirname "$HERE")"
+ROOT="$(dirname "$EXT")"
+
+for tool in jupyter jlpm; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "run.sh: '$tool' is not on PATH; activate the Python environment that has jupyterlab" >&2
+    exit 2
+  fi
+done
+CHROMIUM="${EI_CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+  echo "run.sh: $CHROMIUM not found; install it with: apt-get install -y chromium" >&2
+  exit 2
+fi
+export EI_CHROMIUM="$CHROMIUM"
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
+# 1. The front end, built from the current source.
+(cd "$EXT" && jlpm install && jlpm build:prod)
+
+# 2. The test dependencies.
+(cd "$HERE" && jlpm install)
+
+# 3. A private folder for the server and the browser, and the built extension
+#    under its package name where the server looks for it.
+WORK="$(mktemp -d "$HERE/.run-XXXXXX")"
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT
+mkdir -p "$WORK/labextensions" "$WORK/tmp" "$WORK/root"
+ln -s "$ROOT/ei_widgets/labextension" "$WORK/labextensions/ei-widgets"
+export EI_UI_LABEXTENSIONS="$WORK/labextensions"
+export JUPYTERLAB_GALATA_ROOT_DIR="$WORK/root"
+export TMPDIR="$WORK/tmp"
+# The kernel imports ei_widgets from this source tree.
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+
+# 4. A free port (Galata's default 8888 would collide with a running server).
+EI_UI_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+export EI_UI_PORT
+
+cd "$HERE"
+jlpm playwright test "$@"

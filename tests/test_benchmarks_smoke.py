@@ -1,0 +1,31 @@
+"""The benchmarks' quick mode runs in the suite so they never rot. No figure is asserted here:
+speed is judged by the full benchmark run, never by timed asserts on a noisy machine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_benchmark_runs_in_quick_mode() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        cwd=ROOT,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    table = completed.stdout.split("| benchmark | figure | target | met | detail |", 1)[1]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    names = "\n".join(rows)
+    for benchmark in ("squeezenet b1", "sweep", "nine light models"):
+        assert benchmark in names.lower() or benchmark in names, names

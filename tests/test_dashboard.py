@@ -1,0 +1,503 @@
+"""The dashboard's widgets and messages, with a recording comm instead of a front end.
+
+No kernel and no browser: ``comm.create_comm`` is swapped for a comm that records every message
+a widget sends (the pattern of ipywidgets' own tests), and the dashboard's timer is driven by
+hand (``tick()``) so that every assertion is about behaviour, never about timing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+import comm
+import numpy as np
+import pytest
+from IPython.core.events import EventManager, available_events
+
+from ei_widgets.accelerator import AcceleratorState
+from ei_widgets.billing import CostMeter, ManualClock
+from ei_widgets.estimate import estimate
+from ei_widgets.metrics import MetricsStream
+from ei_widgets.runner import RunState
+from ei_widgets.views import dashboard as dashboard_module
+from ei_widgets.views.dashboard import Dashboard, dashboard
+from tests.models import huge_constant, mlp
+
+# --- a recording comm ----------------------------------------------------------------------------
+
+
+class RecordingComm:
+    """Stands in for a kernel comm: keeps what the widget sends."""
+
+    kernel = "recording"
+    log: ClassVar[list[tuple[str, dict[str, Any]]]] = []  # (comm id, data), every comm
+    opened: ClassVar[list[RecordingComm]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.comm_id = kwargs.get("comm_id") or f"comm-{len(RecordingComm.opened)}"
+        self.open_data = kwargs.get("data", {})
+        self.messages: list[dict[str, Any]] = []
+        self.closed = False
+        RecordingComm.opened.append(self)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def on_msg(self, callback: Any) -> None:
+        self.callback = callback
+
+    def send(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
+        self.messages.append(data)
+        RecordingComm.log.append((self.comm_id, data))
+
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        self.closed = True
+
+    def updates(self) -> list[dict[str, Any]]:
+        return [m["state"] for m in self.messages if m.get("method") == "update"]
+
+
+@pytest.fixture(autouse=True)
+def recording_comm(monkeypatch: pytest.MonkeyPatch) -> type[RecordingComm]:
+    RecordingComm.log = []
+    RecordingComm.opened = []
+    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(**kwargs))
+    monkeypatch.setattr(comm, "get_comm_manager", lambda **kwargs: {})
+    return RecordingComm
+
+
+def comm_of(widget: Any) -> RecordingComm:
+    assert isinstance(widget.comm, RecordingComm)
+    return widget.comm
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+class FakeShell:
+    """Just enough of an IPython shell: its event manager."""
+
+    def __init__(self) -> None:
+        self.events = EventManager(self, available_events)
+
+
+@pytest.fixture
+def state() -> AcceleratorState:
+    return AcceleratorState()
+
+
+@pytest.fixture
+def stream() -> MetricsStream:
+    return MetricsStream()
+
+
+@pytest.fixture
+def namespace(tmp_path: Path) -> dict[str, Any]:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"this is not a model")
+    return {"small": mlp((16, 32, 8)), "broken": str(broken), "unrelated": 42}
+
+
+@pytest.fixture
+def board(
+    namespace: dict[str, Any], state: AcceleratorState, stream: MetricsStream
+) -> Iterator[Dashboard]:
+    made = Dashboard(namespace, state=state, stream=stream, meter=None, timer=False)
+    made.profiles.wait_idle(30)
+    made.refresh_models()
+    yield made
+    made.close()
+
+
+def wait_for(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.01)
+
+
+# --- models and inspector ------------------------------------------------------------------------
+
+
+def test_models_are_listed_and_the_first_is_chosen(board: Dashboard) -> None:
+    options = [value for _, value in board.models.choice.options]
+    assert options == ["small", "broken"]
+    assert board.models.choice.value == "small"
+    assert board.variable == "small"
+    assert board.profile is not None
+    listing = board.models.listing.value
+    assert "small" in listing
+    assert "GFLOPs" in listing
+    assert board.state.model is not None
+    assert board.state.model[0] == "small"
+    # the inspector shows the chosen model, its op types in the bqplot bar chart
+    assert (
+        list(board.inspector.op_bars.x)
+        == [t.op_type for t in board.profile.by_op_type() if t.flops > 0][
+            : len(board.inspector.op_bars.x)
+        ]
+    )
+    assert "MatMul" in list(board.inspector.op_bars.x)
+    assert np.isclose(
+        float(np.sum(board.inspector.op_bars.y)), board.profile.flops / 1e9, rtol=1e-6
+    )
+    assert "ml.eia2.medium" in board.inspector.fits.value
+    assert "matmul0" in board.inspector.heaviest.value
+
+
+def test_a_model_that_fails_to_profile_shows_its_error_and_the_rest_works(
+    board: Dashboard,
+) -> None:
+    assert "ModelLoadError" in board.models.listing.value  # the broken row says why
+    board.models.choice.value = "broken"
+    assert board.profile is None
+    assert "Cannot inspect this model" in board.inspector.title.value
+    assert "ModelLoadError" in board.inspector.title.value
+    # the rest stays usable: attach, then go back to the good model
+    board.picker.select("ml.eia2.medium")
+    board.picker.attach()
+    assert board.state.attachment is not None
+    board.models.choice.value = "small"
+    assert board.profile is not None
+    assert "Cannot inspect" not in board.inspector.title.value
+
+
+def test_models_refresh_after_a_cell_and_the_hook_goes_on_close(
+    namespace: dict[str, Any], state: AcceleratorState, stream: MetricsStream
+) -> None:
+    shell = FakeShell()
+    board = Dashboard(namespace, state=state, stream=stream, shell=shell, timer=False)
+    assert board._after_cell in shell.events.callbacks["post_run_cell"]
+    namespace["another"] = mlp((4, 4))
+    shell.events.trigger("post_run_cell", None)
+    assert "another" in [value for _, value in board.models.choice.options]
+    del namespace["small"]
+    shell.events.trigger("post_run_cell", None)
+    options = [value for _, value in board.models.choice.options]
+    assert "small" not in options
+    assert board.models.choice.value in options
+    board.close()
+    assert board._after_cell not in shell.events.callbacks["post_run_cell"]
+
+
+def test_the_kernel_model_set_elsewhere_is_followed(board: Dashboard) -> None:
+    other = board.profiles.now("broken", board.namespace["broken"])
+    assert other.profile is None
+    small = board.profiles.now("small", board.namespace["small"]).profile
+    board.models.choice.value = "broken"
+    board.state.set_model("small", small)  # e.g. from the JupyterLab picker or a magic
+    assert board.models.choice.value == "small"
+
+
+# --- accelerator picker --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def big_board(state: AcceleratorState, stream: MetricsStream) -> Iterator[Dashboard]:
+    made = Dashboard(
+        {"big": huge_constant(16384)}, state=state, stream=stream, meter=None, timer=False
+    )
+    yield made
+    made.close()
+
+
+def test_a_size_that_does_not_fit_is_disabled_with_the_reason(big_board: Dashboard) -> None:
+    picker = big_board.picker
+    assert big_board.variable == "big"
+    small = picker.buttons["ml.eia1.medium"]
+    assert small.disabled
+    assert "does not fit" in small.tooltip
+    assert "ml.eia1.medium" in small.tooltip
+    assert not picker.buttons["ml.eia2.medium"].disabled
+    assert not picker.buttons["none"].disabled
+    assert "does not fit" in picker.fit_cells["ml.eia1.medium"].value
+    # the disabled state reached the front end
+    sent = [u for u in comm_of(small).updates() if "disabled" in u]
+    assert sent
+    assert sent[-1]["disabled"] is True
+    # choosing it is refused with the reason
+    picker.select("ml.eia1.medium")
+    assert picker.selected == "none"
+    assert "does not fit" in picker.message.value
+    # attaching it anyway (as a magic could) is refused by the core with the reason
+    picker.selected = "ml.eia1.medium"
+    picker.attach()
+    assert big_board.state.attachment is None
+    assert "Not attached" in picker.message.value
+    assert "smallest accelerator that fits" in picker.message.value
+
+
+def test_attach_detach_and_following_the_one_kernel_state(board: Dashboard) -> None:
+    picker = board.picker
+    picker.select("ml.eia2.large")
+    picker.precision.value = "fp16"
+    picker.attach()
+    attachment = board.state.attachment
+    assert attachment is not None
+    assert attachment.name == "ml.eia2.large"
+    assert attachment.precision == "fp16"
+    assert picker.buttons["ml.eia2.large"].icon == "check"
+    assert "ml.eia2.large" in board.header.value
+    # a magic or the JupyterLab picker attaches: the dashboard follows
+    board.state.attach("ml.eia1.xlarge")
+    assert "ml.eia1.xlarge" in picker.status.value
+    assert picker.buttons["ml.eia1.xlarge"].icon == "check"
+    assert picker.buttons["ml.eia2.large"].icon == ""
+    assert "replaces" in picker.message.value
+    assert "ml.eia1.xlarge" in board.header.value
+    assert board.gauges.breakdown_figure.title.startswith("Latency breakdown (modelled): ml.eia1")
+    board.state.set_instance("ml.m5.large")
+    assert picker.instance.value == "ml.m5.large"
+    board.state.detach()
+    assert "Nothing attached" in picker.status.value
+    assert "no accelerator" in board.header.value
+    # choosing None and Attach detaches
+    board.state.attach("ml.eia2.medium")
+    picker.select("none")
+    picker.attach()
+    assert board.state.attachment is None
+
+
+def test_the_instance_dropdown_changes_the_kernel_instance(board: Dashboard) -> None:
+    board.picker.instance.value = (
+        "ml.c5.xlarge"
+        if "ml.c5.xlarge" in [v for _, v in board.picker.instance.options]
+        else board.picker.instance.options[-1][1]
+    )
+    assert board.state.instance.name == board.picker.instance.value
+
+
+# --- run, gauges ---------------------------------------------------------------------------------
+
+
+def test_run_needs_a_model_and_an_accelerator(board: Dashboard) -> None:
+    assert board.run_panel.start() is None
+    assert "Attach an accelerator first" in board.run_panel.message.value
+
+
+def test_virtual_run_fills_the_gauges(board: Dashboard, stream: MetricsStream) -> None:
+    board.state.attach("ml.eia2.medium")
+    panel = board.run_panel
+    panel.clock.value = "virtual"
+    panel.batch.value = 4
+    panel.requests.value = 300
+    panel.concurrency.value = 2
+    throughput_comm = comm_of(board.gauges.throughput)
+    before = len(throughput_comm.messages)
+    run = panel.start()
+    assert run is not None
+    progress = run.wait(60)
+    assert progress.state is RunState.FINISHED
+    assert progress.done == 300
+    assert board.tick()
+    snap = stream.snapshot()
+    assert snap.calls == 300
+    assert snap.inferences == 1200
+    # throughput: the stream's per-second inferences, drawn against run time
+    series = stream.series()
+    assert float(np.sum(board.gauges.throughput.y)) == sum(p.inferences for p in series) == 1200
+    assert list(board.gauges.throughput.x) == [float(p.second - series[0].second) for p in series]
+    # latency p50/p95 from the snapshot, mean per second from the series
+    assert board.gauges.latency_p50.y[-1] == pytest.approx(snap.p50_ms)
+    assert board.gauges.latency_p95.y[-1] == pytest.approx(snap.p95_ms)
+    assert len(board.gauges.latency_mean.y) >= 1
+    # memory against the accelerator's capacity, utilisation of its peak
+    capacity = board.catalog().accelerator("ml.eia2.medium").memory_bytes
+    assert board.gauges.usage.y[0] == pytest.approx(100 * snap.memory_bytes / capacity)
+    assert board.gauges.usage.y[1] == pytest.approx(100 * snap.utilisation)
+    assert snap.memory_bytes > 0
+    # the modelled breakdown of one call at the run's batch
+    assert board.profile is not None
+    expected = estimate(board.profile, "ml.eia2.medium", batch_size=4)
+    assert float(np.sum(board.gauges.breakdown.y)) == pytest.approx(expected.latency_ms)
+    # progress
+    assert panel.progress.value == 1.0
+    assert "finished" in panel.progress_text.value
+    assert not panel.run_button.disabled
+    assert panel.stop_button.disabled
+    # coalesced: one update of the throughput line for the whole run, not one per inference
+    sent = throughput_comm.messages[before:]
+    assert len(sent) == 1
+    assert {"x", "y"} <= set(sent[0]["state"]) | set(sent[0].get("buffer_paths", [[]])[0])
+    # nothing changed: the next pass sends nothing at all
+    count = len(RecordingComm.log)
+    assert not board.tick()
+    assert len(RecordingComm.log) == count
+
+
+def test_stop_reaches_the_stopped_state(board: Dashboard) -> None:
+    board.state.attach("ml.eia2.medium")
+    panel = board.run_panel
+    panel.clock.value = "paced"
+    panel.mode.value = "duration"
+    panel.duration.value = 600.0
+    run = panel.start()
+    assert run is not None
+    assert run.state is RunState.RUNNING
+    wait_for(lambda: run.progress().done >= 2)
+    assert panel.stop()
+    assert run.state is RunState.STOPPED
+    board.tick()
+    assert "stopped" in panel.progress_text.value
+    assert panel.stop_button.disabled
+    assert not panel.run_button.disabled
+
+
+def test_an_exception_in_the_run_is_shown_as_a_short_message(
+    state: AcceleratorState, stream: MetricsStream
+) -> None:
+    board = Dashboard({"fixed": mlp((8, 4), batch=1)}, state=state, stream=stream, timer=False)
+    try:
+        state.attach("ml.eia2.medium")
+        board.run_panel.batch.value = 4  # the model only takes batch 1
+        run = board.run_panel.start()
+        assert run is not None
+        progress = run.wait(60)
+        assert progress.state is RunState.FAILED
+        board.tick()
+        message = board.run_panel.message.value
+        assert "The run failed" in message
+        assert "runs only at batch 1" in message
+        assert "Traceback" not in message
+        assert board.run_panel.progress.bar_style == "danger"
+        assert not any(t.is_alive() for t in run._threads)
+    finally:
+        board.close()
+
+
+def test_the_timer_thread_draws_a_background_run(
+    namespace: dict[str, Any], state: AcceleratorState, stream: MetricsStream
+) -> None:
+    board = Dashboard(namespace, state=state, stream=stream, timer=True)
+    try:
+        state.attach("ml.eia2.medium")
+        board.run_panel.clock.value = "virtual"
+        board.run_panel.requests.value = 200
+        run = board.run_panel.start()
+        assert run is not None
+        run.wait(60)
+        wait_for(lambda: "finished" in board.run_panel.progress_text.value)
+        wait_for(lambda: float(np.sum(board.gauges.throughput.y)) == 200)
+        assert board.ticks >= 1
+    finally:
+        board.close()
+    assert board._timer is not None
+    assert not board._timer.is_alive()
+
+
+# --- cost ----------------------------------------------------------------------------------------
+
+
+def test_cost_ticks_from_the_meter(
+    namespace: dict[str, Any], state: AcceleratorState, stream: MetricsStream
+) -> None:
+    clock = ManualClock()
+    meter = CostMeter(state, clock=clock, work=lambda: (0, 0, 0.0)).start(thread=False)
+    board = Dashboard(namespace, state=state, stream=stream, meter=meter, timer=False)
+    try:
+        state.attach("ml.eia2.medium")
+        clock.advance(3600)
+        meter.tick()
+        expected = Decimal("0.05") + Decimal("0.168")
+        assert "$0.22" in board.cost.total.value  # one hour of ml.t3.medium + ml.eia2.medium
+        assert f"${expected.normalize():f}/h" in board.cost.details.value
+        assert "ml.g4dn.xlarge" in board.cost.savings.value
+        assert "so far" in board.header.value
+        updates_before = len(comm_of(board.cost.total).messages)
+        clock.advance(1)
+        meter.tick()
+        assert len(comm_of(board.cost.total).messages) == updates_before + 1
+        # a budget: the bar and the events
+        board.cost.budget_amount.value = 0.4
+        board.cost._set_budget()
+        clock.advance(3600)
+        meter.tick()
+        assert board.cost.budget_bar.value > 0.8
+        assert board.cost.budget_bar.bar_style == "danger"
+        assert "budget" in board.cost.message.value
+    finally:
+        board.close()
+        meter.stop()
+    assert board._on_cost not in meter._subscribers
+
+
+def test_without_a_meter_the_cost_panel_says_how_to_start_one(board: Dashboard) -> None:
+    assert "not running" in board.cost.details.value
+    assert board.cost.start_button.layout.display == ""
+
+
+# --- sizing --------------------------------------------------------------------------------------
+
+
+def test_sizing_shows_the_table_and_the_scatter(board: Dashboard) -> None:
+    sizing = board.sizing
+    sizing.target.value = 5.0
+    sizing.rate.value = 100.0
+    result = sizing.update()
+    assert result is not None
+    assert result.pick is not None
+    assert sizing.recommendation is result
+    assert result.reason in sizing.reason.value.replace("&#x27;", "'")
+    fitting = [r for r in result.rows if r.fits]
+    plotted = sum(len(mark.x) for mark in sizing.points.values())
+    assert plotted == len(fitting)
+    assert list(sizing.pick.x) == [float(result.pick.price_per_hour)]
+    assert list(sizing.pick.y) == [pytest.approx(result.pick.latency_ms)]
+    assert set(sizing.target_line.y) == {5.0}
+    assert result.pick.option in sizing.listing.value
+    # every option's instance is the kernel's notebook instance (or a whole instance)
+    assert all(
+        r.instance == board.state.instance.name for r in result.rows if r.kind == "accelerator"
+    )
+
+
+# --- closing -------------------------------------------------------------------------------------
+
+
+def test_close_releases_everything(
+    namespace: dict[str, Any], state: AcceleratorState, stream: MetricsStream
+) -> None:
+    shell = FakeShell()
+    board = Dashboard(namespace, state=state, stream=stream, shell=shell, timer=True)
+    state.attach("ml.eia2.medium")
+    board.run_panel.mode.value = "duration"
+    board.run_panel.duration.value = 600.0
+    run = board.run_panel.start()
+    assert run is not None
+    board.close()
+    assert run.state.ended
+    assert board._timer is not None
+    assert not board._timer.is_alive()
+    assert board._on_state not in state._observers
+    assert board.comm is None
+    assert board.gauges.throughput.comm is None
+    state.attach("ml.eia2.large")  # no error from a closed dashboard
+
+
+def test_a_new_dashboard_replaces_the_previous_one(
+    namespace: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dashboard_module, "_current", None)
+    first = dashboard(namespace)
+    second = dashboard(namespace)
+    try:
+        assert first.closed
+        assert not second.closed
+    finally:
+        second.close()
+    assert dashboard_module._current is None
+
+
+def test_only_standard_ipywidgets_and_bqplot_models_are_used(board: Dashboard) -> None:
+    # bqplot 0.13 ships its scales as the bqscales front-end module
+    allowed = {"@jupyter-widgets/controls", "@jupyter-widgets/base", "bqplot", "bqscales"}
+    modules = {c.open_data["state"]["_model_module"] for c in RecordingComm.opened}
+    views = {c.open_data["state"].get("_view_module") for c in RecordingComm.opened} - {None}
+    assert modules <= allowed
+    assert views <= allowed
+    assert "bqplot" in modules
