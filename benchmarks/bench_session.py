@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         print(f"{name:38} {figure:10.2f} {unit:6} target {target:12} {flag:8} {detail}")
 
     x = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
-    calls = 100 if q else 1000
+    calls = 300 if q else 1000
     b, o = bench_overhead(demo_model("squeezenet"), {"data_0": x}, calls, 1)
     over = (o / b - 1) * 100
     report("squeezenet b1: virtual vs bare ORT", over, "%", "<= 2%", over <= 2.0,

@@ -19,11 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ei_widgets.catalog import Accelerator, Catalog, Instance, default_catalog
 from ei_widgets.estimate import DEFAULT_HOST, check_fits, check_precision, estimate
-from ei_widgets.profile import Profile
+
+if TYPE_CHECKING:  # only for annotations: keeps the core free of the model loaders
+    from ei_widgets.profile import Profile
 
 log = logging.getLogger(__name__)
 

@@ -74,6 +74,7 @@ DEFAULT_COMPARISON = "ml.g4dn.xlarge"
 DEFAULT_HEARTBEAT_S = 10.0
 HEARTBEAT_ENV_VAR = "EI_WIDGETS_HEARTBEAT"
 TICK_S = 1.0
+MONTH_REFRESH_S = 30.0  # how often a month budget re-reads other sessions' spending
 HOURS_PER_MONTH = 730  # AWS's convention for monthly prices (8760 h / 12)
 BUDGET_THRESHOLDS = (50, 80, 100)  # percent of the budget at which an event is sent
 Period = Literal["session", "month"]
@@ -350,6 +351,7 @@ class CostMeter:
         self._comparison = comparison
         self._comparison_rate = self._price("instance", comparison, None)
         self._closed = _Units()
+        self._last_instance = ""
         self._instance: _Segment | None = None
         self._accelerator: _Segment | None = None
         self._start: float | None = None
@@ -366,6 +368,8 @@ class CostMeter:
         self._fired: set[int] = set()
         self._fired_month: tuple[int, int] | None = None
         self._month_others = 0  # units of the month recorded by other sessions (cached)
+        self._month_refreshed: float | None = None
+        self._month_of: datetime | None = None  # the month _month_others is about
         self._ledger_warned = False
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
@@ -413,7 +417,6 @@ class CostMeter:
                 self._accelerator = self._open("accelerator", attachment, now)
             self._ledger_open_session(now)
             self._unsubscribe = self._state.subscribe(self._on_change)
-            self._refresh_month_others()
         if thread:
             self._thread = threading.Thread(
                 target=self._run, name="ei_widgets-cost-meter", daemon=True
@@ -501,6 +504,8 @@ class CostMeter:
         else:
             self._closed.accelerator += units
         self._history.append((seg.kind, seg.rate, seg.start, now))
+        if seg.kind == "instance":
+            self._last_instance = seg.name  # still named in snapshots after the meter stops
         if ledger and seg.ledger_id is not None:
             progress = self._segment_progress(seg, now, self._safe_work())
             interval_id = seg.ledger_id
@@ -633,13 +638,25 @@ class CostMeter:
             self._ledger_open_session(now)
         self._refresh_month_others()
 
-    def _refresh_month_others(self) -> None:
-        if self.ledger is None:
+    def _refresh_month_others(self, *, force: bool = False) -> None:
+        """Re-read what other sessions spent this month, for a month budget only.
+
+        Reading it costs a scan of the month's intervals, so it is done when the budget is set
+        and then at most every ``MONTH_REFRESH_S`` (other kernels' costs are only as fresh as
+        their heartbeats anyway).
+        """
+        budget = self._budget
+        if self.ledger is None or budget is None or budget.period != "month":
             return
+        now = self._clock.monotonic()
+        start = month_start(self._clock.wall())
+        last = self._month_refreshed
+        fresh = last is not None and now - last < MONTH_REFRESH_S and self._month_of == start
+        if fresh and not force:
+            return
+        self._month_refreshed, self._month_of = now, start
         try:
-            self._month_others = self.ledger.total_units(
-                month_start(self._clock.wall()), exclude=self._session_ids
-            )
+            self._month_others = self.ledger.total_units(start, exclude=self._session_ids)
         except (sqlite3.Error, OSError, LedgerError) as exc:
             self._ledger_failed(exc)
 
@@ -740,13 +757,14 @@ class CostMeter:
             self._budget = budget
             self._fired = set()
             self._fired_month = None
-            self._refresh_month_others()
+            self._refresh_month_others(force=True)
         return budget
 
     def _budget_spent_units(self, snap_units: int) -> int:
         assert self._budget is not None
         if self._budget.period == "session":
             return snap_units
+        self._refresh_month_others()  # re-reads only when stale or a new month began
         return self._month_others + self._live_units_since(month_start(self._clock.wall()))
 
     def _check_budget(self, snap: CostSnapshot) -> list[BudgetEvent]:
@@ -826,7 +844,7 @@ class CostMeter:
             return CostSnapshot(
                 at=self._clock.wall(),
                 elapsed_seconds=elapsed_us / US_PER_S,
-                instance=inst.name if inst is not None else "",
+                instance=inst.name if inst is not None else self._last_instance,
                 instance_rate=_rate(inst_rate),
                 accelerator=acc.name if acc is not None else None,
                 accelerator_rate=_rate(acc_rate),

@@ -8,6 +8,7 @@ ONNX model counts nodes and initializers. More kinds (PyTorch, scikit-learn, ...
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pathlib
 from collections.abc import Callable, Mapping
@@ -49,6 +50,7 @@ def unregister_detector(kind: str) -> None:
 
 def find_models(namespace: Mapping[str, object]) -> list[ModelEntry]:
     """The models in ``namespace``, in its order. Names starting with ``_`` are skipped."""
+    _register_framework_detectors()
     found: list[ModelEntry] = []
     for variable, obj in list(namespace.items()):
         if not isinstance(variable, str) or variable.startswith("_") or isinstance(obj, type):
@@ -141,3 +143,20 @@ def _ort_session(variable: str, obj: object) -> ModelEntry | None:
 register_detector("onnx-model", _onnx_model)
 register_detector("onnx-file", _onnx_path)
 register_detector("ort-session", _ort_session)
+
+
+_frameworks_registered = False
+
+
+def _register_framework_detectors() -> None:
+    """PyTorch and scikit-learn models (``ei_widgets.frameworks``) are listed through the same
+    plug-in point, registered on first use (at import time the two would import each other)."""
+    global _frameworks_registered
+    if _frameworks_registered:
+        return
+    _frameworks_registered = True
+    if importlib.util.find_spec("ei_widgets.frameworks") is None:
+        return
+    from ei_widgets import frameworks
+
+    frameworks.register_detectors()  # imports no framework

@@ -43,13 +43,15 @@ import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from ei_widgets.catalog import Accelerator, Catalog, Instance, default_catalog
 from ei_widgets.errors import DoesNotFitError, ProfileError, UnknownNameError
-from ei_widgets.profile import Profile
+
+if TYPE_CHECKING:  # only for annotations: keeps the core free of the model loaders
+    from ei_widgets.profile import Profile
 
 Precision = Literal["fp32", "fp16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16")

@@ -263,8 +263,9 @@ def default_path() -> Path:
     return Path(jupyter_data_dir()) / "ei_widgets" / "usage.sqlite3"
 
 
-class _Corrupt(Exception):
-    """The file exists but is not a readable ei_widgets ledger."""
+class _Corrupt(LedgerError):
+    """The file exists but is not a readable ei_widgets ledger (``open_ledger`` moves it aside;
+    readers get it as a ``LedgerError``)."""
 
 
 class Ledger:
@@ -310,7 +311,7 @@ class Ledger:
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot open the ledger {target}: {exc}") from exc
         try:
-            self._prepare(conn)
+            self._prepare_retrying(conn)
         except _Corrupt:
             conn.close()
             raise
@@ -876,7 +877,7 @@ def open_ledger(path: str | os.PathLike[str] | None = None, *, recover: bool = T
                 except _Corrupt as exc:
                     _move_aside(target, str(exc))
             return Ledger(target, recover=recover)
-    except (LedgerError, OSError, sqlite3.Error, _Corrupt) as exc:
+    except (LedgerError, OSError, sqlite3.Error) as exc:
         warnings.warn(
             f"ei_widgets ledger unavailable ({exc}); metering goes on in memory for this kernel"
             " and will not be kept after it ends.",

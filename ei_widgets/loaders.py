@@ -11,10 +11,11 @@ and never materialises a tensor.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import onnx
@@ -23,7 +24,9 @@ from google.protobuf.message import DecodeError
 from ei_widgets.errors import ModelLoadError
 
 Matcher = Callable[[object], bool]
-Loader = Callable[[object, "str | None"], "LoadedModel"]
+Loader = Callable[..., "LoadedModel"]
+"""``load(obj, name, **options) -> LoadedModel``; options are what the caller of ``load_model``
+(or ``profile``) passed for this kind, e.g. ``example_inputs`` for a PyTorch module."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def register_loader(kind: str, matches: Matcher, load: Loader, *, first: bool = 
     """Teach :func:`load_model` a new kind of object.
 
     ``matches(obj)`` must be cheap and must not import heavy libraries (check
-    ``type(obj).__module__`` or ``sys.modules``); ``load(obj, name)`` returns a
+    ``type(obj).__module__`` or ``sys.modules``); ``load(obj, name, **options)`` returns a
     :class:`LoadedModel` or raises :class:`ModelLoadError`. A kind registered again replaces the
     old one; ``first=True`` makes it win over the built-in kinds.
     """
@@ -102,16 +105,23 @@ def unregister_loader(kind: str) -> None:
 
 def registered_kinds() -> list[str]:
     """The kinds :func:`load_model` understands, in the order they are tried."""
+    _register_framework_loaders()
     return [r.kind for r in _REGISTRY]
 
 
-def load_model(obj: object, name: str | None = None) -> LoadedModel:
-    """Read ``obj`` into a :class:`LoadedModel`, or raise :class:`ModelLoadError`."""
+def load_model(obj: object, name: str | None = None, **options: object) -> LoadedModel:
+    """Read ``obj`` into a :class:`LoadedModel`, or raise :class:`ModelLoadError`.
+
+    ``options`` go to the loader of ``obj``'s kind (``example_inputs=`` for a PyTorch module, for
+    instance); the ONNX kinds take none.
+    """
     if isinstance(obj, LoadedModel):
+        _no_options(options, "an already loaded model")
         return obj
+    _register_framework_loaders()
     for entry in _REGISTRY:
         if entry.matches(obj):
-            return entry.load(obj, name)
+            return entry.load(obj, name, **options)
     kinds = ", ".join(registered_kinds())
     raise ModelLoadError(
         f"Cannot read a model from a {type(obj).__name__} object (known: {kinds})."
@@ -245,8 +255,17 @@ _SMALL_TENSOR = 1 << 16
 MAX_PROTO_BYTES = 2**31 - 1
 
 
-def _from_proto(obj: object, name: str | None) -> LoadedModel:
+def _no_options(options: Mapping[str, object], what: str) -> None:
+    if options:
+        raise ModelLoadError(
+            f"{', '.join(sorted(options))} cannot be used with {what}: an ONNX graph already "
+            "says its inputs (use input_shapes= to bind their sizes)."
+        )
+
+
+def _from_proto(obj: object, name: str | None, **options: object) -> LoadedModel:
     assert isinstance(obj, onnx.ModelProto)
+    _no_options(options, "an ONNX model")
     what = name or "the model"
     _validate(obj, what)
     external = _external_size(obj, None, what)
@@ -266,8 +285,9 @@ def _from_proto(obj: object, name: str | None) -> LoadedModel:
     )
 
 
-def _from_path(obj: object, name: str | None) -> LoadedModel:
+def _from_path(obj: object, name: str | None, **options: object) -> LoadedModel:
     assert isinstance(obj, str | os.PathLike)
+    _no_options(options, "an ONNX file")
     path = pathlib.Path(os.fspath(obj)).expanduser()
     what = str(path)
     if not path.exists():
@@ -297,7 +317,8 @@ def _from_path(obj: object, name: str | None) -> LoadedModel:
     )
 
 
-def _from_bytes(obj: object, name: str | None) -> LoadedModel:
+def _from_bytes(obj: object, name: str | None, **options: object) -> LoadedModel:
+    _no_options(options, "ONNX model bytes")
     data = bytes(obj) if isinstance(obj, bytearray | memoryview) else obj
     assert isinstance(data, bytes)
     model = _parse(data, name or "the model bytes")
@@ -331,7 +352,8 @@ def is_ort_session(obj: object) -> bool:
     )
 
 
-def _from_session(obj: object, name: str | None) -> LoadedModel:
+def _from_session(obj: object, name: str | None, **options: object) -> LoadedModel:
+    _no_options(options, "an onnxruntime session")
     path = getattr(obj, "_model_path", None)
     data = getattr(obj, "_model_bytes", None)
     if path:
@@ -431,3 +453,20 @@ register_loader("onnx-model", lambda o: isinstance(o, onnx.ModelProto), _from_pr
 register_loader("onnx-file", _is_path, _from_path)
 register_loader("onnx-bytes", _is_bytes, _from_bytes)
 register_loader("ort-session", is_ort_session, _from_session)
+
+
+_frameworks_registered = False
+
+
+def _register_framework_loaders() -> None:
+    """PyTorch and scikit-learn models (``ei_widgets.frameworks``) plug in here, on first use:
+    at import time the frameworks package and this module would import each other."""
+    global _frameworks_registered
+    if _frameworks_registered:
+        return
+    _frameworks_registered = True
+    if importlib.util.find_spec("ei_widgets.frameworks") is None:
+        return
+    from ei_widgets import frameworks
+
+    frameworks.register_loaders()  # imports no framework

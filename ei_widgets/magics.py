@@ -34,6 +34,22 @@ def _user_errors_as_messages(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+INPUT_SHAPE_HELP = "example input shape for a PyTorch module: 1,3,224,224 (';' between inputs)"
+
+
+def _loader_options(input_shape: str | None) -> dict[str, Any]:
+    """``--input-shape 1,3,224,224`` as the loader option PyTorch modules take."""
+    if input_shape is None:
+        return {}
+    from ei_widgets.errors import ProfileError
+    from ei_widgets.frameworks import parse_input_shape
+
+    try:
+        return {"input_shape": parse_input_shape(input_shape)}
+    except ValueError as error:
+        raise ProfileError(str(error)) from None
+
+
 def _lookup(namespace: dict[str, Any], variable: str) -> Any:
     from ei_widgets.errors import ModelLoadError
 
@@ -96,6 +112,7 @@ class EIMagics(Magics):
     @magic_arguments()
     @argument("variable", help="name of a model variable in this kernel")
     @argument("--batch", type=int, default=1, help="batch size to bind (default 1)")
+    @argument("--input-shape", default=None, help=INPUT_SHAPE_HELP)
     @line_magic
     @_user_errors_as_messages
     def ei_inspect(self, line: str) -> None:
@@ -104,13 +121,18 @@ class EIMagics(Magics):
         from ei_widgets.profile import profile
 
         args = parse_argstring(self.ei_inspect, line)
-        result = profile(_lookup(self.namespace, args.variable), batch_size=args.batch)
+        result = profile(
+            _lookup(self.namespace, args.variable),
+            batch_size=args.batch,
+            **_loader_options(args.input_shape),
+        )
         print(report.profile_text(result))
 
     @magic_arguments()
     @argument("variable", help="name of a model variable in this kernel")
     @argument("--latency-ms", type=float, required=True, help="latency target per request")
     @argument("--rps", type=float, default=1.0, help="requests per second to serve")
+    @argument("--input-shape", default=None, help=INPUT_SHAPE_HELP)
     @line_magic
     @_user_errors_as_messages
     def ei_recommend(self, line: str) -> None:
@@ -123,6 +145,7 @@ class EIMagics(Magics):
             _lookup(self.namespace, args.variable),
             latency_target_ms=args.latency_ms,
             requests_per_second=args.rps,
+            **_loader_options(args.input_shape),
         )
         print(report.recommendation_text(table))
 

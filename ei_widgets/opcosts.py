@@ -145,9 +145,15 @@ def has_rule(op_type: str, domain: str = "") -> bool:
     return (_norm_domain(domain), op_type) in _RULES
 
 
+def rule_for(op_type: str, domain: str = "") -> CostRule | None:
+    """The cost rule of an op, or None (for callers that look it up once per node)."""
+    return _RULES.get(("" if domain in ONNX_DOMAINS else domain, op_type))
+
+
 def node_cost(node: onnx.NodeProto, in_shapes: Shapes, out_shapes: Shapes) -> OpCost:
     """FLOPs and MACs of ``node`` at the given concrete shapes."""
-    rule = _RULES.get((_norm_domain(node.domain), node.op_type))
+    domain = node.domain
+    rule = _RULES.get(("" if domain in ONNX_DOMAINS else domain, node.op_type))
     if rule is None:
         return OpCost(0, 0, known=False)
     result = rule(node, in_shapes, out_shapes)

@@ -93,6 +93,15 @@ def profile_text(result: Profile, heaviest: int = 8) -> str:
             ["node", "op type", "GFLOPs"],
         ),
     ]
+    if result.framework is not None:
+        fw = result.framework
+        parts += [
+            "",
+            f"{fw.framework} {fw.version} {fw.class_name}: {human_count(fw.params)} parameters "
+            f"({human_bytes(fw.param_bytes)}) and {human_count(fw.buffers)} buffer values "
+            f"({human_bytes(fw.buffer_bytes)}) as the framework counts them; exported with "
+            f"{fw.exporter}; input shapes {fw.input_source}",
+        ]
     if result.unknown_ops:
         parts += ["", "ops of unknown cost (counted as 0): " + ", ".join(result.unknown_ops)]
     parts += [f"warning: {w}" for w in result.warnings]

@@ -41,7 +41,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -57,8 +57,9 @@ from ei_widgets.estimate import (
     warmup_seconds,
 )
 from ei_widgets.metrics import MetricsStream, default_stream
-from ei_widgets.profile import Profile
-from ei_widgets.profile import profile as make_profile
+
+if TYPE_CHECKING:
+    from ei_widgets.profile import Profile
 
 Clock = Literal["paced", "virtual"]
 
@@ -122,6 +123,8 @@ def _host_providers(providers: Sequence[Any] | None) -> list[Any]:
 
 
 def _profile_of(loaded: Any, batch_size: int | None) -> Profile:
+    from ei_widgets.profile import profile as make_profile
+
     return (
         make_profile(loaded) if batch_size is None else make_profile(loaded, batch_size=batch_size)
     )
@@ -162,7 +165,7 @@ class AcceleratedSession:
         self._host: Any = None
         self._table: dict[int, tuple[float, float, float, float, int] | EIError] = {}
         self._warm = False
-        self._bind()  # checks the fit at the session's batch (DoesNotFitError)
+        self._bind(check_fit=True)
         self.host_load_seconds = host_load_seconds
         self.load_seconds = model_load_seconds(profile, host_load_seconds, catalog=catalog)
         if clock == "virtual":
@@ -177,8 +180,12 @@ class AcceleratedSession:
     def accelerator(self) -> str | None:
         return self._att.accelerator.name if self._att is not None else None
 
-    def _bind(self) -> None:
-        """Follow the state: new accelerator, precision or instance -> new table, warm-up again."""
+    def _bind(self, *, check_fit: bool = False) -> None:
+        """Follow the state: new accelerator, precision or instance -> new table, warm-up again.
+
+        ``check_fit`` (at load) raises ``DoesNotFitError`` when the session's batch does not fit;
+        at run time only the batch of the call is checked.
+        """
         with self._lock:
             att, host = self._state.attachment, self._state.instance
             if att is None:
@@ -189,9 +196,10 @@ class AcceleratedSession:
             self._att, self._host, self._table = att, host, {}
             if accelerator_changed:
                 self._warm = False
-        entry = self._entry(self.batch_size)
-        if isinstance(entry, EIError):
-            raise entry
+        if check_fit:
+            entry = self._entry(self.batch_size)
+            if isinstance(entry, EIError):
+                raise entry
 
     def estimate(self, batch_size: int | None = None) -> Estimate:
         """The simulated figures of one call at ``batch_size`` on what is attached now."""
@@ -375,6 +383,7 @@ def session(
     state: _acc.AcceleratorState | None = None,
     stream: MetricsStream | None = None,
     catalog: Catalog | None = None,
+    **loader_options: Any,
 ) -> AcceleratedSession:
     """An accelerated session for ``model`` on the attached accelerator.
 
@@ -382,6 +391,8 @@ def session(
     ``batch_size``: the batch checked against the accelerator's memory at load (default: the
     first input's leading dimension when fixed, else the profile's batch). ``profile``: reuse a
     profile already computed. ``state``/``stream``/``catalog`` default to the kernel's own.
+    ``loader_options`` go to the model's loader (``example_inputs=`` or ``input_shape=`` for a
+    PyTorch module).
     """
     if clock not in ("paced", "virtual"):
         raise EIError(f"clock must be 'paced' or 'virtual', got {clock!r}")
@@ -393,7 +404,7 @@ def session(
     cat = catalog or st.catalog or default_catalog()
     from ei_widgets.loaders import load_model
 
-    loaded = load_model(model)
+    loaded = load_model(model, **loader_options)
     ort = _ort()
     t0 = time.perf_counter()
     if ort_source := _reusable_session(model):

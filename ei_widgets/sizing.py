@@ -25,7 +25,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ei_widgets.catalog import Catalog, Instance, default_catalog
 from ei_widgets.errors import EIError
@@ -37,8 +37,9 @@ from ei_widgets.estimate import (
     estimate_batches,
     host_op_count,
 )
-from ei_widgets.profile import Profile
-from ei_widgets.profile import profile as make_profile
+
+if TYPE_CHECKING:
+    from ei_widgets.profile import Profile
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
 
@@ -143,10 +144,12 @@ def recommend(
     instance: str | None = None,
     concurrency: int | None = None,
     catalog: Catalog | None = None,
+    **loader_options: Any,
 ) -> Recommendation:
     """Evaluate every option and return the sorted table with its pick and a one-line reason.
 
     ``instance`` restricts the notebook instances to that one (the accelerators still all run).
+    ``loader_options`` go to the model's loader (``input_shape=`` for a PyTorch module).
     """
     cat = catalog or default_catalog()
     target = _positive_or_none(latency_target_ms, "latency_target_ms")
@@ -162,9 +165,7 @@ def recommend(
     ):
         raise EIError(f"concurrency must be a positive integer, got {concurrency!r}")
     notebooks = (cat.notebook_instance(instance),) if instance else cat.notebook_instances()
-    profile = (
-        model_or_profile if isinstance(model_or_profile, Profile) else _profile(model_or_profile)
-    )
+    profile = _profile(model_or_profile, **loader_options)
 
     rows: list[Row] = []
 
@@ -286,5 +287,7 @@ def _reason(rows: list[Row], pick: Row | None, target: float | None, rps: float 
     return f"{head}, {saving:.0f}% less than {other.label} ({_money(other.price_per_hour)})."
 
 
-def _profile(model: Any) -> Profile:
-    return make_profile(model)
+def _profile(model: Any, **loader_options: Any) -> Profile:
+    from ei_widgets.profile import Profile, profile
+
+    return model if isinstance(model, Profile) else profile(model, **loader_options)

@@ -104,6 +104,12 @@ def test_instance_from_start_accelerator_from_attach_to_detach(
     final = m.stop()
     clock.advance(HOUR)  # nothing accrues after stop
     assert m.snapshot().total == final.total == Decimal("0.184000")
+    assert (final.instance, final.rate_per_hour, final.elapsed_seconds) == (
+        "ml.t3.medium",
+        Decimal(0),
+        2 * HOUR,
+    )
+    assert m.stop().total == final.total  # idempotent
 
 
 def test_per_second_billing_and_instance_changes(
@@ -361,9 +367,17 @@ def test_month_budget_counts_the_ledger_month_to_date_plus_the_live_session(
     m.tick()
     assert m.snapshot().budget_spent == Decimal("0.250000")
     assert [e.percent for e in got] == [50]
+    # Another kernel's spending shows up within MONTH_REFRESH_S.
+    add_session(led, start=ts(2026, 11, 28, 9))  # +0.10
+    clock.advance(1)
+    m.tick()
+    assert m.snapshot().budget_spent == Decimal("0.250014")  # not re-read yet: live 2 h 1 s
+    clock.advance(billing.MONTH_REFRESH_S)
+    m.tick()
+    assert m.snapshot().budget_spent == Decimal("0.350431")  # 0.15 + 0.10 + live 2 h 31 s
     # The session budget would count only the live 0.10.
     m.set_budget("0.5")
-    assert m.snapshot().budget_spent == Decimal("0.100000")
+    assert m.snapshot().budget_spent == Decimal("0.100431")
 
 
 def test_month_budget_resets_in_a_new_month(

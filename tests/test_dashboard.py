@@ -171,7 +171,7 @@ def test_models_refresh_after_a_cell_and_the_hook_goes_on_close(
     namespace: dict[str, Any], state: AcceleratorState, stream: MetricsStream
 ) -> None:
     shell = FakeShell()
-    board = Dashboard(namespace, state=state, stream=stream, shell=shell, timer=False)
+    board = Dashboard(namespace, state=state, stream=stream, shell=shell, meter=None, timer=False)
     assert board._after_cell in shell.events.callbacks["post_run_cell"]
     namespace["another"] = mlp((4, 4))
     shell.events.trigger("post_run_cell", None)
@@ -328,6 +328,15 @@ def test_virtual_run_fills_the_gauges(board: Dashboard, stream: MetricsStream) -
     count = len(RecordingComm.log)
     assert not board.tick()
     assert len(RecordingComm.log) == count
+    # a second run starts from clean charts and draws only its own calls
+    panel.requests.value = 500  # long enough in simulated time to pass into a new second
+    second = panel.start()
+    assert second is not None
+    assert len(board.gauges.throughput.x) == 0
+    assert len(board.gauges.latency_p50.x) == 0
+    assert second.wait(60).state is RunState.FINISHED
+    board.tick()
+    assert 0 < float(np.sum(board.gauges.throughput.y)) <= 500 * 4
 
 
 def test_stop_reaches_the_stopped_state(board: Dashboard) -> None:
@@ -351,7 +360,9 @@ def test_stop_reaches_the_stopped_state(board: Dashboard) -> None:
 def test_an_exception_in_the_run_is_shown_as_a_short_message(
     state: AcceleratorState, stream: MetricsStream
 ) -> None:
-    board = Dashboard({"fixed": mlp((8, 4), batch=1)}, state=state, stream=stream, timer=False)
+    board = Dashboard(
+        {"fixed": mlp((8, 4), batch=1)}, state=state, stream=stream, meter=None, timer=False
+    )
     try:
         state.attach("ml.eia2.medium")
         board.run_panel.batch.value = 4  # the model only takes batch 1
@@ -373,7 +384,7 @@ def test_an_exception_in_the_run_is_shown_as_a_short_message(
 def test_the_timer_thread_draws_a_background_run(
     namespace: dict[str, Any], state: AcceleratorState, stream: MetricsStream
 ) -> None:
-    board = Dashboard(namespace, state=state, stream=stream, timer=True)
+    board = Dashboard(namespace, state=state, stream=stream, meter=None, timer=True)
     try:
         state.attach("ml.eia2.medium")
         board.run_panel.clock.value = "virtual"
@@ -463,7 +474,7 @@ def test_close_releases_everything(
     namespace: dict[str, Any], state: AcceleratorState, stream: MetricsStream
 ) -> None:
     shell = FakeShell()
-    board = Dashboard(namespace, state=state, stream=stream, shell=shell, timer=True)
+    board = Dashboard(namespace, state=state, stream=stream, shell=shell, meter=None, timer=True)
     state.attach("ml.eia2.medium")
     board.run_panel.mode.value = "duration"
     board.run_panel.duration.value = 600.0

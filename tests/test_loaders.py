@@ -139,6 +139,27 @@ def test_register_loader_adds_a_kind() -> None:
     assert "toy" not in registered_kinds()
 
 
+def test_loader_options_reach_the_loader_of_the_kind() -> None:
+    seen: dict[str, object] = {}
+
+    def load(obj: object, name: str | None, *, width: int = 3) -> LoadedModel:
+        seen["width"] = width
+        return LoadedModel(model=models.mlp((width, 2), batch=1), name="toy", kind="toy")
+
+    register_loader("toy", lambda o: isinstance(o, _Toy), load)
+    try:
+        assert profile(_Toy(0), width=5).param_count == 5 * 2 + 2
+    finally:
+        unregister_loader("toy")
+    assert seen == {"width": 5}
+
+
+def test_onnx_kinds_take_no_loader_options(model_path: pathlib.Path) -> None:
+    for given in (models.mlp((4, 2)), model_path, model_path.read_bytes()):
+        with pytest.raises(ModelLoadError, match="example_inputs cannot be used"):
+            profile(given, example_inputs=np.zeros((1, 4), np.float32))
+
+
 def test_loaded_model_passes_through() -> None:
     loaded = load_model(models.mlp((4, 2)))
     assert load_model(loaded) is loaded

@@ -73,3 +73,16 @@ def test_tab_completion_of_accelerators_instances_and_variables(shell: Any) -> N
     ]
     assert "ml.t3.medium" in completions(shell, "%ei_attach ml.eia2.large --instance ml.t")
     assert completions(shell, "%ei_inspect squ") == ["squeeze"]
+
+
+def test_inspect_a_pytorch_module_with_an_input_shape(shell: Any) -> None:
+    import torch  # the [torch] extra is part of the test dependencies
+
+    shell.user_ns["net"] = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU())
+    try:
+        out = run(shell, "%ei_inspect net --input-shape 1,8")
+        assert "torch" in out
+        assert "36 parameters" in out
+        assert "give positive sizes" in run(shell, "%ei_inspect net --input-shape 1,zero")
+    finally:
+        shell.user_ns.pop("net")

@@ -194,6 +194,16 @@ def test_unknown_custom_op_is_listed() -> None:
     assert before.known and before.flops == 16
 
 
+def test_value_info_written_for_a_custom_op_is_used_with_its_dimensions_bound() -> None:
+    model = models.custom_op()
+    model.graph.value_info.append(helper.make_tensor_value_info("b", TensorProto.FLOAT, ["N", 8]))
+    p = profile(model, batch_size=4)
+    assert p.unknown_ops == ("com.example:Mystery",)  # its cost is still unknown
+    mystery, after = p.nodes[1], p.nodes[2]
+    assert mystery.output_shapes == ((4, 8),)
+    assert after.known and after.flops == 4 * 8
+
+
 def test_custom_op_without_an_opset_import() -> None:
     model = models.custom_op()
     del model.opset_import[1]  # the com.example domain is used but never declared

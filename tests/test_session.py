@@ -342,3 +342,18 @@ def test_kernel_state_is_the_default(stream: MetricsStream) -> None:
         sess.run(None, feed())
     with pytest.raises(NoAcceleratorError):
         sess.run(None, feed())
+
+
+def test_run_time_checks_the_batch_of_the_call_only(stream: MetricsStream) -> None:
+    # batch 64 fits on eia2.large but not on eia2.medium; batch 1 fits on both.
+    tight = with_constants(runtime_overhead_bytes=2 * 2**30 - 4096, runtime_overhead_fraction=0.0)
+    st = AcceleratorState(catalog=tight)
+    st.attach("ml.eia2.large")
+    sess = session(tiny_model(), clock="virtual", state=st, stream=stream, batch_size=64)
+    sess.run(None, feed(64))
+    st.attach("ml.eia2.medium")
+    sess.run(None, feed(1))  # the session's own batch no longer fits, but this call's does
+    with pytest.raises(DoesNotFitError, match=r"smallest accelerator that fits is ml\.eia2\.large"):
+        sess.run(None, feed(64))
+    snap = stream.snapshot()
+    assert snap.calls == 2 and snap.errors == 1

@@ -19,23 +19,20 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch  # the [torch] extra is part of the test dependencies
+from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("onnxscript")
-
-from torch import nn  # noqa: E402
-from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-from ei_widgets import frameworks  # noqa: E402
-from ei_widgets.accelerator import AcceleratorState  # noqa: E402
-from ei_widgets.discovery import find_models  # noqa: E402
-from ei_widgets.errors import EIError, ModelLoadError, ProfileError  # noqa: E402
-from ei_widgets.frameworks import torch as torch_models  # noqa: E402
-from ei_widgets.loaders import load_model  # noqa: E402
-from ei_widgets.metrics import MetricsStream  # noqa: E402
-from ei_widgets.profile import profile  # noqa: E402
-from ei_widgets.session import session  # noqa: E402
+from ei_widgets import frameworks
+from ei_widgets.accelerator import AcceleratorState
+from ei_widgets.discovery import find_models
+from ei_widgets.errors import EIError, ModelLoadError, ProfileError
+from ei_widgets.frameworks import torch as torch_models
+from ei_widgets.loaders import load_model
+from ei_widgets.metrics import MetricsStream
+from ei_widgets.profile import profile
+from ei_widgets.session import session
 
 MAC_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum", "Attention", "LSTM", "GRU", "RNN"}
 
@@ -233,6 +230,7 @@ def test_session_outputs_match_the_module(case: str, st: AcceleratorState) -> No
         np.testing.assert_allclose(ours3, module(x3).numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 def test_torchscript_modules_export_with_the_torchscript_exporter(st: AcceleratorState) -> None:
     module = seeded(ConvNet).eval()
     x = torch.randn(2, 3, 32, 32)
@@ -268,17 +266,47 @@ def test_example_inputs_and_input_shape_in_profile_and_session(st: AcceleratorSt
     assert sess2.get_inputs()[0].shape[1] == 64
 
 
-def test_shapes_of_the_last_forward_call_are_remembered() -> None:
+def test_shapes_of_the_next_forward_call_are_remembered() -> None:
     module = seeded(mlp)
     with pytest.raises(ProfileError, match=r"input_shape=\(") as error:
         profile(module)
     assert "model(x)" in str(error.value)
+    assert len(module._forward_pre_hooks) == 1  # listening for the next call
     module(torch.randn(3, 64))  # the user runs the model in the notebook
+    assert not module._forward_pre_hooks  # the hook removed itself
     assert "recorded" in load_model(module).framework.input_source
     result = profile(module)
     assert result.bound_inputs == {"input": (1, 64)}  # the export's batch axis is symbolic
+
+
+def test_a_listed_module_saved_whole_does_not_refer_to_ei_widgets(tmp_path: Path) -> None:
+    module = seeded(mlp)
+    find_models({"net": module})  # listing it adds the recording hook
+    assert module._forward_pre_hooks
+    path = tmp_path / "net.pt"
+    torch.save(module, path)  # while the hook waits
+    assert b"ei_widgets" not in path.read_bytes()
+    loaded = torch.load(path, weights_only=False)
+    x = torch.randn(2, 64)
+    torch.testing.assert_close(loaded(x), module(x))  # the saved hook is a harmless no-op
+    assert torch_models.known_inputs(loaded) is None
+    torch_models.watch(module)
     torch_models.unwatch(module)
     assert not module._forward_pre_hooks
+
+
+def test_input_shapes_from_a_command_line() -> None:
+    assert frameworks.parse_input_shape("1,3,224,224") == (1, 3, 224, 224)
+    assert frameworks.parse_input_shape("1x3x32x32") == (1, 3, 32, 32)
+    assert frameworks.parse_input_shape("2,8; 2,6") == [(2, 8), (2, 6)]
+    for bad in ("", "a,b", "0,3", "1,-2", "1,3;"):
+        with pytest.raises(ValueError, match="positive sizes"):
+            frameworks.parse_input_shape(bad)
+
+
+def test_unknown_options_are_refused_not_ignored() -> None:
+    with pytest.raises(ProfileError, match="unknown option"):
+        profile(seeded(mlp), example_input=torch.randn(1, 64))
 
 
 def test_unknown_input_shape_says_how_to_give_one() -> None:
@@ -289,9 +317,7 @@ def test_unknown_input_shape_says_how_to_give_one() -> None:
     assert "input_shape=(1, 3, 224, 224)" in message and "example_inputs=" in message
 
 
-@pytest.mark.parametrize(
-    "bad", [(), (0, 3), (1, -2), ("a", 3), 5, (1.5, 2), ((1, 2), (0,))]
-)
+@pytest.mark.parametrize("bad", [(), (0, 3), (1, -2), ("a", 3), 5, (1.5, 2), ((1, 2), (0,))])
 def test_bad_input_shapes_are_refused(bad: Any) -> None:
     with pytest.raises(ProfileError, match="input_shape"):
         torch_models.remember_inputs(seeded(mlp), input_shape=bad)
@@ -332,7 +358,9 @@ def test_exports_are_cached_until_the_weights_change() -> None:
     assert torch_models.cached_exports(module) == 2
     weights = {t.name: t for t in second.model.graph.initializer}
     assert any(
-        np.allclose(np.frombuffer(t.raw_data, np.float32), module[0].weight.detach().numpy().ravel())
+        np.allclose(
+            np.frombuffer(t.raw_data, np.float32), module[0].weight.detach().numpy().ravel()
+        )
         for t in weights.values()
         if tuple(t.dims) == (128, 64)
     )
@@ -415,6 +443,7 @@ def _no_warnings() -> Iterator[None]:
 # discovery and the optional extra
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 def test_find_models_lists_modules_but_not_losses_or_activations() -> None:
     frameworks.register()
     net = seeded(ConvNet)
@@ -463,3 +492,27 @@ def test_recognising_and_registering_import_no_framework() -> None:
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_shape_for_a_module_that_starts_with_an_embedding_means_token_indices(
+    st: AcceleratorState,
+) -> None:
+    class Tagger(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(50, 16)
+            self.encode = nn.GRU(16, 16, batch_first=True)
+            self.tag = nn.Linear(16, 5)
+
+        def forward(self, tokens: Any) -> Any:
+            return self.tag(self.encode(self.embed(tokens))[0])
+
+    module = seeded(Tagger).eval()
+    result = profile(module, input_shape=(1, 12), batch_size=4)
+    assert result.inputs[0].dtype == "int64"
+    assert result.bound_inputs == {"tokens": (4, 12)}
+    tokens = torch.randint(0, 50, (4, 12))
+    sess = accelerated(module, st)
+    (ours,) = sess.run(None, {"tokens": tokens.numpy()})
+    with torch.no_grad():
+        np.testing.assert_allclose(ours, module(tokens).numpy(), rtol=1e-4, atol=1e-5)

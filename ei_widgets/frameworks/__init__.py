@@ -9,8 +9,8 @@ into ONNX in memory, through the plug-in points of :mod:`ei_widgets.loaders`:
 - fitted scikit-learn estimators and pipelines (through ``skl2onnx``) -- see
   :mod:`ei_widgets.frameworks.sklearn`.
 
-Importing this package is cheap and imports no other ei_widgets module (so ``loaders`` can call
-:func:`register` at its own import without a cycle); it never imports torch, scikit-learn, skl2onnx or onnxscript.
+Importing this package is cheap and imports no other ei_widgets module; it never imports torch,
+scikit-learn, skl2onnx or onnxscript.
 :func:`recognise` tells what a kernel object is from its type alone (a torch module can only
 exist if torch is already imported, so ``sys.modules`` answers without importing anything), which
 keeps discovery cheap; nothing is exported until a model is profiled or run.
@@ -99,6 +99,25 @@ def install_hint(framework: str, missing: list[str]) -> str:
     return f"install {extra} to profile and run it (missing: {', '.join(missing)})"
 
 
+def parse_input_shape(text: str) -> tuple[int, ...] | list[tuple[int, ...]]:
+    """An ``input_shape`` from a command line: ``1,3,224,224`` (or ``1x3x224x224``) for one input,
+    shapes separated by ``;`` for several (``2,8;2,6``). Raises ``ValueError`` with the rule."""
+    shapes: list[tuple[int, ...]] = []
+    for part in text.replace(" ", "").split(";"):
+        dims = [d for d in part.replace("x", ",").replace("(", "").replace(")", "").split(",") if d]
+        try:
+            shape = tuple(int(d) for d in dims)
+        except ValueError:
+            shape = ()
+        if not shape or any(d <= 0 for d in shape):
+            raise ValueError(
+                f"input shape {text!r}: give positive sizes such as 1,3,224,224 "
+                "(several inputs separated by ';')."
+            )
+        shapes.append(shape)
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
 def framework_of(obj: object) -> str | None:
     """``"torch"``, ``"sklearn"`` or None, from the object's type alone (imports nothing)."""
     # Imported here so that this package's own import stays free of both submodules' helpers.
@@ -181,6 +200,7 @@ __all__ = [
     "install_hint",
     "missing_requirements",
     "module_available",
+    "parse_input_shape",
     "recognise",
     "register",
     "register_detectors",

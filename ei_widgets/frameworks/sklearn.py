@@ -49,6 +49,7 @@ from ei_widgets.frameworks.base import FrameworkModel
 KIND_ESTIMATOR = "sklearn-estimator"
 KIND_PIPELINE = "sklearn-pipeline"
 INPUT_NAME = "X"
+BATCH_DIM = "batch"
 EXPORTER = "skl2onnx"
 CACHE_PER_MODEL = 4
 CHECKSUM_MAX_BYTES = 16 * 2**20
@@ -91,14 +92,19 @@ def recognise(obj: object) -> Recognised | None:
     name = type(obj).__name__
     missing = missing_requirements("sklearn")
     if missing:
-        return Recognised("sklearn", kind, name, ready=False, reason=install_hint("sklearn", missing))
+        return Recognised(
+            "sklearn", kind, name, ready=False, reason=install_hint("sklearn", missing)
+        )
     problem = not_fitted(obj)
     if problem:
         return Recognised("sklearn", kind, name, ready=False, reason=problem)
     if _n_features(obj) is None:
         return Recognised(
-            "sklearn", kind, name, ready=False, reason="number of input features unknown. "
-            + _HOW_TO_GIVE_FEATURES
+            "sklearn",
+            kind,
+            name,
+            ready=False,
+            reason="number of input features unknown. " + _HOW_TO_GIVE_FEATURES,
         )
     return Recognised("sklearn", kind, name, ready=True)
 
@@ -143,12 +149,9 @@ def not_fitted(model: object) -> str | None:
         return None
 
     if _is_pipeline(model):
-        steps = list(getattr(model, "steps", ()))
-        for step_name, step in steps:
-            sub = step if not _is_pipeline(step) else None
-            found = problem(sub, f"step {step_name!r} of the pipeline: ") if sub is not None else (
-                not_fitted(step)
-            )
+        for step_name, step in getattr(model, "steps", ()):
+            where = f"step {step_name!r} of the pipeline: "
+            found = not_fitted(step) if _is_pipeline(step) else problem(step, where)
             if found:
                 return found
         return None
@@ -175,16 +178,23 @@ def load(
     *,
     input_shape: object = None,
     example_inputs: object = None,
-    **_options: object,
+    **options: object,
 ) -> FrameworkModel:
     """Convert a fitted scikit-learn model to ONNX (cached) as a :class:`FrameworkModel`."""
     if not is_sklearn_model(obj):
         raise ModelLoadError(f"{type(obj).__name__} is not a scikit-learn estimator.")
     class_name = type(obj).__name__
     label = name or class_name
+    if options:
+        raise ProfileError(
+            f"{label}: unknown option(s) {', '.join(sorted(options))} for a scikit-learn model; "
+            "give example_inputs= or input_shape=."
+        )
     missing = missing_requirements("sklearn")
     if missing:
-        raise ModelLoadError(f"{label} is a scikit-learn model: {install_hint('sklearn', missing)}.")
+        raise ModelLoadError(
+            f"{label} is a scikit-learn model: {install_hint('sklearn', missing)}."
+        )
     problem = not_fitted(obj)
     if problem:
         raise ModelLoadError(f"{label}: {problem}")
@@ -246,7 +256,9 @@ def _features_from(model: object, input_shape: object, example: object, label: s
         raise ProfileError(f"{label} was fitted on {fitted} features; the input given has {given}.")
     n = given or fitted
     if n is None:
-        raise ProfileError(f"{label}: the number of input features is unknown. {_HOW_TO_GIVE_FEATURES}")
+        raise ProfileError(
+            f"{label}: the number of input features is unknown. {_HOW_TO_GIVE_FEATURES}"
+        )
     return n
 
 
@@ -264,9 +276,9 @@ def register() -> None:
 
 def convert(model: object, n_features: int, *, label: str = "the model") -> onnx.ModelProto:
     """The ONNX graph of a fitted model, input ``X: float32[batch, n_features]``, quietly."""
-    from sklearn.base import is_classifier
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.base import is_classifier
 
     initial = [(INPUT_NAME, FloatTensorType([None, n_features]))]
     attempts: list[dict[str, object] | None] = [{"zipmap": False}, None]
@@ -277,7 +289,7 @@ def convert(model: object, n_features: int, *, label: str = "the model") -> onnx
         try:
             with _quiet():
                 onx = to_onnx(model, initial_types=initial, options=options)
-        except Exception as exc:  # noqa: BLE001 - any converter failure becomes one message
+        except Exception as exc:
             first_error = first_error or exc
             continue
         assert isinstance(onx, onnx.ModelProto)
@@ -330,7 +342,7 @@ def annotate_shapes(model: onnx.ModelProto, n_features: int) -> onnx.ModelProto:
     for name in names:
         probe.graph.output.append(onnx.ValueInfoProto(name=name))
     all_names = [o.name for o in probe.graph.output]
-    shapes: list[dict[str, tuple[int, np.dtype]]] = []
+    shapes: list[dict[str, tuple[tuple[int, ...], np.dtype[Any]]]] = []
     try:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
@@ -342,14 +354,18 @@ def annotate_shapes(model: onnx.ModelProto, n_features: int) -> onnx.ModelProto:
             values = session.run(all_names, feed)
             shapes.append(
                 {
-                    n: (np.shape(v), np.asarray(v).dtype)  # type: ignore[misc]
+                    n: (tuple(np.shape(v)), np.asarray(v).dtype)
                     for n, v in zip(all_names, values, strict=True)
                     if isinstance(v, np.ndarray)
                 }
             )
-    except Exception:  # noqa: BLE001 - shapes are a refinement; the model stays usable without
+    except Exception:
         return model
     small, large = shapes
+    for graph_input in model.graph.input:
+        axes = graph_input.type.tensor_type.shape.dim
+        if axes and not axes[0].HasField("dim_value"):
+            axes[0].dim_param = BATCH_DIM
     known = {v.name for v in model.graph.value_info}
     outputs = {v.name: v for v in model.graph.output}
     for name in all_names:
@@ -359,7 +375,7 @@ def annotate_shapes(model: onnx.ModelProto, n_features: int) -> onnx.ModelProto:
         if len(shape_a) != len(shape_b):
             continue
         dims: list[int | str] = [
-            a if a == b else "batch" for a, b in zip(shape_a, shape_b, strict=True)
+            a if a == b else BATCH_DIM for a, b in zip(shape_a, shape_b, strict=True)
         ]
         elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
         info = onnx.helper.make_tensor_value_info(name, elem, dims)
@@ -573,11 +589,11 @@ def _trees(node: onnx.NodeProto, ins: Any, outs: Any) -> tuple[int, int] | None:
         splits = len(_attr(node, "nodes_featureids") or [])
         trees = max(1, len(roots))
         depth = max(1.0, _mean_depth(splits / trees))
-        return int(rows * trees * depth), 0
+        return rows * round(trees * depth), 0
     trees = len(set(tree_ids)) or 1
     splits = sum(1 for m in modes or [] if m not in (b"LEAF", "LEAF"))
     depth = max(1.0, _mean_depth(splits / trees))
-    return int(rows * trees * (depth + 1)), 0
+    return rows * round(trees * (depth + 1)), 0  # the splits on the path, then the leaf
 
 
 def _mean_depth(splits_per_tree: float) -> float:

@@ -18,13 +18,18 @@ Example inputs: the exporters run the module on example inputs. They come, first
 
 1. from this call: ``example_inputs`` (a tensor or array, a tuple of them, or a dict of keyword
    arguments) or ``input_shape`` (a shape, a sequence of shapes, or a dict of shapes; float inputs
-   in the module's parameter dtype);
+   in the module's parameter dtype, or int64 indices -- zeros -- when its first layer is an
+   embedding);
 2. from an earlier call that gave them for the same module (remembered per module, weakly);
-3. from the module's own last forward call in the kernel: when ei_widgets meets a module whose
+3. from the module's own next forward call in the kernel: when ei_widgets meets a module whose
    inputs it does not know (discovery lists it, or profiling fails for want of a shape), it adds one
    forward pre-hook to that module (never to its submodules) that records the shapes and dtypes of
-   each call -- no tensor is kept. So ``model(x)`` once, then profile. This costs one small Python
-   call per forward of that one module; :func:`unwatch` removes the hook.
+   the next call -- no tensor is kept -- and then removes itself. So: ``model(x)`` once (a
+   training or evaluation loop does it anyway), then profile. Nothing stays on the module
+   afterwards: no cost per call. A module saved whole (``torch.save(model)``) holds no reference
+   to ei_widgets, even while the hook waits (it pickles as a no-op from the standard library).
+   :func:`unwatch` removes a hook that has not fired yet. Why a per-module hook: a global
+   module hook would slow every module's call in the kernel and be seen by ``torch.compile``.
 
 Exports are cached per module, keyed by the input shapes and a version stamp of the module's
 parameters and buffers (their identities and in-place version counters, which optimiser steps and
@@ -240,9 +245,10 @@ def forget_inputs(module: object) -> None:
 
 
 def watch(module: object) -> bool:
-    """Record the input shapes of ``module``'s next forward calls (one pre-hook on it alone).
+    """Record the input shapes of ``module``'s next forward call (one pre-hook on it alone).
 
-    Returns False when the module does not take Python hooks (TorchScript modules do not).
+    The hook removes itself after that call. Returns False when the module does not take
+    Python hooks (TorchScript modules do not).
     """
     try:
         if module in _hooks:
@@ -253,7 +259,7 @@ def watch(module: object) -> bool:
         return False
     try:
         handle = module.register_forward_pre_hook(  # type: ignore[attr-defined]
-            _record_call, with_kwargs=True
+            _RECORDER, with_kwargs=True
         )
         _hooks[module] = handle
     except (AttributeError, RuntimeError, TypeError):
@@ -272,18 +278,38 @@ def unwatch(module: object) -> None:
 
 
 def _record_call(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Forward pre-hook: note the shapes and dtypes of this call. Never raises, never keeps tensors."""
+    """Forward pre-hook: note the shapes and dtypes of this call, then remove itself.
+
+    It never raises and keeps no tensor. Removing itself leaves the module as it was, so a module
+    saved whole later (``torch.save(model)``) holds no reference to ei_widgets.
+    """
     if getattr(_state, "exporting", False):
         return None
     try:
         values = tuple(_spec_of_value(a) for a in args)
         named = tuple((k, _spec_of_value(v)) for k, v in kwargs.items())
-        _observed[module] = InputSpec(values, named, source="recorded from its last forward call")
+        _observed[module] = InputSpec(values, named, source="recorded from a forward call")
     except _Unrepresentable:
-        _observed.pop(module, None)
-    except Exception:  # noqa: BLE001 - a hook must never break the user's forward
+        pass  # inputs ei_widgets cannot describe: the user gives example_inputs instead
+    except Exception:
         pass
+    with contextlib.suppress(Exception):
+        unwatch(module)
     return None
+
+
+class _Recorder:
+    """The recording hook. Pickled (``torch.save(model)`` while it waits), it becomes a no-op from
+    the standard library, so the saved module loads where ei_widgets is not installed."""
+
+    def __call__(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        return _record_call(module, args, kwargs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (getattr, (contextlib.nullcontext(), "__exit__"))
+
+
+_RECORDER = _Recorder()
 
 
 class _Unrepresentable(Exception):
@@ -305,7 +331,9 @@ def _dtype_name(dtype: object) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def _spec_from_arguments(module: Any, example_inputs: object, input_shape: object) -> InputSpec | None:
+def _spec_from_arguments(
+    module: Any, example_inputs: object, input_shape: object
+) -> InputSpec | None:
     if example_inputs is not None and input_shape is not None:
         raise ProfileError("Give either example_inputs or input_shape, not both.")
     if example_inputs is not None:
@@ -319,7 +347,7 @@ def _spec_from_arguments(module: Any, example_inputs: object, input_shape: objec
             ) from None
         return InputSpec(values, named, source="given as example_inputs")
     if input_shape is not None:
-        dtype = _float_dtype_name(module)
+        dtype = _shape_dtype_name(module)
         if isinstance(input_shape, Mapping):
             named = tuple(
                 (str(k), TensorSpec(_check_shape(v, str(k)), dtype)) for k, v in input_shape.items()
@@ -346,7 +374,9 @@ def _is_dim(value: object) -> bool:
 
 def _check_shape(shape: object, what: str = "input_shape") -> tuple[int, ...]:
     if not isinstance(shape, Sequence) or isinstance(shape, str):
-        raise ProfileError(f"{what} must be a sequence of sizes such as (1, 3, 224, 224), not {shape!r}.")
+        raise ProfileError(
+            f"{what} must be a sequence of sizes such as (1, 3, 224, 224), not {shape!r}."
+        )
     dims = tuple(shape)
     if not dims or not all(_is_dim(d) for d in dims) or any(int(d) <= 0 for d in dims):
         raise ProfileError(
@@ -357,15 +387,27 @@ def _check_shape(shape: object, what: str = "input_shape") -> tuple[int, ...]:
 
 def _shape_list(input_shape: object) -> list[tuple[int, ...]]:
     """One shape, or a sequence of shapes (one per positional input)."""
-    if isinstance(input_shape, Sequence) and input_shape and all(
-        isinstance(s, Sequence) and not isinstance(s, str) for s in input_shape
+    if (
+        isinstance(input_shape, Sequence)
+        and input_shape
+        and all(isinstance(s, Sequence) and not isinstance(s, str) for s in input_shape)
     ):
         return [_check_shape(s, f"input_shape[{i}]") for i, s in enumerate(input_shape)]
     return [_check_shape(input_shape)]
 
 
-def _float_dtype_name(module: Any) -> str:
-    """The dtype for inputs given as shapes: the module's first floating parameter's, else float32."""
+_INDEX_LAYERS = frozenset({"Embedding", "EmbeddingBag"})
+
+
+def _shape_dtype_name(module: Any) -> str:
+    """The dtype of inputs given as shapes.
+
+    int64 (token indices) when the module's first layer is an embedding; else the dtype of its
+    first floating-point parameter or buffer, else float32.
+    """
+    first = next((m for m in module.modules() if not any(True for _ in m.children())), None)
+    if first is not None and type(first).__name__ in _INDEX_LAYERS:
+        return "int64"
     for tensor in _state_tensors(module):
         if tensor.is_floating_point():
             return _dtype_name(tensor.dtype)
@@ -399,9 +441,7 @@ def _materialise(module: Any, spec: InputSpec) -> tuple[tuple[Any, ...], dict[st
     return tuple(make(v) for v in spec.args), {k: make(v) for k, v in spec.kwargs}
 
 
-def _as_tensors(
-    module: Any, example_inputs: object
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _as_tensors(module: Any, example_inputs: object) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The user's own example inputs as tensors (arrays converted), on the module's device."""
     import torch
 
@@ -428,7 +468,7 @@ def load(
     *,
     example_inputs: object = None,
     input_shape: object = None,
-    **_options: object,
+    **options: object,
 ) -> FrameworkModel:
     """Export a torch module to ONNX (cached) and return it as a :class:`FrameworkModel`."""
     if not is_torch_model(obj):
@@ -437,6 +477,11 @@ def load(
     script = is_script_module(module)
     class_name = _script_name(module) if script else type(module).__name__
     label = name or class_name
+    if options:
+        raise ProfileError(
+            f"{label}: unknown option(s) {', '.join(sorted(options))} for a PyTorch model; "
+            "give example_inputs= or input_shape=."
+        )
     missing = missing_requirements("torch")
     if missing:
         raise ModelLoadError(f"{label} is a PyTorch model: {install_hint('torch', missing)}.")
@@ -449,7 +494,9 @@ def load(
         spec = known_inputs(module)
     if spec is None:
         watch(module)
-        raise ProfileError(f"{label}: the input shape of this PyTorch model is unknown. {HOW_TO_GIVE_INPUTS}")
+        raise ProfileError(
+            f"{label}: the input shape of this PyTorch model is unknown. {HOW_TO_GIVE_INPUTS}"
+        )
 
     import torch
 
@@ -580,18 +627,21 @@ def export(
     failures: dict[str, str] = {}
     with _exporting(module):
         for exporter, dynamic in attempts:
-            if exporter in failures and not dynamic:
-                # The static retry only helps when the dynamic batch axis was the problem.
-                if not _batch_related(failures[exporter]):
-                    continue
+            # The static retry only helps when the dynamic batch axis was the problem.
+            if exporter in failures and not dynamic and not _batch_related(failures[exporter]):
+                continue
+            # A batch of 1 invites the exporter to fix the axis at 1: show it a batch of 2.
+            a, k = (_widened(args), _widened(kwargs)) if dynamic else (args, kwargs)
             try:
                 if exporter == EXPORTER_DYNAMO:
-                    model, caught = _export_dynamo(module, args, kwargs, dynamic)
+                    model, caught = _export_dynamo(module, a, k, dynamic)
                 else:
-                    model, caught = _export_torchscript(module, args, kwargs, dynamic)
-            except Exception as exc:  # noqa: BLE001 - any exporter failure becomes one message
+                    model, caught = _export_torchscript(module, a, k, dynamic)
+            except Exception as exc:
                 failures.setdefault(exporter, _reason(exc))
                 continue
+            if dynamic and not _symbolic_batch(model):
+                continue  # the module pins its batch: export it at the caller's own batch
             notes: list[str] = []
             if not dynamic and _batched(args, kwargs):
                 notes.append(
@@ -599,8 +649,9 @@ def export(
                     "variable one): profile other batch sizes by giving inputs of that batch."
                 )
             if exporter == EXPORTER_TORCHSCRIPT and not script:
+                reason = failures.get(EXPORTER_DYNAMO, "")
                 notes.append(
-                    f"torch.export could not capture {label} ({failures.get(EXPORTER_DYNAMO, '')}); "
+                    f"torch.export could not capture {label} ({reason}); "
                     "it was traced with the TorchScript exporter instead, which records the path "
                     "taken by the example inputs only."
                 )
@@ -608,6 +659,29 @@ def export(
             return _tidy(model), exporter, notes
     reasons = list(dict.fromkeys(failures.values()))
     raise ModelLoadError(f"Cannot export {label} to ONNX: {' / '.join(reasons)}")
+
+
+def _widened(values: Any) -> Any:
+    """Tensors with a batch of 1 repeated to a batch of 2 (tuples and dicts kept as they are)."""
+    import torch
+
+    def widen(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.dim() >= 1 and value.shape[0] == 1:
+            return torch.cat([value, value])
+        return value
+
+    if isinstance(values, dict):
+        return {k: widen(v) for k, v in values.items()}
+    return tuple(widen(v) for v in values)
+
+
+def _symbolic_batch(model: onnx.ModelProto) -> bool:
+    """Whether some graph input has a symbolic first axis (the export kept the batch variable)."""
+    for value in model.graph.input:
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_param"):
+            return True
+    return False
 
 
 def _batched(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
@@ -735,7 +809,7 @@ def _dynamic_shapes_by_name(
     module: Any,
     args: tuple[Any, ...],
     arg_shapes: tuple[object, ...],
-    kw_shapes: dict[str, object],
+    kw_shapes: Mapping[str, object],
 ) -> dict[str, object]:
     names = _input_names(module, args)
     return {**dict(zip(names, arg_shapes, strict=True)), **kw_shapes}
@@ -762,7 +836,7 @@ def _export_torchscript(
         torch.onnx.export(
             module,
             export_args,
-            buffer,
+            buffer,  # type: ignore[arg-type]
             dynamo=False,
             input_names=names,
             dynamic_axes=dynamic_axes,
@@ -779,15 +853,21 @@ def _tidy(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_USER_CALL = re.compile(
+    r"The following call raised this error:\s*\n\s*File \"([^\"]+)\", line (\d+)[^\n]*\n"
+    r"\s*([^\n]+)"
+)
 
 
 def _reason(exc: BaseException) -> str:
     """The exporter's reason for failing, as one short line (and the user code it points at)."""
     text = _ANSI.sub("", str(exc))
     where = ""
-    call = re.search(r"The following call raised this error:\s*\n\s*File \"([^\"]+)\", line (\d+)[^\n]*\n\s*([^\n]+)", text)
+    call = _USER_CALL.search(text)
     if call:
-        where = f" (at {call.group(3).strip()!r}, {call.group(1).rsplit('/', 1)[-1]}:{call.group(2)})"
+        where = (
+            f" (at {call.group(3).strip()!r}, {call.group(1).rsplit('/', 1)[-1]}:{call.group(2)})"
+        )
     if "## Exception summary" in text:
         summary = text.split("## Exception summary", 1)[1]
         chunks = [c.strip() for c in summary.split("⬆️") if c.strip()]
@@ -817,41 +897,3 @@ def _tracer_notes(caught: list[warnings.WarningMessage]) -> list[str]:
         if note not in notes:
             notes.append(note)
     return notes[:5]
-
-
-# ----------------------------------------------------------------------------------------------
-# running the framework itself (for comparisons)
-
-
-def as_numpy_outputs(outputs: object) -> list[np.ndarray]:
-    """A module's outputs (a tensor, or nested tuples/lists/dicts of them) as flat numpy arrays."""
-    flat: list[np.ndarray] = []
-
-    def walk(value: object) -> None:
-        torch_mod = _torch()
-        if torch_mod is not None and isinstance(value, torch_mod.Tensor):
-            flat.append(value.detach().cpu().numpy())
-        elif isinstance(value, Mapping):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, tuple | list):
-            for v in value:
-                walk(v)
-
-    walk(outputs)
-    return flat
-
-
-def feeds(loaded: FrameworkModel, *inputs: object) -> dict[str, np.ndarray]:
-    """Name positional inputs (tensors or arrays) after the exported graph's inputs."""
-    torch_mod = _torch()
-    names = [i.name for i in loaded.model.graph.input]
-    if len(inputs) != len(names):
-        raise ProfileError(f"{loaded.name} takes {len(names)} inputs ({', '.join(names)}), got {len(inputs)}.")
-    result: dict[str, np.ndarray] = {}
-    for n, value in zip(names, inputs, strict=True):
-        if torch_mod is not None and isinstance(value, torch_mod.Tensor):
-            value = value.detach().cpu().numpy()
-        result[n] = np.asarray(value)
-    return result
-

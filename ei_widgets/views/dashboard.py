@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Literal
 
 import ipywidgets as w
 
@@ -68,7 +68,12 @@ def _profile_at_batch_1(obj: object, variable: str) -> Profile:
 
 
 class Dashboard(w.VBox):
-    """The ei_widgets dashboard. Build it with :func:`dashboard`; ``close()`` releases it."""
+    """The ei_widgets dashboard. Build it with :func:`dashboard`; ``close()`` releases it.
+
+    ``state``, ``stream`` and ``meter`` default to the kernel's own (``meter=None``: no cost
+    meter); ``shell`` is the IPython shell whose ``post_run_cell`` refreshes the Models list;
+    ``timer=False`` leaves the redraws to explicit :meth:`tick` calls (tests, benchmarks).
+    """
 
     def __init__(
         self,
@@ -76,7 +81,7 @@ class Dashboard(w.VBox):
         *,
         state: AcceleratorState | None = None,
         stream: metrics.MetricsStream | None = None,
-        meter: billing.CostMeter | None = None,
+        meter: billing.CostMeter | Literal["kernel"] | None = "kernel",
         shell: Any = None,
         catalog: Catalog | None = None,
         refresh_hz: float = REFRESH_HZ,
@@ -85,7 +90,8 @@ class Dashboard(w.VBox):
         self.namespace: MutableMapping[str, Any] = namespace if namespace is not None else {}
         self.state = state or _accelerator.state()
         self.stream = stream or metrics.default_stream()
-        self.meter = meter if meter is not None else billing.meter()
+        self.meter = billing.meter() if isinstance(meter, str) else meter
+        self._last_cost: billing.CostSnapshot | None = None
         self.shell = shell
         self._catalog_fixed = catalog
         self.refresh_hz = refresh_hz
@@ -210,7 +216,7 @@ class Dashboard(w.VBox):
             self.inspector.show(result.profile, batch, error=result.error)
             self.picker.refresh_fits(result.profile, batch)
             current = self.state.model
-            if current is None or current[0] != variable or current[1] is not result.profile:
+            if current is None or current[0] != variable or current[1] is None:
                 self._setting_model = True
                 try:
                     self.state.set_model(variable, result.profile)
@@ -341,7 +347,8 @@ class Dashboard(w.VBox):
         with self._locked():
             self.cost.on_event(event)
             if isinstance(event, billing.CostSnapshot):
-                self._render_header(event)
+                self._last_cost = event
+                self._render_header()
 
     # --- the timer -------------------------------------------------------------------------------
 
@@ -400,16 +407,17 @@ class Dashboard(w.VBox):
 
     # --- header ----------------------------------------------------------------------------------
 
-    def _render_header(self, cost: billing.CostSnapshot | None = None) -> bool:
+    def _render_header(self) -> bool:
         att = self.state.attachment
         attached = (
             f"<b>{esc(att.name)}</b> ({esc(att.precision)})"
             if att is not None
             else "no accelerator"
         )
+        cost = self._last_cost  # from the meter's subscription: no meter call per redraw
         if cost is None and self.meter is not None:
             with contextlib.suppress(EIError):
-                cost = self.meter.snapshot()
+                cost = self._last_cost = self.meter.snapshot()
         money = (
             f" · {fmt_money(cost.total)} so far at ${cost.rate_per_hour.normalize():f}/h"
             if cost is not None

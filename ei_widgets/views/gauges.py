@@ -199,10 +199,13 @@ class GaugesPanel(w.VBox):
     # --- updates -------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget the drawn history (a new run starts)."""
+        """Forget the drawn history and clear the time charts (a new run starts)."""
         self._origin = None
         self._quantiles.clear()
         self._last_calls = -1
+        empty = np.zeros(0)
+        for mark in (self.throughput, self.latency_mean, self.latency_p50, self.latency_p95):
+            self.messages_sent += _set_xy(mark, empty, empty)
 
     def set_breakdown(self, estimate: Estimate | None) -> None:
         """Show the modelled per-call breakdown (network, compute, memory, launch, host)."""
@@ -244,9 +247,6 @@ class GaugesPanel(w.VBox):
                     self._quantiles.append((x[-1], snapshot.p50_ms, snapshot.p95_ms))
         elif self._origin is not None:
             self.reset()
-            empty = np.zeros(0)
-            for mark in (self.throughput, self.latency_mean):
-                sent += _set_xy(mark, empty, empty)
         if self._quantiles:
             q = np.array(self._quantiles, dtype=float)
             # keep the quantile lines on the same time span as the series

@@ -14,8 +14,14 @@ import {
   Request
 } from './model';
 
-/** Kernel statuses in which the kernel can take a comm_open. */
+/**
+ * Kernel statuses in which a comm can be opened. While the kernel is still
+ * starting the connection queues the comm_open until the kernel is up (after
+ * a restart JupyterLab may not report "idle" until the kernel next runs
+ * something).
+ */
 const LIVE: ReadonlySet<Kernel.Status> = new Set<Kernel.Status>([
+  'starting',
   'idle',
   'busy'
 ]);
@@ -39,6 +45,7 @@ export class KernelConnector implements IDisposable {
     sessionContext.kernelChanged.connect(this._onKernelChanged, this);
     sessionContext.statusChanged.connect(this._onStatusChanged, this);
     sessionContext.iopubMessage.connect(this._onIopub, this);
+    this._followKernel();
     this._needOpen = true;
     this._maybeOpen();
   }
@@ -91,11 +98,37 @@ export class KernelConnector implements IDisposable {
     this.sessionContext.kernelChanged.disconnect(this._onKernelChanged, this);
     this.sessionContext.statusChanged.disconnect(this._onStatusChanged, this);
     this.sessionContext.iopubMessage.disconnect(this._onIopub, this);
+    this._followed?.statusChanged.disconnect(this._onKernelStatus, this);
+    this._followed = null;
     this._closeComm(true);
   }
 
+  /**
+   * Follow the kernel connection's own status too: after a restart the
+   * session context may report the kernel idle before it stops reporting
+   * "restarting", and then stay silent.
+   */
+  private _followKernel(): void {
+    const kernel = this.kernel;
+    if (kernel === this._followed) {
+      return;
+    }
+    this._followed?.statusChanged.disconnect(this._onKernelStatus, this);
+    this._followed = kernel;
+    kernel?.statusChanged.connect(this._onKernelStatus, this);
+  }
+
+  private _onKernelStatus(
+    kernel: Kernel.IKernelConnection,
+    status: Kernel.Status
+  ): void {
+    if (kernel === this.kernel) {
+      this._onStatusChanged(this.sessionContext, status);
+    }
+  }
+
   private _onKernelChanged(): void {
-    console.log('EIDBG kernelChanged', this.kernel?.status);
+    this._followKernel();
     this._closeComm(false);
     this.model.kernelGone();
     this._needOpen = true;
@@ -103,7 +136,6 @@ export class KernelConnector implements IDisposable {
   }
 
   private _onStatusChanged(_: ISessionContext, status: Kernel.Status): void {
-    console.log('EIDBG status', status, this.kernel?.status, this._needOpen);
     if (GONE.has(status)) {
       this._closeComm(false);
       this.model.kernelGone();
@@ -147,7 +179,6 @@ export class KernelConnector implements IDisposable {
     if (!LIVE.has(kernel.status)) {
       return;
     }
-    console.log('EIDBG open');
     this._needOpen = false;
     let comm: Kernel.IComm;
     try {
@@ -171,8 +202,7 @@ export class KernelConnector implements IDisposable {
         return;
       }
       this._comm = null;
-      console.log('EIDBG closed');
-      this.model.handleClose();
+        this.model.handleClose();
     };
     this.model.connecting((request: Request) => {
       if (this._comm !== comm || comm.isDisposed) {
@@ -208,6 +238,7 @@ export class KernelConnector implements IDisposable {
   }
 
   private _comm: Kernel.IComm | null = null;
+  private _followed: Kernel.IKernelConnection | null = null;
   private _needOpen = false;
   private _probeWhenIdle = false;
   private _isDisposed = false;

@@ -42,7 +42,6 @@ test('the status item activates and shows a kernel without ei_widgets', async ({
 });
 
 test('attach from the picker, detach, restart', async ({ page }) => {
-  page.on('console', m => { if (m.text().includes('EIDBG')) console.log(m.text()); });
   await page.notebook.createNew('picker.ipynb');
   const status = page.locator(item);
   await expect(status).toHaveAttribute('data-phase', 'not-loaded', { timeout: 60000 });
