@@ -22,6 +22,7 @@ rounds, graphs up to 10k nodes) for CI. ``main(argv)`` returns the result rows.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -105,12 +106,21 @@ def our_figures(p: Profile) -> tuple[int, int]:
 
 
 def best_time(fn: Callable[[], object], rounds: int) -> float:
-    """Best CPU time of ``rounds`` calls (CPU time, so other load on the machine skews less)."""
+    """Best CPU time of ``rounds`` calls (CPU time, so other load on the machine skews less).
+
+    As ``timeit`` does, garbage left by the previous call is collected first and the collector
+    is paused while timing, so neither tool pays for the other's leftovers.
+    """
     best = float("inf")
     for _ in range(rounds):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.process_time()
+            fn()
+            best = min(best, time.process_time() - start)
+        finally:
+            gc.enable()
     return best
 
 
@@ -124,9 +134,14 @@ def side_by_side(
     half-gigabyte allocations) from deciding the result.
     """
     ours_times, theirs_times, ratios = [], [], []
-    for _ in range(rounds):
-        o = best_time(ours, 1)
-        t = best_time(theirs, 1)
+    for k in range(rounds):
+        # who goes first alternates, so neither always inherits the other's cold caches
+        if k % 2:
+            t = best_time(theirs, 1)
+            o = best_time(ours, 1)
+        else:
+            o = best_time(ours, 1)
+            t = best_time(theirs, 1)
         ours_times.append(o)
         theirs_times.append(t)
         ratios.append(o / t)

@@ -14,6 +14,7 @@ without a kernel.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -60,7 +61,9 @@ def _request_id(data: Any) -> str | None:
 def _name(data: Mapping[str, Any], key: str) -> str:
     value = data[key]
     if not isinstance(value, str) or not value or len(value) > MAX_NAME_LENGTH:
-        raise ProtocolError(f"{key!r} must be a catalog name (a string of 1 to {MAX_NAME_LENGTH} characters)")
+        raise ProtocolError(
+            f"{key!r} must be a catalog name (a string of 1 to {MAX_NAME_LENGTH} characters)"
+        )
     return value
 
 
@@ -71,7 +74,8 @@ def validate(data: Any) -> dict[str, Any]:
     version = data.get("v")
     if type(version) is not int or version != PROTOCOL_VERSION:
         raise ProtocolError(
-            f"unsupported protocol version {version!r}; this kernel speaks version {PROTOCOL_VERSION}"
+            f"unsupported protocol version {version!r}; "
+            f"this kernel speaks version {PROTOCOL_VERSION}"
         )
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in _SCHEMA:
@@ -267,7 +271,11 @@ class Handler:
         return self._state if self._state is not None else accelerator.state()
 
     def state_message(self) -> dict[str, Any]:
-        return {"v": PROTOCOL_VERSION, "type": "state", "state": build_state(self.state, fits=self._fits)}
+        return {
+            "v": PROTOCOL_VERSION,
+            "type": "state",
+            "state": build_state(self.state, fits=self._fits),
+        }
 
     def push(self) -> None:
         """Send the current state (a ``state`` message)."""
@@ -323,7 +331,7 @@ class _Connections:
 
     # comm target -------------------------------------------------------------------------
 
-    def open(self, comm: Any, open_msg: Mapping[str, Any]) -> None:
+    def open(self, comm: Any, open_msg: dict[str, Any]) -> None:
         handler = Handler(lambda data: comm.send(data))
         comm_id = comm.comm_id
 
@@ -428,11 +436,9 @@ def unregister(ipython: Any = None) -> None:
     import comm as comm_package
 
     manager = comm_package.get_comm_manager()
-    try:
-        manager.unregister_target(TARGET, _connections.open if _connections else None)
-    except (KeyError, ValueError):
-        pass
     if _connections is not None:
+        with contextlib.suppress(KeyError, ValueError):
+            manager.unregister_target(TARGET, _connections.open)
         _connections.close_all()
         _connections = None
 

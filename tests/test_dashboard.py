@@ -82,7 +82,7 @@ class FakeShell:
     """Just enough of an IPython shell: its event manager."""
 
     def __init__(self) -> None:
-        self.events = EventManager(self, available_events)
+        self.events = EventManager(self, available_events)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -50,10 +51,11 @@ print(json.dumps({"state": p.state.value, "done": p.done,
 """
 
 
-def status(client: object) -> dict[str, object]:
+def status(client: Any) -> dict[str, Any]:
     result = run(client, STATUS)
     assert result.error is None, result.error
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return parsed
 
 
 def test_ei_shows_the_dashboard_and_the_kernel_stays_free_during_a_run() -> None:

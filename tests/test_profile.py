@@ -331,3 +331,33 @@ def test_control_flow_reads_outer_weights_and_is_listed() -> None:
     # x stays live until the If, which reads it from inside its branches: at the If, x (16 bytes),
     # the condition (1) and the output (16) are live; the sum (4) was freed after the test
     assert p.peak_activation_bytes == 16 + 1 + 16
+
+
+def test_shapes_computed_at_run_time_are_followed() -> None:
+    # flatten as exporters write it: Reshape(x, Concat(Shape(x)[0:1], [-1])) then a MatMul
+    i64 = onnx.TensorProto.INT64
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"], name="shape"),
+        helper.make_node("Slice", ["shape", "zero", "one"], ["batch"], name="batch"),
+        helper.make_node("Concat", ["batch", "minus_one"], ["target"], axis=0, name="target"),
+        helper.make_node("Reshape", ["x", "target"], ["flat"], name="flatten"),
+        helper.make_node("MatMul", ["flat", "w"], ["y"], name="fc"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "flatten",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4, 8])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 5])],
+        [
+            helper.make_tensor("zero", i64, [1], [0]),
+            helper.make_tensor("one", i64, [1], [1]),
+            helper.make_tensor("minus_one", i64, [1], [-1]),
+            onnx.numpy_helper.from_array(np.ones((32, 5), np.float32), "w"),
+        ],
+    )
+    p = profile(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), batch_size=3)
+    fc = next(n for n in p.nodes if n.name == "fc")
+    assert fc.output_shapes == ((3, 5),)
+    assert fc.macs == 3 * 32 * 5
+    assert p.param_count == 32 * 5  # the int64 vectors are shape data, not parameters
+    assert p.unknown_ops == ()

@@ -39,7 +39,15 @@ let connectorCount = 0;
 export class KernelConnector implements IDisposable {
   readonly model: KernelModel;
 
-  constructor(readonly sessionContext: ISessionContext) {
+  /**
+   * @param sessionContext - the notebook's session context
+   * @param label - the notebook's name as its tab shows it
+   */
+  constructor(
+    readonly sessionContext: ISessionContext,
+    label?: () => string
+  ) {
+    this._label = label ?? null;
     connectorCount += 1;
     this.model = new KernelModel({ idPrefix: `nb${connectorCount}` });
     sessionContext.kernelChanged.connect(this._onKernelChanged, this);
@@ -52,6 +60,13 @@ export class KernelConnector implements IDisposable {
 
   get isDisposed(): boolean {
     return this._isDisposed;
+  }
+
+  /** The notebook's name, for titles. */
+  get label(): string {
+    const fromPanel = this._label ? this._label() : '';
+    const path = this.sessionContext.path || this.sessionContext.name;
+    return fromPanel || path.split('/').pop() || 'notebook';
   }
 
   get kernel(): Kernel.IKernelConnection | null {
@@ -202,7 +217,7 @@ export class KernelConnector implements IDisposable {
         return;
       }
       this._comm = null;
-        this.model.handleClose();
+      this.model.handleClose();
     };
     this.model.connecting((request: Request) => {
       if (this._comm !== comm || comm.isDisposed) {
@@ -237,6 +252,7 @@ export class KernelConnector implements IDisposable {
     }
   }
 
+  private _label: (() => string) | null;
   private _comm: Kernel.IComm | null = null;
   private _followed: Kernel.IKernelConnection | null = null;
   private _needOpen = false;

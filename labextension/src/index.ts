@@ -99,10 +99,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
 
     const connectorOf = (panel: NotebookPanel | null | undefined) =>
-      panel ? connectors.get(panel) ?? null : null;
+      panel ? (connectors.get(panel) ?? null) : null;
 
     tracker.widgetAdded.connect((_, panel) => {
-      const connector = new KernelConnector(panel.sessionContext);
+      const connector = new KernelConnector(
+        panel.sessionContext,
+        () => panel.title.label
+      );
       connectors.set(panel, connector);
       connector.model.changed(() => applyDefaultInstance(connector));
       if (useToolbar) {

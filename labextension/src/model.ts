@@ -62,7 +62,13 @@ export type Precision = 'fp32' | 'fp16';
 
 export type Request =
   | { v: 1; type: 'get-state'; id: string }
-  | { v: 1; type: 'attach'; id: string; accelerator: string; precision?: Precision }
+  | {
+      v: 1;
+      type: 'attach';
+      id: string;
+      accelerator: string;
+      precision?: Precision;
+    }
   | { v: 1; type: 'detach'; id: string }
   | { v: 1; type: 'set-instance'; id: string; instance: string };
 
@@ -82,18 +88,16 @@ export type KernelMessage =
  * - `error`: the kernel refused the last request (see `error`).
  */
 export type Phase =
-  | 'no-kernel'
-  | 'connecting'
-  | 'not-loaded'
-  | 'ready'
-  | 'pending'
-  | 'error';
+  'no-kernel' | 'connecting' | 'not-loaded' | 'ready' | 'pending' | 'error';
 
 /* ------------------------------------------------------------------ */
 /* Formatting                                                          */
 /* ------------------------------------------------------------------ */
 
-/** `0.336` -> `$0.336`, `12.5` -> `$12.50`: enough digits to see it move. */
+/**
+ * `0.336` -> `$0.336`, `12.5` -> `$12.50`, `0.000021` -> `$0.000021`: enough
+ * digits to see a running cost move.
+ */
 export function formatMoney(value: number): string {
   if (!Number.isFinite(value)) {
     return '–';
@@ -101,14 +105,13 @@ export function formatMoney(value: number): string {
   const sign = value < 0 ? '-' : '';
   const v = Math.abs(value);
   let digits: number;
-  if (v === 0) {
+  if (v === 0 || v >= 1) {
     digits = 2;
-  } else if (v < 0.01) {
-    digits = 4;
-  } else if (v < 1) {
+  } else if (v >= 0.01) {
     digits = 3;
   } else {
-    digits = 2;
+    // Two significant digits, at most six decimals.
+    digits = Math.min(6, Math.max(4, 1 - Math.floor(Math.log10(v))));
   }
   return `${sign}$${v.toFixed(digits)}`;
 }
@@ -145,10 +148,7 @@ export function formatMemory(gib: number | null): string {
 /* ------------------------------------------------------------------ */
 
 /** Build a request, checking what the kernel would check anyway. */
-export function buildRequest(
-  type: 'get-state' | 'detach',
-  id: string
-): Request;
+export function buildRequest(type: 'get-state' | 'detach', id: string): Request;
 export function buildRequest(
   type: 'attach',
   id: string,
@@ -162,7 +162,11 @@ export function buildRequest(
 export function buildRequest(
   type: Request['type'],
   id: string,
-  fields: { accelerator?: string; precision?: Precision; instance?: string } = {}
+  fields: {
+    accelerator?: string;
+    precision?: Precision;
+    instance?: string;
+  } = {}
 ): Request {
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) {
     throw new Error(`request id must be 1 to ${MAX_ID_LENGTH} characters`);
@@ -248,7 +252,11 @@ export function parseState(value: unknown): IKernelState | null {
     return null;
   }
   const instance = parseInstance(value.instance);
-  if (!instance || !Array.isArray(value.accelerators) || !isObject(value.cost)) {
+  if (
+    !instance ||
+    !Array.isArray(value.accelerators) ||
+    !isObject(value.cost)
+  ) {
     return null;
   }
   const accelerators: IAcceleratorInfo[] = [];
@@ -279,7 +287,8 @@ export function parseState(value: unknown): IKernelState | null {
         typeof value.attached.precision === 'string'
           ? value.attached.precision
           : 'fp32',
-      since: typeof value.attached.since === 'string' ? value.attached.since : ''
+      since:
+        typeof value.attached.since === 'string' ? value.attached.since : ''
     };
   } else if (value.attached !== null && value.attached !== undefined) {
     return null;

@@ -237,7 +237,12 @@ function PickerComponent(props: {
     }
     const dialogNode = root.closest('.jp-Dialog') ?? root;
     const active = document.activeElement;
-    if (!listAppeared && active && dialogNode.contains(active) && active !== document.body) {
+    if (
+      !listAppeared &&
+      active &&
+      dialogNode.contains(active) &&
+      active !== document.body
+    ) {
       return;
     }
     const target =
@@ -318,7 +323,9 @@ function PickerComponent(props: {
   if (phase === 'no-kernel') {
     return (
       <div className="ei-Picker" data-phase={phase} ref={rootRef} tabIndex={-1}>
-        <p>This notebook has no running kernel. Start one to pick an accelerator.</p>
+        <p>
+          This notebook has no running kernel. Start one to pick an accelerator.
+        </p>
       </div>
     );
   }
@@ -326,7 +333,8 @@ function PickerComponent(props: {
     return (
       <div className="ei-Picker" data-phase={phase} ref={rootRef} tabIndex={-1}>
         <p role="status">
-          Waiting for the kernel to answer (it answers when the running cell ends)…
+          Waiting for the kernel to answer (it answers when the running cell
+          ends)…
         </p>
       </div>
     );
@@ -358,7 +366,9 @@ function PickerComponent(props: {
   const pending = model.pending;
   const pendingTarget = (name: string | null) =>
     pending.some(p =>
-      name === null ? p.type === 'detach' : p.type === 'attach' && p.target === name
+      name === null
+        ? p.type === 'detach'
+        : p.type === 'attach' && p.target === name
     );
   const instanceChoices =
     state.instances.length > 0 ? state.instances : [state.instance];
@@ -462,8 +472,8 @@ function PickerComponent(props: {
       </div>
       <div className="ei-Picker-footer">
         <div className="ei-Picker-totals">
-          Now: {formatRate(state.cost.rate_per_hour)}, {formatMoney(state.cost.total)}{' '}
-          so far
+          Now: {formatRate(state.cost.rate_per_hour)},{' '}
+          {formatMoney(state.cost.total)} so far
           {state.comparison
             ? ` · a whole GPU (${state.comparison.name}) costs ${formatRate(
                 state.comparison.price_per_hour
@@ -509,7 +519,9 @@ class PickerBody extends ReactWidget {
   }
 
   render(): JSX.Element {
-    return <PickerComponent connector={this._connector} settings={this._settings} />;
+    return (
+      <PickerComponent connector={this._connector} settings={this._settings} />
+    );
   }
 }
 
@@ -527,11 +539,12 @@ export async function openPicker(
     // The user may have loaded it meanwhile: look again.
     connector.reconnect();
   }
-  const title = connector.sessionContext.name || 'notebook';
   const dialog = new Dialog({
-    title: `Elastic Inference accelerator — ${title}`,
+    title: `Elastic Inference accelerator — ${connector.label}`,
     body: new PickerBody(connector, settings),
-    buttons: [Dialog.cancelButton({ label: 'Close', ariaLabel: 'Close the picker' })],
+    buttons: [
+      Dialog.cancelButton({ label: 'Close', ariaLabel: 'Close the picker' })
+    ],
     hasClose: true,
     // Only one of these exists at a time.
     focusNodeSelector: '.ei-Picker-option[tabindex="0"], .ei-Picker-load'

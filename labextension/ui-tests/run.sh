@@ -33,9 +33,10 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 # 2. The test dependencies.
 (cd "$HERE" && jlpm install)
 
-# 3. A private folder for the server and the browser, and the built extension
-#    under its package name where the server looks for it.
-WORK="$(mktemp -d "$HERE/.run-XXXXXX")"
+# 3. A private folder (outside the source tree) for the server, the kernels
+#    and the browser, and the built extension under its package name where
+#    the server looks for it.
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ei-widgets-ui-tests-XXXXXX")"
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
 mkdir -p "$WORK/labextensions" "$WORK/tmp" "$WORK/root"

@@ -50,7 +50,12 @@ function makeState(overrides: Partial<IKernelState> = {}): any {
     ],
     comparison: { name: 'ml.g4dn.xlarge', price_per_hour: 0.736 },
     model: { variable: 'model', kind: 'onnx' },
-    cost: { rate_per_hour: 0.05, total: 0.0012, instance: 0.0012, accelerator: 0 },
+    cost: {
+      rate_per_hour: 0.05,
+      total: 0.0012,
+      instance: 0.0012,
+      accelerator: 0
+    },
     ...overrides
   };
 }
@@ -62,7 +67,12 @@ const attachedState = () =>
       precision: 'fp32',
       since: '2026-11-28T16:00:00Z'
     },
-    cost: { rate_per_hour: 0.386, total: 0.01, instance: 0.005, accelerator: 0.005 }
+    cost: {
+      rate_per_hour: 0.386,
+      total: 0.01,
+      instance: 0.005,
+      accelerator: 0.005
+    }
   });
 
 /** A model connected to a recording sender, past the open handshake. */
@@ -78,6 +88,8 @@ describe('formatting', () => {
   it('formats money with enough digits to see it move', () => {
     expect(formatMoney(0)).toBe('$0.00');
     expect(formatMoney(0.0012)).toBe('$0.0012');
+    expect(formatMoney(0.000021)).toBe('$0.000021');
+    expect(formatMoney(0.0000001)).toBe('$0.000000');
     expect(formatMoney(0.336)).toBe('$0.336');
     expect(formatMoney(12.5)).toBe('$12.50');
     expect(formatMoney(-0.5)).toBe('-$0.500');
@@ -98,16 +110,29 @@ describe('formatting', () => {
 
 describe('buildRequest', () => {
   it('builds each request type', () => {
-    expect(buildRequest('get-state', 'a')).toEqual({ v: 1, type: 'get-state', id: 'a' });
-    expect(buildRequest('detach', 'b')).toEqual({ v: 1, type: 'detach', id: 'b' });
-    expect(buildRequest('attach', 'c', { accelerator: 'ml.eia2.large' })).toEqual({
+    expect(buildRequest('get-state', 'a')).toEqual({
+      v: 1,
+      type: 'get-state',
+      id: 'a'
+    });
+    expect(buildRequest('detach', 'b')).toEqual({
+      v: 1,
+      type: 'detach',
+      id: 'b'
+    });
+    expect(
+      buildRequest('attach', 'c', { accelerator: 'ml.eia2.large' })
+    ).toEqual({
       v: 1,
       type: 'attach',
       id: 'c',
       accelerator: 'ml.eia2.large'
     });
     expect(
-      buildRequest('attach', 'c', { accelerator: 'ml.eia2.large', precision: 'fp16' })
+      buildRequest('attach', 'c', {
+        accelerator: 'ml.eia2.large',
+        precision: 'fp16'
+      })
     ).toEqual({
       v: 1,
       type: 'attach',
@@ -115,7 +140,9 @@ describe('buildRequest', () => {
       accelerator: 'ml.eia2.large',
       precision: 'fp16'
     });
-    expect(buildRequest('set-instance', 'd', { instance: 'ml.m5.large' })).toEqual({
+    expect(
+      buildRequest('set-instance', 'd', { instance: 'ml.m5.large' })
+    ).toEqual({
       v: 1,
       type: 'set-instance',
       id: 'd',
@@ -125,10 +152,15 @@ describe('buildRequest', () => {
 
   it('rejects what the kernel would reject', () => {
     expect(() => buildRequest('get-state', '')).toThrow();
-    expect(() => buildRequest('get-state', 'x'.repeat(MAX_ID_LENGTH + 1))).toThrow();
+    expect(() =>
+      buildRequest('get-state', 'x'.repeat(MAX_ID_LENGTH + 1))
+    ).toThrow();
     expect(() => buildRequest('attach', 'a', { accelerator: '' })).toThrow();
     expect(() =>
-      buildRequest('attach', 'a', { accelerator: 'x', precision: 'int8' as any })
+      buildRequest('attach', 'a', {
+        accelerator: 'x',
+        precision: 'int8' as any
+      })
     ).toThrow();
     expect(() => buildRequest('set-instance', 'a', { instance: '' })).toThrow();
     expect(() => buildRequest('launch' as any, 'a')).toThrow();
@@ -144,7 +176,10 @@ describe('parsing', () => {
       'ml.eia2.large'
     ]);
     expect(state!.accelerators[0].fits).toBe(false);
-    expect(state!.comparison).toEqual({ name: 'ml.g4dn.xlarge', price_per_hour: 0.736 });
+    expect(state!.comparison).toEqual({
+      name: 'ml.g4dn.xlarge',
+      price_per_hour: 0.736
+    });
   });
 
   it('tolerates a kernel without a model and extra fields', () => {
@@ -164,24 +199,36 @@ describe('parsing', () => {
     expect(parseState({ ...makeState(), instance: 'ml.t3.medium' })).toBeNull();
     expect(parseState({ ...makeState(), accelerators: [1] })).toBeNull();
     expect(parseState({ ...makeState(), cost: { total: 'x' } })).toBeNull();
-    expect(parseState({ ...makeState(), attached: 'ml.eia2.large' })).toBeNull();
+    expect(
+      parseState({ ...makeState(), attached: 'ml.eia2.large' })
+    ).toBeNull();
   });
 
   it('reads replies, errors and pushes, and nothing else', () => {
-    expect(parseMessage({ v: 1, type: 'reply', id: 'x', state: makeState() })).toMatchObject({
+    expect(
+      parseMessage({ v: 1, type: 'reply', id: 'x', state: makeState() })
+    ).toMatchObject({
       type: 'reply',
       id: 'x'
     });
-    expect(parseMessage({ v: 1, type: 'state', state: makeState() })).toMatchObject({
+    expect(
+      parseMessage({ v: 1, type: 'state', state: makeState() })
+    ).toMatchObject({
       type: 'state'
     });
-    expect(parseMessage({ v: 1, type: 'error', id: null, error: 'bad' })).toEqual({
+    expect(
+      parseMessage({ v: 1, type: 'error', id: null, error: 'bad' })
+    ).toEqual({
       type: 'error',
       id: null,
       error: 'bad'
     });
-    expect(parseMessage({ v: 2, type: 'state', state: makeState() })).toBeNull();
-    expect(parseMessage({ v: 1, type: 'reply', state: makeState() })).toBeNull();
+    expect(
+      parseMessage({ v: 2, type: 'state', state: makeState() })
+    ).toBeNull();
+    expect(
+      parseMessage({ v: 1, type: 'reply', state: makeState() })
+    ).toBeNull();
     expect(parseMessage({ v: 1, type: 'error', id: 'x' })).toBeNull();
     expect(parseMessage({ v: 1, type: 'attach', id: 'x' })).toBeNull();
     expect(parseMessage('{"v":1}')).toBeNull();
@@ -196,9 +243,14 @@ describe('KernelModel', () => {
     model.connecting(() => undefined);
     expect(model.phase).toBe('connecting');
     expect(model.connected).toBe(false);
-    expect(model.handleMessage({ v: 1, type: 'reply', id: 'open', state: makeState() })).toBe(
-      true
-    );
+    expect(
+      model.handleMessage({
+        v: 1,
+        type: 'reply',
+        id: 'open',
+        state: makeState()
+      })
+    ).toBe(true);
     expect(model.phase).toBe('ready');
     expect(model.connected).toBe(true);
     expect(model.state!.instance.name).toBe('ml.t3.medium');
@@ -226,7 +278,9 @@ describe('KernelModel', () => {
   it('is pending until the kernel answers an attach', () => {
     const { model, sent } = connected();
     const id = model.attach('ml.eia2.large');
-    expect(sent).toEqual([{ v: 1, type: 'attach', id, accelerator: 'ml.eia2.large' }]);
+    expect(sent).toEqual([
+      { v: 1, type: 'attach', id, accelerator: 'ml.eia2.large' }
+    ]);
     expect(model.phase).toBe('pending');
     expect(model.summary().label).toContain('pending');
     expect(model.summary().title).toContain('attaching ml.eia2.large');
@@ -256,13 +310,23 @@ describe('KernelModel', () => {
     expect(model.phase).toBe('error');
     const next = model.attach('ml.eia2.large');
     expect(model.error).toBeNull();
-    model.handleMessage({ v: 1, type: 'reply', id: next, state: attachedState() });
+    model.handleMessage({
+      v: 1,
+      type: 'reply',
+      id: next,
+      state: attachedState()
+    });
     expect(model.phase).toBe('ready');
   });
 
   it('clears an error on request', () => {
     const { model } = connected();
-    model.handleMessage({ v: 1, type: 'error', id: null, error: 'bad message' });
+    model.handleMessage({
+      v: 1,
+      type: 'error',
+      id: null,
+      error: 'bad message'
+    });
     expect(model.phase).toBe('error');
     model.clearError();
     expect(model.phase).toBe('ready');
@@ -295,15 +359,25 @@ describe('KernelModel', () => {
   it('ignores what it does not understand', () => {
     const { model } = connected();
     expect(model.handleMessage({ v: 1, type: 'state', state: {} })).toBe(false);
-    expect(model.handleMessage({ type: 'state', state: makeState() })).toBe(false);
+    expect(model.handleMessage({ type: 'state', state: makeState() })).toBe(
+      false
+    );
     expect(model.phase).toBe('ready');
   });
 
   it('sends detach, set-instance and get-state with fresh ids', () => {
     const { model, sent } = connected();
-    const ids = [model.detach(), model.setInstance('ml.m5.large'), model.refresh()];
+    const ids = [
+      model.detach(),
+      model.setInstance('ml.m5.large'),
+      model.refresh()
+    ];
     expect(new Set(ids).size).toBe(3);
-    expect(sent.map(r => r.type)).toEqual(['detach', 'set-instance', 'get-state']);
+    expect(sent.map(r => r.type)).toEqual([
+      'detach',
+      'set-instance',
+      'get-state'
+    ]);
     expect(sent[1]).toMatchObject({ instance: 'ml.m5.large' });
     expect(ids.every(id => id.startsWith('t-'))).toBe(true);
   });
