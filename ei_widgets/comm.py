@@ -135,6 +135,7 @@ class _FitCache:
     """Fit and latency per accelerator for one (model, instance, precision, catalog)."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._key: tuple[Any, ...] | None = None
         self._value: dict[str, tuple[bool | None, float | None, str | None]] = {}
 
@@ -152,8 +153,9 @@ class _FitCache:
             precision,
             id(catalog),
         )
-        if key == self._key:
-            return self._value
+        with self._lock:
+            if key == self._key:
+                return self._value
         value: dict[str, tuple[bool | None, float | None, str | None]] = {}
         for name, acc in catalog.accelerators.items():
             if model is None:
@@ -173,7 +175,8 @@ class _FitCache:
                     f"{name} has {format_bytes(est.memory_available_bytes)}"
                 )
             value[name] = (bool(est.fits), round(est.latency_ms, 4), reason)
-        self._key, self._value = key, value
+        with self._lock:
+            self._key, self._value = key, value
         return value
 
 

@@ -46,6 +46,9 @@ class LoadedModel:
     complete: bool = True
     warnings: tuple[str, ...] = ()
     source: object = field(default=None, repr=False, compare=False)  # the object given
+    # The serialized model when it was read from a small file or bytes, so that shape
+    # inference can take it as is instead of serializing ``model`` once more.
+    serialized: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def base_dir(self) -> pathlib.Path | None:
@@ -255,6 +258,15 @@ _SMALL_TENSOR = 1 << 16
 MAX_PROTO_BYTES = 2**31 - 1
 
 
+MAX_KEPT_SERIALIZED = 16 * 2**20
+"""Serialized models up to this size are kept next to the parsed one (see ``serialized``);
+a larger one would hold its weights twice in memory while the profile runs."""
+
+
+def _kept(data: bytes) -> bytes | None:
+    return data if len(data) <= MAX_KEPT_SERIALIZED else None
+
+
 def _no_options(options: Mapping[str, object], what: str) -> None:
     if options:
         raise ModelLoadError(
@@ -314,6 +326,7 @@ def _from_path(obj: object, name: str | None, **options: object) -> LoadedModel:
         path=path,
         size_bytes=len(data) + external,
         source=obj,
+        serialized=_kept(data),
     )
 
 
@@ -329,6 +342,7 @@ def _from_bytes(obj: object, name: str | None, **options: object) -> LoadedModel
         kind="onnx-bytes",
         size_bytes=len(data) + external,
         source=data,
+        serialized=_kept(data),
     )
 
 
@@ -370,6 +384,7 @@ def _from_session(obj: object, name: str | None, **options: object) -> LoadedMod
         size_bytes=loaded.size_bytes,
         warnings=loaded.warnings,
         source=loaded.source,
+        serialized=loaded.serialized,
     )
 
 

@@ -171,12 +171,33 @@ def numel(shape: Shape) -> int:
     return math.prod(shape)
 
 
+_A = onnx.AttributeProto
+
+
 def attr(node: onnx.NodeProto, name: str, default: object = None) -> object:
     """The value of a node attribute (ints, floats, strings, lists), or ``default``."""
     for a in node.attribute:
         if a.name == name:
-            return onnx.helper.get_attribute_value(a)
+            return _attribute_value(a)
     return default
+
+
+def _attribute_value(a: onnx.AttributeProto) -> object:
+    """What ``onnx.helper.get_attribute_value`` returns, read directly for the common scalar
+    and list types (the helper costs several times more; pooling and Gemm rules read one per
+    node)."""
+    kind = a.type
+    if a.ref_attr_name:  # a function's reference attribute: the helper raises for it
+        return onnx.helper.get_attribute_value(a)
+    if kind == _A.INT:
+        return a.i
+    if kind == _A.INTS:
+        return list(a.ints)
+    if kind == _A.FLOAT:
+        return a.f
+    if kind == _A.STRING:
+        return a.s
+    return onnx.helper.get_attribute_value(a)
 
 
 def _get(shapes: Shapes, i: int) -> Shape | None:
@@ -192,12 +213,14 @@ def _present(shapes: Shapes, i: int) -> bool:
 
 
 def _conv(node: onnx.NodeProto, ins: Shapes, outs: Shapes) -> tuple[int, int] | None:
-    w, y = _get(ins, 1), _get(outs, 0)
+    w = ins[1] if len(ins) > 1 else None
+    y = outs[0] if outs else None
     if w is None or y is None:
         return None
     # Each output element accumulates over Cin/group input channels times the kernel window.
-    macs = numel(y) * numel(w[1:])
-    bias = numel(y) if _present(ins, 2) else 0
+    size = math.prod(y)
+    macs = size * math.prod(w[1:])
+    bias = size if len(ins) > 2 and ins[2] is not None else 0
     return 2 * macs + bias, macs
 
 
@@ -363,9 +386,10 @@ def _recurrent(node: onnx.NodeProto, ins: Shapes, outs: Shapes) -> tuple[int, in
 
 
 def _per_output(flops_per_element: int) -> CostRule:
+    # The most frequent rule: kept free of helper calls.
     def rule(node: onnx.NodeProto, ins: Shapes, outs: Shapes) -> tuple[int, int] | None:
-        y = _get(outs, 0)
-        return None if y is None else (flops_per_element * numel(y), 0)
+        y = outs[0] if outs else None
+        return None if y is None else (flops_per_element * math.prod(y), 0)
 
     return rule
 

@@ -275,6 +275,19 @@ def test_the_instance_dropdown_changes_the_kernel_instance(board: Dashboard) -> 
 # --- run, gauges ---------------------------------------------------------------------------------
 
 
+def test_run_controls_follow_the_mode(board: Dashboard) -> None:
+    panel = board.run_panel
+    panel.mode.value = "duration"
+    assert panel.duration.layout.display == ""
+    assert panel.requests.layout.display == "none"
+    # the other controls keep their own layouts and stay visible
+    assert panel.batch.layout.display in (None, "")
+    assert panel.concurrency.layout.display in (None, "")
+    panel.mode.value = "requests"
+    assert panel.requests.layout.display == ""
+    assert panel.duration.layout.display == "none"
+
+
 def test_run_needs_a_model_and_an_accelerator(board: Dashboard) -> None:
     assert board.run_panel.start() is None
     assert "Attach an accelerator first" in board.run_panel.message.value

@@ -28,7 +28,10 @@ MEASURED = (
 _TABLE_STYLE = (
     "border-collapse:collapse;font-size:12px;font-variant-numeric:tabular-nums;margin:2px 0 6px 0"
 )
-_CELL = "padding:2px 8px;border-bottom:1px solid #e4e4e4;text-align:{align}"
+_CELL = (
+    "padding:2px 8px;border-bottom:1px solid #e4e4e4;text-align:{align};line-height:1.35;"
+    "vertical-align:top"
+)
 
 
 def esc(value: object) -> str:
@@ -97,9 +100,14 @@ def table(
     *,
     align: Sequence[str] | None = None,
     highlight: int | None = None,
+    wrap: Iterable[int] | None = None,
 ) -> str:
-    """A compact HTML table (cells are escaped unless they are ``Raw``)."""
+    """A compact HTML table (cells are escaped unless they are ``Raw``).
+
+    Cells stay on one line except in the columns listed in ``wrap`` (long text, errors).
+    """
     aligns = list(align) if align else ["left"] * len(headers)
+    wraps = set(wrap or ())
     head = "".join(
         f'<th style="{_CELL.format(align=a)};font-weight:600">{esc(h)}</th>'
         for h, a in zip(headers, aligns, strict=True)
@@ -108,11 +116,16 @@ def table(
     for index, row in enumerate(rows):
         style = ' style="background:#e8f1fb"' if index == highlight else ""
         cells = "".join(
-            f'<td style="{_CELL.format(align=a)}">{c if isinstance(c, Raw) else esc(c)}</td>'
-            for c, a in zip(row, aligns, strict=True)
+            f'<td style="{_CELL.format(align=a)}{_WRAP if i in wraps else _NOWRAP}">'
+            f"{c if isinstance(c, Raw) else esc(c)}</td>"
+            for i, (c, a) in enumerate(zip(row, aligns, strict=True))
         )
         body.append(f"<tr{style}>{cells}</tr>")
     return f'<table style="{_TABLE_STYLE}"><tr>{head}</tr>{"".join(body)}</table>'
+
+
+_NOWRAP = ";white-space:nowrap"
+_WRAP = ";max-width:420px;overflow-wrap:anywhere"
 
 
 class Raw(str):

@@ -109,7 +109,10 @@ class Dashboard(w.VBox):
         self.profiles = ProfileCache(_profile_at_batch_1, self._profile_done)
         self.models = ModelsPanel(self._choose)
         self.refresh_button = w.Button(
-            description="Refresh", icon="refresh", tooltip="look for models again"
+            description="Refresh",
+            icon="refresh",
+            tooltip="look for models again",
+            layout=w.Layout(width="auto", min_width="100px", flex="0 0 auto"),
         )
         self.refresh_button.on_click(lambda _b: self.refresh_models())
         self.inspector = InspectorPanel(self.catalog)
@@ -425,9 +428,9 @@ class Dashboard(w.VBox):
         )
         model = f" · model <b>{esc(self.variable)}</b>" if self.variable else ""
         value = (
-            '<div style="display:flex;gap:8px;align-items:baseline;font-size:13px">'
-            '<span style="font-size:15px;font-weight:600">ei_widgets</span>'
-            '<span style="color:#555">simulated Elastic Inference</span>'
+            '<div style="display:flex;flex-wrap:wrap;column-gap:8px;align-items:baseline;'
+            'font-size:13px"><span style="font-size:15px;font-weight:600">ei_widgets</span>'
+            '<span style="color:#555;white-space:nowrap">simulated Elastic Inference</span>'
             f"<span>· {attached} on {esc(self.state.instance.name)}{model}{money}"
             f" · {self.run_panel.describe()}</span></div>"
         )

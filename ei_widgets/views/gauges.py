@@ -37,7 +37,8 @@ TERM_COLOURS = {
     "host": "#e57373",
 }
 
-_MARGIN = {"top": 30, "bottom": 40, "left": 55, "right": 15}
+_MARGIN = {"top": 30, "bottom": 40, "left": 70, "right": 15}
+_LABEL_OFFSET = "55px"
 
 
 def _figure(marks: list[Any], axes: list[bq.Axis], title: str, height: str = "210px") -> bq.Figure:
@@ -91,7 +92,13 @@ class GaugesPanel(w.VBox):
             [self.throughput],
             [
                 bq.Axis(scale=tx, label="run time (s)"),
-                bq.Axis(scale=ty, side="left", label="inferences/s", tick_format=".3s"),
+                bq.Axis(
+                    scale=ty,
+                    side="left",
+                    label="inferences/s",
+                    tick_format=".3s",
+                    label_offset=_LABEL_OFFSET,
+                ),
             ],
             "Throughput (simulated time)",
         )
@@ -103,7 +110,6 @@ class GaugesPanel(w.VBox):
             scales={"x": lx, "y": ly},
             colors=["#bbbbbb"],
             labels=["mean per second"],
-            display_legend=True,
         )
         self.latency_p50 = bq.Lines(
             x=np.zeros(0),
@@ -111,7 +117,6 @@ class GaugesPanel(w.VBox):
             scales={"x": lx, "y": ly},
             colors=["#2ca02c"],
             labels=["p50"],
-            display_legend=True,
             stroke_width=2,
         )
         self.latency_p95 = bq.Lines(
@@ -120,18 +125,22 @@ class GaugesPanel(w.VBox):
             scales={"x": lx, "y": ly},
             colors=["#d62728"],
             labels=["p95"],
-            display_legend=True,
             stroke_width=2,
         )
         self.latency_figure = _figure(
             [self.latency_mean, self.latency_p50, self.latency_p95],
             [
                 bq.Axis(scale=lx, label="run time (s)"),
-                bq.Axis(scale=ly, side="left", label="ms", tick_format=".3s"),
+                bq.Axis(
+                    scale=ly,
+                    side="left",
+                    label="ms",
+                    tick_format=".3g",
+                    label_offset=_LABEL_OFFSET,
+                ),
             ],
-            "Latency per call (simulated)",
+            "Latency per call (simulated): p50, p95, mean per second",
         )
-        self.latency_figure.legend_location = "top-left"
 
         ux, uy = bq.OrdinalScale(), bq.LinearScale(min=0, max=100)
         self.usage = bq.Bars(
@@ -146,7 +155,9 @@ class GaugesPanel(w.VBox):
             [self.usage],
             [
                 bq.Axis(scale=ux),
-                bq.Axis(scale=uy, side="left", label="% of capacity / peak"),
+                bq.Axis(
+                    scale=uy, side="left", label="% of capacity / peak", label_offset=_LABEL_OFFSET
+                ),
             ],
             "Accelerator memory and utilisation (modelled)",
         )
@@ -160,19 +171,18 @@ class GaugesPanel(w.VBox):
             orientation="horizontal",
             colors=[TERM_COLOURS[t] for t in TERMS],
             labels=list(TERMS),
-            display_legend=True,
             padding=0.3,
         )
         self.breakdown_figure = _figure(
             [self.breakdown],
             [
                 bq.Axis(scale=bx, side="left"),
-                bq.Axis(scale=by, label="ms per call", tick_format=".3s"),
+                bq.Axis(scale=by, label="ms per call", tick_format=".3g"),
             ],
             "Latency breakdown (modelled)",
             height="150px",
         )
-        self.breakdown_figure.legend_location = "bottom-right"
+        self.breakdown_text = w.HTML()
 
         self.summary = w.HTML()
         self.host_bound = w.HTML(layout=w.Layout(display="none"))
@@ -188,7 +198,7 @@ class GaugesPanel(w.VBox):
                 self.throughput_figure,
                 self.latency_figure,
                 self.usage_figure,
-                w.VBox([self.breakdown_figure, self.usage_text]),
+                w.VBox([self.breakdown_figure, self.breakdown_text, self.usage_text]),
             ],
             layout=w.Layout(grid_template_columns="repeat(2, minmax(260px, 1fr))", width="100%"),
         )
@@ -223,6 +233,17 @@ class GaugesPanel(w.VBox):
             self.breakdown.y = values
             self.messages_sent += 1
         set_if_changed(self.breakdown_figure, title=title)
+        legend = " ".join(
+            f'<span style="white-space:nowrap"><span style="display:inline-block;width:10px;'
+            f'height:10px;background:{TERM_COLOURS[t]};margin-right:3px"></span>{t}'
+            + (f" {fmt_ms(float(v[0]))}" if estimate is not None else "")
+            + "</span>"
+            for t, v in zip(TERMS, values, strict=True)
+        )
+        set_if_changed(
+            self.breakdown_text,
+            value=f'<div style="font-size:12px;display:flex;flex-wrap:wrap;gap:8px">{legend}</div>',
+        )
 
     def refresh(
         self,

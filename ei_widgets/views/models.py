@@ -243,6 +243,7 @@ class ModelsPanel(w.VBox):
                 rows,
                 align=["left", "left", "right", "right", "right", "left", "left"],
                 highlight=chosen,
+                wrap=(5, 6),
             )
         if self.listing.value != value:
             self.listing.value = value
@@ -272,10 +273,12 @@ class InspectorPanel(w.VBox):
             marks=[self.op_bars],
             axes=[
                 bq.Axis(scale=xs, tick_rotate=-35, tick_style={"font-size": "11px"}),
-                bq.Axis(scale=ys, side="left", label="GFLOPs", tick_format=".3s"),
+                bq.Axis(
+                    scale=ys, side="left", label="GFLOPs", tick_format=".3g", label_offset="55px"
+                ),
             ],
             title="FLOPs by op type (batch 1)",
-            fig_margin={"top": 30, "bottom": 70, "left": 60, "right": 10},
+            fig_margin={"top": 30, "bottom": 70, "left": 75, "right": 10},
             layout=w.Layout(width="100%", height="260px"),
             animation_duration=0,
             title_style={"font-size": "13px"},

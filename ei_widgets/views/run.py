@@ -32,9 +32,13 @@ class RunPanel(w.VBox):
     def __init__(self, make_run: RunFactory, on_batch: Callable[[int], None]) -> None:
         self._make_run = make_run
         self.run: Run | None = None
-        short = w.Layout(width="210px")
         self.batch = w.BoundedIntText(
-            value=1, min=1, max=4096, description="Batch size", layout=short
+            value=1,
+            min=1,
+            max=4096,
+            description="Batch size",
+            layout=w.Layout(width="220px"),
+            style={"description_width": "90px"},
         )
         self.mode = w.ToggleButtons(
             options=[("requests", "requests"), ("duration", "duration")],
@@ -43,7 +47,12 @@ class RunPanel(w.VBox):
             style={"button_width": "80px"},
         )
         self.requests = w.BoundedIntText(
-            value=200, min=1, max=10_000_000, description="Requests", layout=short
+            value=200,
+            min=1,
+            max=10_000_000,
+            description="Requests",
+            layout=w.Layout(width="220px"),
+            style={"description_width": "90px"},
         )
         self.duration = w.BoundedFloatText(
             value=10.0,
@@ -51,10 +60,16 @@ class RunPanel(w.VBox):
             max=86_400.0,
             step=1.0,
             description="Seconds",
-            layout=w.Layout(width="210px", display="none"),
+            layout=w.Layout(width="220px", display="none"),
+            style={"description_width": "90px"},
         )
         self.concurrency = w.BoundedIntText(
-            value=1, min=1, max=64, description="Concurrency", layout=short
+            value=1,
+            min=1,
+            max=64,
+            description="Concurrency",
+            layout=w.Layout(width="220px"),
+            style={"description_width": "90px"},
         )
         self.clock = w.ToggleButtons(
             options=[("paced", "paced"), ("virtual", "virtual")],

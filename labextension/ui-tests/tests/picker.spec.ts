@@ -156,20 +156,48 @@ test('attach from the picker, detach, restart', async ({ page }) => {
   ).toContain('attached: None');
 
   // A request waits behind a running cell: "pending" until the kernel answers.
+  const kernelStatus = () =>
+    page.evaluate(
+      () =>
+        (window as any).jupyterapp.shell.currentWidget.sessionContext.session
+          .kernel.status
+    );
   await page.evaluate(() => {
     const app = (window as any).jupyterapp;
     const kernel = app.shell.currentWidget.sessionContext.session.kernel;
-    kernel.requestExecute({ code: 'import time; time.sleep(4)' });
+    const f = kernel.requestExecute({ code: 'import time; time.sleep(8)' });
+    const t0 = Date.now();
+    (window as any).__dbg = [];
+    f.onIOPub = (m: any) => (window as any).__dbg.push([Date.now() - t0, m.header.msg_type, JSON.stringify(m.content).slice(0, 80)]);
+    f.done.then((r: any) => (window as any).__dbg.push([Date.now() - t0, 'done', r.content.status]));
   });
+  page.on('console', m => console.log('CONSOLE', m.text().slice(0, 150)));
+  await expect.poll(kernelStatus, { timeout: 30000 }).toBe('busy');
   await page.evaluate(() =>
     (window as any).jupyterapp.commands.execute('ei-widgets:attach', {
       accelerator: 'ml.eia2.xlarge'
     })
   );
-  await expect(status).toHaveText(/pending/);
-  await expect(status).toHaveAttribute('data-phase', 'pending');
+  for (let i = 0; i < 6; i++) {
+    console.log('DBG', await status.evaluate(n => `${n.getAttribute('data-phase')}|${n.textContent}`), JSON.stringify(await page.evaluate(() => (window as any).__dbg)));
+    await page.waitForTimeout(300);
+  }
+  // Phase and text read together: both say "pending".
+  await expect
+    .poll(() =>
+      status.evaluate(
+        node => `${node.getAttribute('data-phase')}|${node.textContent}`
+      )
+    )
+    .toMatch(/^pending\|.*pending/);
   await expect(status).toHaveText(/ml\.eia2\.xlarge/, { timeout: 60000 });
   await expect(status).toHaveAttribute('data-phase', 'ready');
+
+  // A change made in the kernel (here by a magic) reaches the item.
+  await runInKernel(page, '%ei_detach');
+  await expect(status).toHaveText(/No accelerator/);
+  await runInKernel(page, '%ei_attach ml.eia2.xlarge');
+  await expect(status).toHaveText(/ml\.eia2\.xlarge/);
 
   // A refusal shows the kernel's message.
   await page.evaluate(() =>
