@@ -299,15 +299,9 @@ def _heartbeat_from_env() -> float:
 
 def _default_work() -> tuple[int, int, float]:
     """Inferences, errors and simulated seconds so far, from the kernel's metrics stream."""
-    try:
-        from .metrics import default_stream
-    except ImportError:
-        return (0, 0, 0.0)
-    snap = default_stream().snapshot()
-    simulated = getattr(snap, "simulated_seconds", None)
-    if simulated is None:
-        simulated = getattr(snap, "simulated_s", 0.0)
-    return (int(snap.inferences), int(getattr(snap, "errors", 0)), float(simulated or 0.0))
+    from ei_widgets.metrics import default_stream
+
+    return default_stream().totals()
 
 
 class CostMeter:

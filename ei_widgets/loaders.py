@@ -186,8 +186,9 @@ def _external_size(model: onnx.ModelProto, base_dir: pathlib.Path | None, what: 
     total = 0
     files: dict[str, int] = {}
     missing: list[str] = []
+    external = onnx.TensorProto.EXTERNAL
     for tensor in model.graph.initializer:
-        if not _is_external(tensor):
+        if tensor.data_location != external:  # inline: most models have only internal tensors
             continue
         info = _external_info(tensor)
         location = info.get("location", "")

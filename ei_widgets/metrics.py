@@ -89,6 +89,10 @@ class MetricsStream:
         self._rate_window = rate_window_s
         self.notify_interval_s = notify_interval_s
         self._subscribers: list[Callable[[MetricsSnapshot], None]] = []
+        # Totals since the stream was made: reset() leaves them, so a bill never goes backwards.
+        self._total_inferences = 0
+        self._total_errors = 0
+        self._total_sim_s = 0.0
         self._reset_locked()
 
     def _reset_locked(self) -> None:
@@ -154,6 +158,8 @@ class MetricsStream:
             self._calls += 1
             self._inferences += batch_size
             self._sim_s += latency_s
+            self._total_inferences += batch_size
+            self._total_sim_s += latency_s
             self._host_s += host_s
             if host_bound:
                 self._host_bound += 1
@@ -183,6 +189,7 @@ class MetricsStream:
         with self._lock:
             i = self._slot(t, t)
             self._errors += 1
+            self._total_errors += 1
             self._b_err[i] += 1
             if kind in self._errors_by_kind or len(self._errors_by_kind) < _MAX_ERROR_KINDS:
                 self._errors_by_kind[kind] = self._errors_by_kind.get(kind, 0) + 1
@@ -224,6 +231,11 @@ class MetricsStream:
         # Seconds first..last, the first one only from when the stream began.
         span = max(self._last_t - max(float(first), self._first_t), 1e-9)
         return span, inf, util
+
+    def totals(self) -> tuple[int, int, float]:
+        """Inferences, errors and simulated seconds since the stream was made (not reset)."""
+        with self._lock:
+            return self._total_inferences, self._total_errors, self._total_sim_s
 
     def snapshot(self) -> MetricsSnapshot:
         with self._lock:

@@ -963,7 +963,9 @@ class _Profiler:
             out_shapes = tuple([types.get(o, _NO_TYPE)[1] for o in outputs])
             if is_folded:
                 result.append(
-                    _node_cost(node.name, op_type, node.domain, 0, 0, 0, 0, 0, out_shapes, True, True)
+                    _node_cost(
+                        node.name, op_type, node.domain, 0, 0, 0, 0, 0, out_shapes, True, True
+                    )
                 )
                 continue
             inputs = node.input

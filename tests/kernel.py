@@ -41,7 +41,9 @@ def run(client: BlockingKernelClient, code: str, timeout: float = 60) -> Result:
 
 
 @contextmanager
-def kernel(env: dict[str, str] | None = None) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
+def kernel(
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
     """A fresh python3 kernel of this environment, shut down afterwards."""
     kernel_env = {**os.environ, **(env or {})}
     manager, client = start_new_kernel(kernel_name="python3", env=kernel_env)

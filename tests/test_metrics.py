@@ -182,3 +182,15 @@ def test_bad_windows() -> None:
         MetricsStream(latency_window=0)
     with pytest.raises(ValueError, match="windows"):
         MetricsStream(series_seconds=10, rate_window_s=10)
+
+
+def test_totals_survive_a_reset_so_the_bill_never_goes_backwards() -> None:
+    stream = MetricsStream()
+    stream.record(0.01, 4, at=1.0)
+    stream.record_error("ValueError", at=1.5)
+    stream.reset()
+    stream.record(0.02, 2, at=2.0)
+    assert stream.snapshot().inferences == 2
+    inferences, errors, simulated = stream.totals()
+    assert (inferences, errors) == (6, 1)
+    assert simulated == pytest.approx(0.03)
