@@ -31,9 +31,7 @@ class UnknownNameError(EIError):
         self.valid = sorted(valid)
         close = difflib.get_close_matches(name, self.valid, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        super().__init__(
-            f"Unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(self.valid)}."
-        )
+        super().__init__(f"Unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(self.valid)}.")
 
 
 class CatalogError(EIError):
