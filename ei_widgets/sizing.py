@@ -97,19 +97,6 @@ class Recommendation:
         """The rows as plain dicts (money as Decimal)."""
         return [asdict(row) for row in self.rows]
 
-    def __str__(self) -> str:
-        head = f"{'option':34} {'batch':>5} {'prec':4} {'ms':>9} {'inf/s':>9} {'$/h':>7} meets"
-        lines = [self.reason, head]
-        for row in self.rows[:20]:
-            lines.append(
-                f"{row.option:34} {row.batch_size:5} {row.precision:4} {row.latency_ms:9.2f} "
-                f"{row.throughput_per_s:9.1f} {row.price_per_hour:7.3f} "
-                f"{'yes' if row.meets else 'no'}"
-            )
-        if len(self.rows) > 20:
-            lines.append(f"... {len(self.rows) - 20} more rows")
-        return "\n".join(lines)
-
 
 def _positive_or_none(value: Any, what: str) -> float | None:
     if value is None:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from ei_widgets import report
 from ei_widgets.catalog import packaged_catalog
 from ei_widgets.demo import demo_model
 from ei_widgets.errors import EIError, ProfileError, UnknownNameError
@@ -95,7 +96,7 @@ def test_to_rows(rec: Recommendation) -> None:
     assert {"option", "latency_ms", "throughput_per_s", "fits", "price_per_hour",
             "cost_per_million", "meets"} <= set(rows[0])  # fmt: skip
     assert isinstance(rows[0]["price_per_hour"], Decimal)
-    assert "meets" in str(rec)
+    assert "meets" in report.recommendation_text(rec)
 
 
 def test_nothing_meets_an_impossible_target() -> None:
