@@ -35,8 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -46,20 +44,7 @@ from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.metrics import MetricsStream
 from ei_widgets.runner import Run
 from ei_widgets.session import session
-
-
-def tiny_model() -> onnx.ModelProto:
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])
-    w = helper.make_tensor("w", TensorProto.FLOAT, [16, 8], [0.01] * 128)
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
-        "tiny",
-        [x],
-        [y],
-        [w],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+from tests.models import tiny
 
 
 class SerialisingComm:
@@ -111,7 +96,7 @@ def bench_throughput(blocks: int, block_s: float) -> tuple[float, float, float, 
     from ei_widgets.billing import CostMeter
     from ei_widgets.views.dashboard import Dashboard
 
-    model = tiny_model()
+    model = tiny()
     state = AcceleratorState()
     state.attach("ml.eia2.medium")
     stream = MetricsStream()
@@ -259,7 +244,7 @@ def bench_memory(seconds: int, per_second: int, draws_per_second: int) -> tuple[
     state = AcceleratorState()
     state.attach("ml.eia2.medium")
     stream = MetricsStream()
-    board = Dashboard({"model": tiny_model()}, state=state, stream=stream, timer=False)
+    board = Dashboard({"model": tiny()}, state=state, stream=stream, timer=False)
     rng = np.random.default_rng(0)
     latencies = (rng.gamma(4.0, 0.0005, size=per_second) + 0.002).tolist()
     step = 1.0 / per_second

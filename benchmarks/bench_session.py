@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import TensorProto, helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,20 +34,7 @@ from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.demo import demo_model
 from ei_widgets.metrics import MetricsStream
 from ei_widgets.session import session
-
-
-def tiny_model() -> onnx.ModelProto:
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])
-    w = helper.make_tensor("w", TensorProto.FLOAT, [16, 8], [0.01] * 128)
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
-        "tiny",
-        [x],
-        [y],
-        [w],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+from tests.models import tiny
 
 
 def _pair(model: Any, stream: MetricsStream) -> tuple[Any, Any]:
@@ -123,7 +109,7 @@ def wrapper_time(model: Any, feed: dict[str, np.ndarray], calls: int) -> float:
 def bench_memory(calls: int) -> tuple[int, int]:
     """(traced bytes after 10^3 calls, after ``calls`` calls), both relative to the start."""
     stream = MetricsStream()
-    _, ours = _pair(tiny_model(), stream)
+    _, ours = _pair(tiny(), stream)
     feed = {"x": np.ones((1, 16), np.float32)}
     run = ours.run
     for _ in range(1000):  # fill the rings first
@@ -170,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
            "median time per call spent in the session around onnxruntime's run")  # fmt: skip
 
     calls = 20_000 if q else 200_000
-    b, o = bench_overhead(tiny_model(), {"x": np.ones((1, 16), np.float32)}, calls, 1000)
+    b, o = bench_overhead(tiny(), {"x": np.ones((1, 16), np.float32)}, calls, 1000)
     us = (o - b) * 1e6
     report("tiny model: overhead per call", us, "us", "<= 20 us", us <= 20.0,
            f"bare {b * 1e6:.1f} us, session {o * 1e6:.1f} us per call")  # fmt: skip

@@ -34,6 +34,26 @@ def _model(graph: onnx.GraphProto, opset: int = OPSET) -> onnx.ModelProto:
     return model
 
 
+def tiny(batch: Dim = "N") -> onnx.ModelProto:
+    """``x[N, 16] @ w[16, 8]`` then Relu: the smallest model worth running (per-call overheads).
+
+    Parameters: 128. FLOPs at batch B: 2*B*16*8 (MatMul) + B*8 (Relu). The weights are the same
+    on every call, so two copies of it compute the same outputs.
+    """
+    weights = np.random.default_rng(16).standard_normal((16, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["h"], name="matmul"),
+            helper.make_node("Relu", ["h"], ["y"], name="relu"),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("x", FLOAT, [batch, 16])],
+        [helper.make_tensor_value_info("y", FLOAT, [batch, 8])],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    return _model(graph)
+
+
 def mlp(sizes: tuple[int, ...] = (784, 256, 128, 10), batch: Dim = "N") -> onnx.ModelProto:
     """MatMul + Add (+ Relu between layers) per layer, Softmax at the end.
 

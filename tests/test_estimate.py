@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 from types import MappingProxyType
 
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 from ei_widgets.catalog import Constant, packaged_catalog
 from ei_widgets.errors import DoesNotFitError, ProfileError, UnknownNameError
@@ -22,6 +20,7 @@ from ei_widgets.estimate import (
     warmup_seconds,
 )
 from ei_widgets.profile import NodeCost, ParamGroup, Profile, TensorInfo, profile
+from tests.models import tiny
 
 CAT = packaged_catalog()
 C = CAT.value
@@ -69,20 +68,6 @@ def conv_net(batch: int = 1, params: int = 4_000_000) -> Profile:
     nodes += [node("Relu", 200_000, 800_000, 0, f"r{i}") for i in range(10)]
     nodes += [node("Reshape", 0, 800_000, 0, "reshape")]
     return make_profile(nodes, batch=batch, peak=3_200_000)
-
-
-def tiny_onnx() -> onnx.ModelProto:
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])
-    w = helper.make_tensor("w", TensorProto.FLOAT, [16, 8], [0.1] * 128)
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
-        "tiny",
-        [x],
-        [y],
-        [w],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def test_breakdown_adds_up_and_names_the_bounding_term() -> None:
@@ -293,7 +278,7 @@ def test_load_and_warmup_follow_their_constants() -> None:
 
 
 def test_real_profile_of_a_tiny_model() -> None:
-    prof = profile(tiny_onnx(), batch_size=4)
+    prof = profile(tiny(), batch_size=4)
     est = estimate(prof, "ml.eia2.medium", batch_size=4, catalog=CAT)
     assert est.flops == pytest.approx(prof.flops)
     assert est.weights_bytes == 16 * 8 * 4

@@ -14,7 +14,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 from ei_widgets.accelerator import AcceleratorState
@@ -25,21 +24,7 @@ from ei_widgets.estimate import estimate, warmup_seconds
 from ei_widgets.metrics import MetricsStream
 from ei_widgets.profile import profile
 from ei_widgets.session import AcceleratedSession, session, virtual_clock
-
-
-def tiny_model() -> onnx.ModelProto:
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])
-    rng = np.random.default_rng(0)
-    w = helper.make_tensor("w", TensorProto.FLOAT, [16, 8], rng.standard_normal(128).tolist())
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
-        "tiny",
-        [x],
-        [y],
-        [w],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+from tests.models import tiny
 
 
 def with_constants(**values: Any) -> Catalog:
@@ -63,7 +48,7 @@ def stream() -> MetricsStream:
 
 
 def make(st: AcceleratorState, stream: MetricsStream, model: Any = None, **kw: Any) -> Any:
-    return session(tiny_model() if model is None else model, clock="virtual", state=st,
+    return session(tiny() if model is None else model, clock="virtual", state=st,
                    stream=stream, **kw)  # fmt: skip
 
 
@@ -73,9 +58,7 @@ def feed(batch: int = 2) -> dict[str, np.ndarray]:
 
 def test_outputs_are_real_onnxruntime_outputs(st: AcceleratorState, stream: MetricsStream) -> None:
     sess = make(st, stream)
-    bare = ort.InferenceSession(
-        tiny_model().SerializeToString(), providers=["CPUExecutionProvider"]
-    )
+    bare = ort.InferenceSession(tiny().SerializeToString(), providers=["CPUExecutionProvider"])
     ours = sess.run(None, feed(3))
     np.testing.assert_array_equal(ours[0], bare.run(None, feed(3))[0])
     assert ours[0].shape == (3, 8)
@@ -102,7 +85,7 @@ def test_accepts_what_inference_session_accepts(
     st: AcceleratorState, stream: MetricsStream, tmp_path: Path
 ) -> None:
     path = tmp_path / "tiny.onnx"
-    onnx.save(tiny_model(), path)
+    onnx.save(tiny(), path)
     expected = make(st, stream).run(None, feed())[0]
     for model in (str(path), path, path.read_bytes(),
                   ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])):  # fmt: skip
@@ -149,7 +132,7 @@ def test_virtual_clock_advances_by_the_load(st: AcceleratorState, stream: Metric
 
 
 def test_paced_call_takes_at_least_its_latency(st: AcceleratorState, stream: MetricsStream) -> None:
-    sess = session(tiny_model(), clock="paced", state=st, stream=stream)
+    sess = session(tiny(), clock="paced", state=st, stream=stream)
     sess.run(None, feed(1))  # warm-up
     start = time.perf_counter()
     sess.run(None, feed(1))
@@ -185,9 +168,7 @@ def test_wrong_shape_or_dtype_is_onnxruntime_error_counted_as_error(
     st: AcceleratorState, stream: MetricsStream
 ) -> None:
     sess = make(st, stream)
-    bare = ort.InferenceSession(
-        tiny_model().SerializeToString(), providers=["CPUExecutionProvider"]
-    )
+    bare = ort.InferenceSession(tiny().SerializeToString(), providers=["CPUExecutionProvider"])
     for bad in ({"x": np.zeros((2, 5), np.float32)}, {"x": np.zeros((2, 16), np.int64)}):
         with pytest.raises(InvalidArgument) as ours:
             sess.run(None, bad)
@@ -328,7 +309,7 @@ def test_real_demo_model_outputs(stream: MetricsStream) -> None:
 
 def test_bad_clock(st: AcceleratorState, stream: MetricsStream) -> None:
     with pytest.raises(EIError, match="clock"):
-        session(tiny_model(), clock="fast", state=st, stream=stream)  # type: ignore[arg-type]
+        session(tiny(), clock="fast", state=st, stream=stream)  # type: ignore[arg-type]
 
 
 def test_kernel_state_is_the_default(stream: MetricsStream) -> None:
@@ -336,9 +317,9 @@ def test_kernel_state_is_the_default(stream: MetricsStream) -> None:
 
     accelerator.detach()
     with pytest.raises(NoAcceleratorError):
-        session(tiny_model(), clock="virtual", stream=stream)
+        session(tiny(), clock="virtual", stream=stream)
     with accelerator.attach("ml.eia1.medium"):
-        sess = session(tiny_model(), clock="virtual", stream=stream)
+        sess = session(tiny(), clock="virtual", stream=stream)
         sess.run(None, feed())
     with pytest.raises(NoAcceleratorError):
         sess.run(None, feed())
@@ -349,7 +330,7 @@ def test_run_time_checks_the_batch_of_the_call_only(stream: MetricsStream) -> No
     tight = with_constants(runtime_overhead_bytes=2 * 2**30 - 4096, runtime_overhead_fraction=0.0)
     st = AcceleratorState(catalog=tight)
     st.attach("ml.eia2.large")
-    sess = session(tiny_model(), clock="virtual", state=st, stream=stream, batch_size=64)
+    sess = session(tiny(), clock="virtual", state=st, stream=stream, batch_size=64)
     sess.run(None, feed(64))
     st.attach("ml.eia2.medium")
     sess.run(None, feed(1))  # the session's own batch no longer fits, but this call's does
