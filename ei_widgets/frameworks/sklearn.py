@@ -25,11 +25,8 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-import threading
 import warnings
-import weakref
 import zlib
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,7 +41,7 @@ from ei_widgets.frameworks import (
     install_hint,
     missing_requirements,
 )
-from ei_widgets.frameworks.base import FrameworkModel
+from ei_widgets.frameworks.base import ExportCache, FrameworkModel
 
 KIND_ESTIMATOR = "sklearn-estimator"
 KIND_PIPELINE = "sklearn-pipeline"
@@ -201,7 +198,7 @@ def load(
     n_features = _features_from(obj, input_shape, example_inputs, label)
 
     key = (n_features, _stamp(obj))
-    cached = _cache_get(obj, key)
+    cached = _cache.get(obj, key)
     if cached is not None:
         return cached.renamed(name)
 
@@ -229,7 +226,7 @@ def load(
         source=obj,
         framework=info,
     )
-    _cache_put(obj, key, loaded)
+    _cache.put(obj, key, loaded)
     return loaded
 
 
@@ -429,10 +426,7 @@ def _carried_numbers(model: onnx.ModelProto) -> tuple[int, int]:
 # the conversion cache
 
 
-_cache: weakref.WeakKeyDictionary[Any, OrderedDict[object, FrameworkModel]] = (
-    weakref.WeakKeyDictionary()
-)
-_cache_lock = threading.Lock()
+_cache = ExportCache(CACHE_PER_MODEL)
 
 
 def _stamp(obj: object, depth: int = 0) -> object:
@@ -457,42 +451,14 @@ def _stamp(obj: object, depth: int = 0) -> object:
     return (type(obj).__name__, id(obj))
 
 
-def _cache_get(model: Any, key: object) -> FrameworkModel | None:
-    with _cache_lock:
-        try:
-            entries = _cache.get(model)
-        except TypeError:
-            return None
-        if entries is None or key not in entries:
-            return None
-        entries.move_to_end(key)
-        return entries[key]
-
-
-def _cache_put(model: Any, key: object, loaded: FrameworkModel) -> None:
-    with _cache_lock:
-        try:
-            entries = _cache.setdefault(model, OrderedDict())
-        except TypeError:
-            return
-        entries[key] = loaded
-        while len(entries) > CACHE_PER_MODEL:
-            entries.popitem(last=False)
-
-
 def clear_cache() -> None:
     """Forget every cached scikit-learn conversion."""
-    with _cache_lock:
-        _cache.clear()
+    _cache.clear()
 
 
 def cached_exports(model: object) -> int:
-    """How many conversions of ``model`` the cache holds."""
-    with _cache_lock:
-        try:
-            return len(_cache.get(model) or ())
-        except TypeError:
-            return 0
+    """How many scikit-learn conversions of ``model`` the cache holds."""
+    return _cache.count(model)
 
 
 # ----------------------------------------------------------------------------------------------

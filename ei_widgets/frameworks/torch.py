@@ -53,7 +53,6 @@ import tempfile
 import threading
 import warnings
 import weakref
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +68,7 @@ from ei_widgets.frameworks import (
     install_hint,
     missing_requirements,
 )
-from ei_widgets.frameworks.base import FrameworkModel
+from ei_widgets.frameworks.base import ExportCache, FrameworkModel
 
 KIND_MODULE = "torch-module"
 KIND_SCRIPT = "torchscript-module"
@@ -502,7 +501,7 @@ def load(
 
     stamp = _version_stamp(module)
     key = (spec.key(), stamp)
-    cached = _cache_get(module, key)
+    cached = _cache.get(module, key)
     if cached is not None:
         return cached.renamed(name)
 
@@ -535,7 +534,7 @@ def load(
         source=module,
         framework=info,
     )
-    _cache_put(module, key, loaded)
+    _cache.put(module, key, loaded)
     return loaded
 
 
@@ -550,10 +549,7 @@ def register() -> None:
 # the export cache
 
 
-_cache: weakref.WeakKeyDictionary[Any, OrderedDict[object, FrameworkModel]] = (
-    weakref.WeakKeyDictionary()
-)
-_cache_lock = threading.Lock()
+_cache = ExportCache(CACHE_PER_MODULE)
 
 
 def _version_stamp(module: Any) -> tuple[object, ...]:
@@ -561,42 +557,14 @@ def _version_stamp(module: Any) -> tuple[object, ...]:
     return tuple((id(t), t._version, t.dtype, t.device.type) for t in _state_tensors(module))
 
 
-def _cache_get(module: Any, key: object) -> FrameworkModel | None:
-    with _cache_lock:
-        try:
-            entries = _cache.get(module)
-        except TypeError:
-            return None
-        if entries is None or key not in entries:
-            return None
-        entries.move_to_end(key)
-        return entries[key]
-
-
-def _cache_put(module: Any, key: object, loaded: FrameworkModel) -> None:
-    with _cache_lock:
-        try:
-            entries = _cache.setdefault(module, OrderedDict())
-        except TypeError:
-            return
-        entries[key] = loaded
-        while len(entries) > CACHE_PER_MODULE:
-            entries.popitem(last=False)
-
-
 def clear_cache() -> None:
     """Forget every cached torch export."""
-    with _cache_lock:
-        _cache.clear()
+    _cache.clear()
 
 
 def cached_exports(module: object) -> int:
-    """How many exports of ``module`` the cache holds."""
-    with _cache_lock:
-        try:
-            return len(_cache.get(module) or ())
-        except TypeError:
-            return 0
+    """How many torch exports of ``module`` the cache holds."""
+    return _cache.count(module)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 # 3. A private folder (outside the source tree) for the server, the kernels
 #    and the browser, and the built extension under its package name where
 #    the server looks for it.
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/ei-widgets-ui-tests-XXXXXX")"
+WORK="$(python3 -c 'import tempfile; print(tempfile.mkdtemp(prefix="ei-widgets-ui-tests-"))')"
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
 mkdir -p "$WORK/labextensions" "$WORK/tmp" "$WORK/root"
