@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -86,3 +87,30 @@ def test_labextension_list_reports_it_enabled_and_ok(wheel: Path, tmp_path: Path
     line = next(line for line in output.splitlines() if NPM_NAME in line)
     assert "enabled" in line
     assert "OK" in line
+
+
+def test_building_from_source_without_node_says_what_to_install(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "node_modules", ".yarn", "labextension"),
+    )
+    # the copy above left out both labextension folders: bring back the front end's sources only
+    front_end_sources = shutil.ignore_patterns("node_modules", ".yarn", "lib", "ui-tests")
+    shutil.copytree(ROOT / "labextension", source / "labextension", ignore=front_end_sources)
+    assert not (source / "ei_widgets" / "labextension").exists()
+    python_only = tmp_path / "bin"
+    python_only.mkdir()
+    (python_only / "python").symlink_to(sys.executable)
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", str(source)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": str(python_only)},
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode != 0
+    assert "Node.js was not found on PATH" in built.stdout + built.stderr
+    assert "needs no Node.js" in built.stdout + built.stderr
