@@ -117,7 +117,7 @@ class EIMagics(Magics):
     @_user_errors_as_messages
     def ei_inspect(self, line: str) -> None:
         """Profile a model: inputs, parameters, FLOPs, memory, heaviest layers."""
-        from ei_widgets import report
+        from ei_widgets import accelerator, report
         from ei_widgets.profile import profile
 
         args = parse_argstring(self.ei_inspect, line)
@@ -126,6 +126,7 @@ class EIMagics(Magics):
             batch_size=args.batch,
             **_loader_options(args.input_shape),
         )
+        accelerator.set_model(args.variable, result)  # the model the picker judges fits by
         print(report.profile_text(result))
 
     @magic_arguments()

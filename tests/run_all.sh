@@ -23,7 +23,7 @@ echo "== installing ei-widgets and its test dependencies into .venv"
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q -e ".[test]"
-jupyter labextension develop --overwrite . >/dev/null
+jupyter-builder develop --overwrite . >/dev/null
 
 echo "== linters and type check"
 ruff check .
@@ -31,7 +31,7 @@ ruff format --check .
 mypy
 
 echo "== front-end unit tests"
-(cd labextension && jlpm run lint:check && jlpm run test)
+(cd labextension && jlpm install --immutable >/dev/null && jlpm run lint:check && jlpm run test)
 
 echo "== browser tests"
 bash labextension/ui-tests/run.sh

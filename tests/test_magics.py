@@ -22,6 +22,7 @@ def shell() -> Iterator[Any]:
     magics.unregister(ip)
     ip.user_ns.pop("squeeze", None)
     accelerator.detach()
+    accelerator.set_model("", None)
 
 
 def run(ip: Any, line: str) -> str:
@@ -52,6 +53,10 @@ def test_attach_unknown_name_lists_the_valid_ones(shell: Any) -> None:
 
 def test_inspect_and_recommend_a_variable(shell: Any) -> None:
     assert "1.2 M parameters" in run(shell, "%ei_inspect squeeze")
+    # the inspected model becomes the one the picker and the dashboard judge fits by
+    model = accelerator.state().model
+    assert model is not None
+    assert model[0] == "squeeze"
     out = run(shell, "%ei_recommend squeeze --latency-ms 50 --rps 10")
     assert "meets 50 ms" in out
     assert "No variable 'nothing'" in run(shell, "%ei_inspect nothing")
