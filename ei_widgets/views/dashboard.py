@@ -137,6 +137,7 @@ class Dashboard(w.VBox):
             [self.header, self.tabs],
             layout=w.Layout(width="100%", border="1px solid #ddd", padding="6px"),
         )
+        self.add_class("ei-dashboard")  # a stable handle for styling and browser tests
 
         self._unsubscribe.append(self.state.subscribe(self._on_state))
         self.cost.set_meter(self.meter)
