@@ -37,6 +37,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from .accelerator import AcceleratorState, Change
 from .errors import EIError, LedgerError
 from .ledger import (
     US_PER_S,
@@ -228,20 +229,6 @@ def format_money(amount: Decimal) -> str:
 # --- the meter ----------------------------------------------------------------------------------
 
 
-class _StateLike(Protocol):
-    """What the meter needs from an ``AcceleratorState``."""
-
-    @property
-    def instance(self) -> Any: ...
-
-    @property
-    def attachment(self) -> Any: ...
-
-    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
-
-    def detach(self) -> Any: ...
-
-
 @dataclass
 class _Segment:
     """An open billing segment: the instance or the attached accelerator."""
@@ -309,7 +296,7 @@ class CostMeter:
 
     def __init__(
         self,
-        state: _StateLike,
+        state: AcceleratorState,
         *,
         ledger: Ledger | None = None,
         clock: Clock | None = None,
@@ -507,8 +494,8 @@ class CostMeter:
                 lambda led, _sid: led.close_interval(interval_id, progress, reason=reason)
             )
 
-    def _on_change(self, change: Any) -> None:
-        kind = getattr(change, "kind", None)
+    def _on_change(self, change: Change) -> None:
+        kind = change.kind
         if kind not in ("attach", "detach", "instance"):
             return
         with self._lock:
@@ -516,14 +503,14 @@ class CostMeter:
                 return
             now = self._clock.monotonic()
             if kind == "instance":
-                new = getattr(change, "current", None) or self._state.instance
+                new = change.current or self._state.instance
                 if self._instance is not None and self._instance.source is new:
                     return
                 if self._instance is not None:
                     self._close_segment(self._instance, now, ledger=True, reason="change")
                 self._instance = self._open("instance", new, now)
                 return
-            new_att = getattr(change, "current", None) if kind == "attach" else None
+            new_att = change.current if kind == "attach" else None
             if self._accelerator is not None:
                 if new_att is not None and self._accelerator.source is new_att:
                     return
@@ -901,7 +888,7 @@ def meter() -> CostMeter | None:
 
 
 def start_meter(
-    state: _StateLike | None = None,
+    state: AcceleratorState | None = None,
     ledger: Ledger | str | os.PathLike[str] | None = None,
     *,
     heartbeat: float | None = None,

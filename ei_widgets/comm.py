@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from ei_widgets import accelerator
+from ei_widgets import accelerator, billing
 from ei_widgets.errors import EIError
 
 log = logging.getLogger(__name__)
@@ -180,12 +180,10 @@ class _FitCache:
         return value
 
 
-def _comparison(catalog: Any, snapshot: Any) -> dict[str, Any] | None:
-    comparison = getattr(snapshot, "comparison", None) if snapshot is not None else None
-    if comparison is not None:
-        name = getattr(comparison, "name", comparison)
-        if isinstance(name, str) and name in catalog.instances:
-            return {"name": name, "price_per_hour": _money(catalog.instances[name].price_per_hour)}
+def _comparison(catalog: Any, snapshot: billing.CostSnapshot | None) -> dict[str, Any] | None:
+    if snapshot is not None and snapshot.comparison in catalog.instances:
+        name = snapshot.comparison
+        return {"name": name, "price_per_hour": _money(catalog.instances[name].price_per_hour)}
     gpus = list(catalog.gpu_instances())
     if not gpus:
         return None
@@ -194,11 +192,7 @@ def _comparison(catalog: Any, snapshot: Any) -> dict[str, Any] | None:
     return {"name": gpu.name, "price_per_hour": _money(gpu.price_per_hour)}
 
 
-def _meter_snapshot() -> Any:
-    try:
-        from ei_widgets import billing
-    except ImportError:
-        return None
+def _meter_snapshot() -> billing.CostSnapshot | None:
     meter = billing.meter()
     return meter.snapshot() if meter is not None else None
 
