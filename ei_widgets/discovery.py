@@ -8,7 +8,6 @@ ONNX model counts nodes and initializers. More kinds (PyTorch, scikit-learn, ...
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
 from collections.abc import Callable, Mapping
@@ -155,8 +154,6 @@ def _register_framework_detectors() -> None:
     if _frameworks_registered:
         return
     _frameworks_registered = True
-    if importlib.util.find_spec("ei_widgets.frameworks") is None:
-        return
     from ei_widgets import frameworks
 
     frameworks.register_detectors()  # imports no framework

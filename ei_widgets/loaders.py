@@ -11,7 +11,6 @@ and never materialises a tensor.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import pathlib
@@ -481,8 +480,6 @@ def _register_framework_loaders() -> None:
     if _frameworks_registered:
         return
     _frameworks_registered = True
-    if importlib.util.find_spec("ei_widgets.frameworks") is None:
-        return
     from ei_widgets import frameworks
 
     frameworks.register_loaders()  # imports no framework

@@ -13,6 +13,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ei_widgets.profile import NodeCost, ParamGroup, Profile, TensorInfo
+
 OPSET = 17
 FLOAT = TensorProto.FLOAT
 _rng = np.random.default_rng(0)
@@ -339,3 +341,27 @@ def huge_constant(elements_per_axis: int = 10**6) -> onnx.ModelProto:
         [_ints("shape", [elements_per_axis, elements_per_axis])],
     )
     return _model(graph)
+
+
+def big_profile(param_bytes: int) -> Profile:
+    """A one-Conv profile with ``param_bytes`` of weights, made directly (no graph): for fit
+    checks that need a model of a chosen size without building one."""
+    conv = NodeCost(
+        "c", "Conv", "", 10**9, 5 * 10**8, param_bytes, 1000, param_bytes, ((1, 8),), True
+    )
+    return Profile(
+        name="big",
+        inputs=(TensorInfo("x", "float32", (1, 8)),),
+        outputs=(TensorInfo("y", "float32", (1, 8)),),
+        opsets={"": 17},
+        producer="t",
+        node_count=1,
+        op_histogram={"Conv": 1},
+        params=(ParamGroup("float32", param_bytes // 4, param_bytes),),
+        nodes=(conv,),
+        peak_activation_bytes=1000,
+        model_size_bytes=param_bytes,
+        unknown_ops=(),
+        batch_size=1,
+        bound_inputs={"x": (1, 8)},
+    )

@@ -14,20 +14,7 @@ from ei_widgets import accelerator as acc_mod
 from ei_widgets import comm as comm_mod
 from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.comm import MAX_ID_LENGTH, Handler, ProtocolError, build_state, validate
-from ei_widgets.profile import NodeCost, ParamGroup, Profile, TensorInfo
-
-
-def big_profile(param_bytes: int) -> Profile:
-    nodes = (NodeCost("c", "Conv", "", 10**9, 5 * 10**8, param_bytes, 1000, param_bytes,
-                      ((1, 8),), True),)  # fmt: skip
-    return Profile(
-        name="big", inputs=(TensorInfo("x", "float32", (1, 8)),),
-        outputs=(TensorInfo("y", "float32", (1, 8)),), opsets={"": 17}, producer="t",
-        node_count=1, op_histogram={"Conv": 1},
-        params=(ParamGroup("float32", param_bytes // 4, param_bytes),), nodes=nodes,
-        peak_activation_bytes=1000, model_size_bytes=param_bytes, unknown_ops=(),
-        batch_size=1, bound_inputs={"x": (1, 8)},
-    )  # fmt: skip
+from tests.models import big_profile
 
 
 class Recorder:
