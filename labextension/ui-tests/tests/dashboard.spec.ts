@@ -56,7 +56,10 @@ test('the dashboard shows the model, follows the kernel and runs', async ({
   const requests = board.locator('.widget-text', { hasText: 'Requests' });
   await requests.locator('input').fill('60');
   await requests.locator('input').press('Tab');
-  await board.locator('button', { hasText: /^\s*Run\s*$/ }).first().click();
+  await board
+    .locator('button', { hasText: /^\s*Run\s*$/ })
+    .first()
+    .click();
   await expect(board).toContainText(/finished/i, { timeout: 120000 });
   await expect(board).toContainText('60/60');
   await board.scrollIntoViewIfNeeded();
