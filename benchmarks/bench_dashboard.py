@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import comm
+from rows import Rows
 
 from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.metrics import MetricsStream
@@ -285,16 +286,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
     q = args.quick
     use_serialising_comm()
-    rows: list[dict[str, Any]] = []
-
-    def report(name: str, figure: float, unit: str, target: str, met: bool, detail: str) -> None:
-        rows.append(
-            {"name": name, "figure": figure, "unit": unit, "target": target, "met": met,
-             "detail": detail}
-        )  # fmt: skip
-        flag = "met" if met else "NOT MET"
-        print(f"{name:40} {figure:10.2f} {unit:4} target {target:12} {flag:8} {detail}", flush=True)
-
+    report = Rows()
     blocks, block_s = (8, 0.5) if q else (80, 0.5)
     plain, drawn, cost, per_s, share = bench_throughput(blocks, block_s)
     report("dashboard cost to run throughput", cost, "%", "<= 5%", cost <= 5.0,
@@ -320,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
            growth < 256 * 1024, f"traced Python memory; max RSS {rss0 / 1024:.0f} -> "
            f"{rss1 / 1024:.0f} MiB; {seconds * per_second:,} calls over {minutes} simulated "
            f"minutes, {seconds * draws:,} gauge draws")  # fmt: skip
-    return rows
+    return report
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rows import Rows
+
 from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.demo import demo_model
 from ei_widgets.metrics import MetricsStream
@@ -135,16 +137,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--quick", action="store_true", help="fewer calls (CI smoke)")
     args = parser.parse_args(argv)
     q = args.quick
-    rows: list[dict[str, Any]] = []
-
-    def report(name: str, figure: float, unit: str, target: str, met: bool, detail: str) -> None:
-        rows.append(
-            {"name": name, "figure": figure, "unit": unit, "target": target, "met": met,
-             "detail": detail}
-        )  # fmt: skip
-        flag = "met" if met else "NOT MET"
-        print(f"{name:38} {figure:10.2f} {unit:6} target {target:12} {flag:8} {detail}")
-
+    report = Rows()
     x = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
     calls = 300 if q else 1000
     b, o = bench_overhead(demo_model("squeezenet"), {"data_0": x}, calls, 1)
@@ -167,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     report(f"metering memory: {big:.0e} vs 1e3 calls", growth, "KiB", "< 64 KiB growth",
            growth < 64, f"traced +{small_b / 1024:.1f} KiB after 1e3, +{big_b / 1024:.1f} KiB "
            f"after {big:.0e}")  # fmt: skip
-    return rows
+    return report
 
 
 if __name__ == "__main__":
