@@ -24,14 +24,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from ei_widgets.errors import EIError
+from ei_widgets.pacing import DEFAULT_PACING, Pacing, check_pacing
 from ei_widgets.profile import Profile
-
-Clock = Literal["paced", "virtual"]
 
 # ONNX Runtime's type strings (NodeArg.type) as numpy dtype names
 _ORT_TYPES = {
@@ -215,7 +214,7 @@ def make_inputs(
 
 
 def _default_session_factory(
-    model: Any, clock: Clock, batch_size: int, profile: Profile | None
+    model: Any, clock: Pacing, batch_size: int, profile: Profile | None
 ) -> SessionLike:
     from ei_widgets.session import session
 
@@ -245,7 +244,7 @@ class Run:
         requests: int | None = None,
         duration_s: float | None = None,
         concurrency: int = 1,
-        clock: Clock = "virtual",
+        clock: Pacing = DEFAULT_PACING,
         seed: int = 0,
         profile: Profile | None = None,
         shapes: Mapping[str, Sequence[int]] | None = None,
@@ -259,8 +258,7 @@ class Run:
             raise RunError(
                 f"Concurrency must be a whole number of at least 1, not {concurrency!r}."
             )
-        if clock not in ("paced", "virtual"):
-            raise RunError(f"Clock must be 'paced' or 'virtual', not {clock!r}.")
+        check_pacing(clock, RunError)
         if requests is not None and duration_s is not None:
             raise RunError("Give a number of requests or a duration, not both.")
         if requests is None and duration_s is None:
@@ -281,7 +279,7 @@ class Run:
         self.requests = requests
         self.duration_s = float(duration_s) if duration_s is not None else None
         self.concurrency = concurrency
-        self.clock: Clock = clock
+        self.clock: Pacing = clock
         self.seed = seed
         self.profile = profile
         if shapes is None and profile is not None:

@@ -15,7 +15,7 @@ Migrating existing inference code takes one changed line::
 ``providers``) and also a ``ModelProto`` or an existing ``InferenceSession``. Providers the host
 lacks (CUDA, ...) are dropped: the host runs the model, the accelerator is simulated.
 
-Clocks:
+Clocks (:mod:`ei_widgets.pacing`):
 
 - ``"paced"`` (default): a call takes at least its simulated latency in wall time (the device is a
   shared timeline, so concurrent calls queue as they would on one accelerator).
@@ -41,7 +41,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -57,11 +57,10 @@ from ei_widgets.estimate import (
     warmup_seconds,
 )
 from ei_widgets.metrics import MetricsStream, default_stream
+from ei_widgets.pacing import DEFAULT_PACING, Pacing, check_pacing
 
 if TYPE_CHECKING:
     from ei_widgets.profile import Profile
-
-Clock = Literal["paced", "virtual"]
 
 NO_ACCELERATOR = (
     "no accelerator attached: attach one first, e.g. ei_widgets.attach('ml.eia2.medium') "
@@ -84,6 +83,21 @@ class VirtualClock:
         with self._lock:
             self._t += seconds
             return self._t
+
+
+Entry = tuple[float, float, float, float, int]
+"""One batch's simulated call: latency, device-busy seconds, FLOPs, peak FLOP/s, memory bytes."""
+
+
+class _Binding:
+    """The attachment and instance a session follows, with the entries computed for them."""
+
+    __slots__ = ("att", "host", "table")
+
+    def __init__(self, att: _acc.Attachment | None, host: Any) -> None:
+        self.att = att
+        self.host = host
+        self.table: dict[int, Entry | EIError] = {}
 
 
 class _Timeline:
@@ -142,7 +156,7 @@ class AcceleratedSession:
         ort_session: Any,
         profile: Profile,
         *,
-        clock: Clock,
+        clock: Pacing,
         state: _acc.AcceleratorState,
         stream: MetricsStream,
         catalog: Catalog,
@@ -152,7 +166,7 @@ class AcceleratedSession:
     ) -> None:
         self._sess = ort_session
         self.profile = profile
-        self.clock: Clock = clock
+        self.clock: Pacing = clock
         self._state = state
         self._stream = stream
         self._catalog = catalog
@@ -161,9 +175,7 @@ class AcceleratedSession:
         inputs = ort_session.get_inputs()
         self._first_name: str | None = inputs[0].name if inputs else None
         self.batch_size = batch_size
-        self._att: _acc.Attachment | None = None
-        self._host: Any = None
-        self._table: dict[int, tuple[float, float, float, float, int] | EIError] = {}
+        self._binding = _Binding(None, None)
         self._warm = False
         self._bind(check_fit=True)
         self.host_load_seconds = host_load_seconds
@@ -172,13 +184,16 @@ class AcceleratedSession:
             self._virtual.advance(self.load_seconds)
         else:
             time.sleep(max(self.load_seconds - host_load_seconds, 0.0))
-        self._stream.set_memory(self._entry(batch_size)[4], accelerator=self.accelerator)
+        loaded = self._entry(batch_size, self._binding)
+        assert not isinstance(loaded, EIError)  # _bind(check_fit=True) raised it already
+        self._stream.set_memory(loaded[4], accelerator=self.accelerator)
 
     # --- binding to the attached accelerator -------------------------------------------------
 
     @property
     def accelerator(self) -> str | None:
-        return self._att.accelerator.name if self._att is not None else None
+        att = self._binding.att
+        return att.accelerator.name if att is not None else None
 
     def _bind(self, *, check_fit: bool = False) -> None:
         """Follow the state: new accelerator, precision or instance -> new table, warm-up again.
@@ -190,14 +205,14 @@ class AcceleratedSession:
             att, host = self._state.attachment, self._state.instance
             if att is None:
                 raise NoAcceleratorError(NO_ACCELERATOR)
-            if att is self._att and host is self._host:
+            binding = self._binding
+            if att is binding.att and host is binding.host:
                 return
-            accelerator_changed = att is not self._att
-            self._att, self._host, self._table = att, host, {}
-            if accelerator_changed:
+            self._binding = _Binding(att, host)
+            if att is not binding.att:
                 self._warm = False
         if check_fit:
-            entry = self._entry(self.batch_size)
+            entry = self._entry(self.batch_size, self._binding)
             if isinstance(entry, EIError):
                 raise entry
 
@@ -218,17 +233,21 @@ class AcceleratedSession:
             catalog=self._catalog,
         )
 
-    def _entry(self, batch: int) -> Any:
-        """(latency, busy, flops, peak, memory) for ``batch``, or the error it raises; cached."""
-        hit = self._table.get(batch)
+    def _entry(self, batch: int, binding: _Binding) -> Entry | EIError:
+        """(latency, busy, flops, peak, memory) for ``batch`` on ``binding``, or its error.
+
+        Cached in ``binding``'s own table: an estimate finished after a concurrent re-attach
+        lands in the replaced table, never in the new attachment's.
+        """
+        hit = binding.table.get(batch)
         if hit is not None:
             return hit
-        entry: tuple[float, float, float, float, int] | EIError
+        entry: Entry | EIError
         try:
             check_batch(batch)
-            if self._att is None:
+            if binding.att is None:
                 raise NoAcceleratorError(NO_ACCELERATOR)
-            est = self._estimate(self._att, self._host, batch)
+            est = self._estimate(binding.att, binding.host, batch)
             entry = (
                 est.latency_s,
                 est.busy_s,
@@ -240,8 +259,8 @@ class AcceleratedSession:
                 entry = does_not_fit(self.profile, est, catalog=self._catalog)
         except EIError as exc:
             entry = exc
-        if len(self._table) < 1024:  # batches seen are few; the bound guards odd callers
-            self._table[batch] = entry
+        if len(binding.table) < 1024:  # batches seen are few; the bound guards odd callers
+            binding.table[batch] = entry
         return entry
 
     # --- metered calls ------------------------------------------------------------------------
@@ -261,13 +280,14 @@ class AcceleratedSession:
         stream = self._stream
         state = self._state
         try:
-            if state.attachment is not self._att or state.instance is not self._host:
+            binding = self._binding
+            if state.attachment is not binding.att or state.instance is not binding.host:
                 self._bind()
+                binding = self._binding
             value = feed.get(self._first_name) if self._first_name is not None else None
             batch = self.batch_size if value is None else self._batch_of(value)
-            entry = self._table.get(batch)
-            if entry is None:
-                entry = self._entry(batch)
+            found = binding.table.get(batch)
+            entry = self._entry(batch, binding) if found is None else found
             if isinstance(entry, EIError):
                 raise entry
         except Exception as exc:
@@ -303,7 +323,7 @@ class AcceleratedSession:
             peak_flops=entry[3],
             memory_bytes=entry[4],
             host_bound=host_s > latency,
-            accelerator=self._att.accelerator.name if self._att is not None else None,
+            accelerator=binding.att.accelerator.name if binding.att is not None else None,
         )
         return outputs
 
@@ -375,7 +395,7 @@ def session(
     model: Any,
     sess_options: Any = None,
     *,
-    clock: Clock = "paced",
+    clock: Pacing = DEFAULT_PACING,
     providers: Sequence[Any] | None = None,
     provider_options: Sequence[Any] | None = None,
     batch_size: int | None = None,
@@ -394,8 +414,7 @@ def session(
     ``loader_options`` go to the model's loader (``example_inputs=`` or ``input_shape=`` for a
     PyTorch module).
     """
-    if clock not in ("paced", "virtual"):
-        raise EIError(f"clock must be 'paced' or 'virtual', got {clock!r}")
+    check_pacing(clock)
     st = state or _acc.state()
     if st.attachment is None:
         raise NoAcceleratorError(NO_ACCELERATOR)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import threading
 import time
 from pathlib import Path
@@ -338,3 +339,34 @@ def test_run_time_checks_the_batch_of_the_call_only(stream: MetricsStream) -> No
         sess.run(None, feed(64))
     snap = stream.snapshot()
     assert snap.calls == 2 and snap.errors == 1
+
+
+def test_an_estimate_finished_after_a_reattach_is_not_cached_for_the_new_accelerator(
+    st: AcceleratorState, stream: MetricsStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call computes batch 3 on ml.eia2.medium while another thread re-attaches ml.eia2.xlarge
+    and rebinds; the old estimate must not stay cached as the new accelerator's figure."""
+    session_module = importlib.import_module("ei_widgets.session")
+    sess = make(st, stream)
+    sess.run(None, feed(1))
+    real = session_module.estimate
+    raced = []
+
+    def estimate_then_reattach(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        if kwargs.get("batch_size") == 3 and not raced:
+            raced.append(True)
+            st.attach("ml.eia2.xlarge", precision="fp16")
+            sess._bind()  # what the other thread's call does on seeing the new attachment
+        return result
+
+    monkeypatch.setattr(session_module, "estimate", estimate_then_reattach)
+    sess.run(None, feed(3))  # started on the medium: measured with its figures
+    assert raced
+    sess.run(None, feed(3))  # warm-up on the new accelerator
+    before = stream.snapshot().simulated_seconds
+    sess.run(None, feed(3))
+    expected = real(sess.profile, st.attachment.accelerator, batch_size=3, precision="fp16",
+                    instance=st.instance).latency_s  # fmt: skip
+    assert stream.snapshot().simulated_seconds - before == pytest.approx(expected)
+    assert stream.snapshot().accelerator == "ml.eia2.xlarge"

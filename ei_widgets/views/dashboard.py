@@ -41,8 +41,9 @@ from ei_widgets.catalog import Catalog, default_catalog
 from ei_widgets.discovery import find_models
 from ei_widgets.errors import EIError
 from ei_widgets.estimate import Estimate, estimate
+from ei_widgets.pacing import Pacing
 from ei_widgets.profile import Profile, profile
-from ei_widgets.runner import Clock, Run, RunError, RunState
+from ei_widgets.runner import Run, RunError, RunState
 from ei_widgets.sizing import Recommendation, recommend
 from ei_widgets.views.common import esc, fmt_money
 from ei_widgets.views.cost import CostPanel
@@ -101,7 +102,7 @@ class Dashboard(w.VBox):
         self._setting_model = False
         self._last_key: tuple[Any, ...] | None = None
         self._run_origin: int | None = None  # first stream second of the current run
-        self._last_clock: Clock | None = None
+        self._last_clock: Pacing | None = None
         self.ticks = 0  # timer passes that found something to draw
         self.variable: str | None = None  # the chosen model's variable
         self.profile: Profile | None = None  # its profile at batch 1
@@ -301,7 +302,7 @@ class Dashboard(w.VBox):
                 "Attach an accelerator first (Accelerator tab, %ei_attach, or the "
                 "status bar picker)."
             )
-        clock: Clock = options["clock"]
+        clock: Pacing = options["clock"]
         if self._last_clock is not None and clock != self._last_clock:
             self.stream.reset()  # one stream holds one clock's times
         self._last_clock = clock

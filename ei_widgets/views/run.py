@@ -12,6 +12,7 @@ from collections.abc import Callable
 import ipywidgets as w
 
 from ei_widgets.errors import EIError
+from ei_widgets.pacing import DEFAULT_PACING, PACINGS
 from ei_widgets.runner import Progress, Run, RunState
 from ei_widgets.views.common import error_html, esc, note, set_if_changed
 
@@ -72,8 +73,8 @@ class RunPanel(w.VBox):
             style={"description_width": "90px"},
         )
         self.clock = w.ToggleButtons(
-            options=[("paced", "paced"), ("virtual", "virtual")],
-            value="paced",
+            options=[(p, p) for p in PACINGS],
+            value=DEFAULT_PACING,
             description="Clock",
             style={"button_width": "80px"},
             tooltips=[
