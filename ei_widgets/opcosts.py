@@ -14,7 +14,9 @@ Conventions, chosen so small models can be checked by hand:
 - Data movement (Reshape, Transpose, Gather, Concat, ...) costs 0 FLOPs; its bytes still count.
 - An op with no rule is *unknown*: the profile counts it as 0 and lists it.
 
-Extra rules (for contrib or custom ops) can be added with :func:`register_cost`.
+The standard ops, onnxruntime's common contrib ops (``com.microsoft``) and the ``ai.onnx.ml`` ops
+that skl2onnx emits have rules here. Extra rules (for other contrib or custom ops) can be added
+with :func:`register_cost`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ CostRule = Callable[[onnx.NodeProto, Shapes, Shapes], "tuple[int, int] | None"]
 
 ONNX_DOMAINS = frozenset({"", "ai.onnx"})
 MS_DOMAIN = "com.microsoft"
+ML_DOMAIN = "ai.onnx.ml"
 
 
 @dataclass(frozen=True)
@@ -441,6 +444,95 @@ def _resize(node: onnx.NodeProto, ins: Shapes, outs: Shapes) -> tuple[int, int] 
     return 2 * taps * numel(y), 0
 
 
+# ----------------------------------------------------------------------------------------------
+# ai.onnx.ml operators (what skl2onnx emits for scikit-learn models)
+#
+# Same conventions: a multiply-accumulate is 2 FLOPs; a tree node visit (compare and branch) is
+# 1; per-element transforms are a few FLOPs per element.
+
+
+def _ml_rows(shape: Shape) -> int:
+    return (shape[0] if len(shape) >= 2 else 1) or 1
+
+
+def _ml_list(node: onnx.NodeProto, name: str) -> list[object]:
+    value = attr(node, name)
+    return value if isinstance(value, list) else []
+
+
+def _linear(node: onnx.NodeProto, ins: Shapes, outs: Shapes) -> tuple[int, int] | None:
+    x = _get(ins, 0)
+    coefficients = _ml_list(node, "coefficients")
+    if x is None or not coefficients:
+        return None
+    rows = _ml_rows(x)
+    macs = rows * len(coefficients)  # features x targets (or classes) per row
+    targets = max(1, len(_ml_list(node, "intercepts")))
+    return 2 * macs + rows * targets, macs
+
+
+def _svm(node: onnx.NodeProto, ins: Shapes, outs: Shapes) -> tuple[int, int] | None:
+    x = _get(ins, 0)
+    if x is None:
+        return None
+    rows = _ml_rows(x)
+    features = x[-1] if x else 1
+    support = len(_ml_list(node, "support_vectors"))
+    coefficients = len(_ml_list(node, "coefficients"))
+    if support:
+        vectors = support // max(1, features)
+        macs = rows * vectors * features + rows * coefficients  # kernel, then the dual sum
+        return 2 * macs + rows * vectors * 4, macs  # the kernel function per vector
+    macs = rows * coefficients
+    return 2 * macs, macs
+
+
+def _trees(node: onnx.NodeProto, ins: Shapes, outs: Shapes) -> tuple[int, int] | None:
+    """Each row visits one root-to-leaf path per tree: mean path length from the node lists."""
+    x = _get(ins, 0)
+    if x is None:
+        return None
+    rows = _ml_rows(x)
+    tree_ids = attr(node, "nodes_treeids")
+    if not isinstance(tree_ids, list):  # ai.onnx.ml opset 5 TreeEnsemble
+        trees = max(1, len(_ml_list(node, "tree_roots")))
+        splits = len(_ml_list(node, "nodes_featureids"))
+        depth = max(1.0, _mean_depth(splits / trees))
+        return rows * round(trees * depth), 0
+    trees = len(set(tree_ids)) or 1
+    splits = sum(1 for m in _ml_list(node, "nodes_modes") if m not in (b"LEAF", "LEAF"))
+    depth = max(1.0, _mean_depth(splits / trees))
+    return rows * round(trees * (depth + 1)), 0  # the splits on the path, then the leaf
+
+
+def _mean_depth(splits_per_tree: float) -> float:
+    """Path length of a balanced tree with this many split nodes (log2 of its leaves)."""
+    return math.log2(splits_per_tree + 1) if splits_per_tree > 0 else 0.0
+
+
+def _ml_rules() -> dict[str, CostRule]:
+    return {
+        "LinearClassifier": _linear,
+        "LinearRegressor": _linear,
+        "SVMClassifier": _svm,
+        "SVMRegressor": _svm,
+        "TreeEnsembleClassifier": _trees,
+        "TreeEnsembleRegressor": _trees,
+        "TreeEnsemble": _trees,
+        "Scaler": _per_input(2),
+        "Normalizer": _per_input(3),
+        "Binarizer": _per_input(1),
+        "Imputer": _per_input(1),
+        "OneHotEncoder": _per_output(1),
+        "LabelEncoder": _per_input(1),
+        "CategoryMapper": _per_input(1),
+        "ArrayFeatureExtractor": _zero,
+        "FeatureVectorizer": _zero,
+        "ZipMap": _zero,
+        "DictVectorizer": _zero,
+    }
+
+
 def _install_defaults() -> None:
     mac_rules: dict[str, CostRule] = {
         "Conv": _conv,
@@ -495,6 +587,8 @@ def _install_defaults() -> None:
     }
     for op, rule in ms_rules.items():
         register_cost(op, rule, domain=MS_DOMAIN)
+    for op, rule in _ml_rules().items():
+        register_cost(op, rule, domain=ML_DOMAIN)
 
 
 _install_defaults()

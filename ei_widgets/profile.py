@@ -28,16 +28,13 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import onnx
 
-from ei_widgets import opcosts
+from ei_widgets import dtypes, opcosts
 from ei_widgets.errors import ModelLoadError, ProfileError
-from ei_widgets.loaders import LoadedModel, load_model
-
-if TYPE_CHECKING:
-    from ei_widgets.frameworks import FrameworkInfo
+from ei_widgets.loaders import load_model
+from ei_widgets.modeltypes import FrameworkInfo, LoadedModel
 
 Dim = int | str | None
 """A tensor dimension: a number, a symbolic name kept as written in the model, or unknown."""
@@ -130,11 +127,6 @@ class Profile:
     def macs(self) -> int:
         return sum(node.macs for node in self.nodes)
 
-    @property
-    def activation_bytes_read(self) -> int:
-        """Bytes read per call that are not weights (they scale with the batch)."""
-        return sum(node.bytes_read - node.param_bytes for node in self.nodes)
-
     def by_op_type(self) -> list[OpTypeTotal]:
         """Totals per op type, heaviest (by FLOPs, then bytes moved) first."""
         totals: dict[str, list[int]] = {}
@@ -210,55 +202,6 @@ scales); larger ones are passed to it as typed declarations only."""
 InputShapes = Mapping[str, "Sequence[int] | int"]
 
 _T = onnx.TensorProto
-DTYPE_NAMES: dict[int, str] = {
-    _T.FLOAT: "float32",
-    _T.DOUBLE: "float64",
-    _T.FLOAT16: "float16",
-    _T.BFLOAT16: "bfloat16",
-    _T.INT8: "int8",
-    _T.UINT8: "uint8",
-    _T.INT16: "int16",
-    _T.UINT16: "uint16",
-    _T.INT32: "int32",
-    _T.UINT32: "uint32",
-    _T.INT64: "int64",
-    _T.UINT64: "uint64",
-    _T.BOOL: "bool",
-    _T.STRING: "string",
-    _T.COMPLEX64: "complex64",
-    _T.COMPLEX128: "complex128",
-    _T.FLOAT8E4M3FN: "float8_e4m3fn",
-    _T.FLOAT8E4M3FNUZ: "float8_e4m3fnuz",
-    _T.FLOAT8E5M2: "float8_e5m2",
-    _T.FLOAT8E5M2FNUZ: "float8_e5m2fnuz",
-    _T.INT4: "int4",
-    _T.UINT4: "uint4",
-    _T.UNDEFINED: "undefined",
-}
-# Bits per element, so 4-bit types round up per tensor.
-DTYPE_BITS: dict[int, int] = {
-    _T.FLOAT: 32,
-    _T.DOUBLE: 64,
-    _T.FLOAT16: 16,
-    _T.BFLOAT16: 16,
-    _T.INT8: 8,
-    _T.UINT8: 8,
-    _T.INT16: 16,
-    _T.UINT16: 16,
-    _T.INT32: 32,
-    _T.UINT32: 32,
-    _T.INT64: 64,
-    _T.UINT64: 64,
-    _T.BOOL: 8,
-    _T.COMPLEX64: 64,
-    _T.COMPLEX128: 128,
-    _T.FLOAT8E4M3FN: 8,
-    _T.FLOAT8E4M3FNUZ: 8,
-    _T.FLOAT8E5M2: 8,
-    _T.FLOAT8E5M2FNUZ: 8,
-    _T.INT4: 4,
-    _T.UINT4: 4,
-}
 # Constants of these types are shapes, indices, masks or labels, never weights.
 NON_PARAM_DTYPES = frozenset({_T.INT64, _T.BOOL, _T.STRING, _T.UNDEFINED})
 
@@ -326,14 +269,6 @@ def profile(
 
 def _is_positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _dtype_name(elem: int) -> str:
-    return DTYPE_NAMES.get(elem, f"type{elem}")
-
-
-def _nbytes(elem: int, count: int) -> int:
-    return (count * DTYPE_BITS.get(elem, 8) + 7) // 8
 
 
 def _concrete(shape: tuple[Dim, ...] | None) -> tuple[int, ...] | None:
@@ -544,7 +479,7 @@ class _Profiler:
             warnings=tuple(dict.fromkeys(self.warnings)),
             kind=self.loaded.kind,
             complete=self.loaded.complete,
-            framework=getattr(self.loaded, "framework", None),
+            framework=self.loaded.framework,
         )
 
     def _check_defined(self, order: list[_Node]) -> None:
@@ -766,7 +701,7 @@ class _Profiler:
                     f"than {MAX_TENSOR_ELEMENTS:.0e}: no model can run with it. Check the model "
                     "and the input shapes or batch size."
                 )
-            nbytes[name] = _nbytes(elem, count)
+            nbytes[name] = dtypes.nbytes(elem, count)
             known[info] = (concrete, nbytes[name])
         self.shapes = shapes
         self.nbytes = nbytes
@@ -1068,7 +1003,7 @@ class _Profiler:
         if unsized:
             self.warnings.append(f"{unsized} constant tensor(s) have unknown shapes; not counted.")
         return tuple(
-            ParamGroup(_dtype_name(elem), count, size)
+            ParamGroup(dtypes.dtype_name(elem), count, size)
             for elem, (count, size) in sorted(groups.items(), key=lambda kv: -kv[1][1])
         )
 
@@ -1117,7 +1052,7 @@ class _Profiler:
         if shape is None:
             elem2, shape = self.types.get(value.name, (elem, None))
             elem = elem or elem2
-        return TensorInfo(value.name, _dtype_name(elem), shape)
+        return TensorInfo(value.name, dtypes.dtype_name(elem), shape)
 
     @staticmethod
     def _histogram(order: list[_Node]) -> dict[str, int]:

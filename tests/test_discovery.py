@@ -10,15 +10,10 @@ import models
 import onnx
 import onnxruntime as ort
 
-from ei_widgets import discovery
+from ei_widgets import loaders
 from ei_widgets.demo import demo_model
-from ei_widgets.discovery import (
-    ModelEntry,
-    find_models,
-    format_bytes,
-    register_detector,
-    unregister_detector,
-)
+from ei_widgets.discovery import ModelEntry, find_models
+from ei_widgets.modeltypes import ModelKind
 
 
 def test_finds_each_onnx_kind(tmp_path: pathlib.Path) -> None:
@@ -81,19 +76,27 @@ def test_does_not_import_frameworks() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def _never(obj: object) -> bool:
+    return False
+
+
+def _no_load(obj: object, name: str | None) -> loaders.LoadedModel:
+    raise AssertionError("discovery never loads")
+
+
 def test_a_failing_detector_does_not_break_the_listing() -> None:
     def broken(variable: str, obj: object) -> ModelEntry | None:
         raise RuntimeError("boom")
 
-    register_detector("broken", broken)
+    loaders.register_kind(ModelKind("broken", _never, _no_load, broken), first=True)
     try:
         found = find_models({"m": models.mlp()})
     finally:
-        unregister_detector("broken")
+        loaders.unregister_kind("broken")
     assert [e.variable for e in found] == ["m"]
 
 
-def test_register_detector_adds_a_kind() -> None:
+def test_a_registered_kind_is_listed() -> None:
     class Estimator:
         pass
 
@@ -102,22 +105,17 @@ def test_register_detector_adds_a_kind() -> None:
             return None
         return ModelEntry(variable, "estimator", "an estimator")
 
-    register_detector("estimator", detect)
+    loaders.register_kind(ModelKind("estimator", _never, _no_load, detect))
     try:
         found = find_models({"e": Estimator(), "n": 1})
     finally:
-        unregister_detector("estimator")
+        loaders.unregister_kind("estimator")
     assert found == [ModelEntry("e", "estimator", "an estimator")]
-    assert "estimator" not in [k for k, _ in discovery._DETECTORS]
+    assert "estimator" not in loaders.registered_kinds()
+    assert find_models({"e": Estimator()}) == []
 
 
 def test_demo_model_path_is_found() -> None:
     (entry,) = find_models({"vgg": demo_model("vgg19")})
     assert entry.kind == "onnx-file"
     assert entry.size_bytes == demo_model("vgg19").stat().st_size
-
-
-def test_format_bytes() -> None:
-    assert format_bytes(18) == "18 B"
-    assert format_bytes(97_500_000) == "97.5 MB"
-    assert format_bytes(3 * 10**12) == "3000.0 GB"

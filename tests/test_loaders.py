@@ -14,11 +14,12 @@ from ei_widgets.errors import ModelLoadError
 from ei_widgets.loaders import (
     LoadedModel,
     load_model,
-    register_loader,
+    register_kind,
     registered_kinds,
     serialized_size,
-    unregister_loader,
+    unregister_kind,
 )
+from ei_widgets.modeltypes import ModelKind
 from ei_widgets.profile import profile
 
 
@@ -122,20 +123,20 @@ class _Toy:
         self.width = width
 
 
-def test_register_loader_adds_a_kind() -> None:
+def test_register_kind_adds_a_kind() -> None:
     def load(obj: object, name: str | None) -> LoadedModel:
         assert isinstance(obj, _Toy)
         model = models.mlp((obj.width, 2), batch=1)
         return LoadedModel(model=model, name=name or "toy", kind="toy", source=obj)
 
-    register_loader("toy", lambda o: isinstance(o, _Toy), load)
+    register_kind(ModelKind("toy", lambda o: isinstance(o, _Toy), load))
     try:
         assert "toy" in registered_kinds()
         p = profile(_Toy(4))
         assert p.kind == "toy" and p.name == "toy"
         assert p.param_count == 4 * 2 + 2
     finally:
-        unregister_loader("toy")
+        unregister_kind("toy")
     assert "toy" not in registered_kinds()
 
 
@@ -146,11 +147,11 @@ def test_loader_options_reach_the_loader_of_the_kind() -> None:
         seen["width"] = width
         return LoadedModel(model=models.mlp((width, 2), batch=1), name="toy", kind="toy")
 
-    register_loader("toy", lambda o: isinstance(o, _Toy), load)
+    register_kind(ModelKind("toy", lambda o: isinstance(o, _Toy), load))
     try:
         assert profile(_Toy(0), width=5).param_count == 5 * 2 + 2
     finally:
-        unregister_loader("toy")
+        unregister_kind("toy")
     assert seen == {"width": 5}
 
 

@@ -13,7 +13,6 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ei_widgets import frameworks
 from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.discovery import find_models
 from ei_widgets.errors import EIError, ModelLoadError, ProfileError
@@ -22,11 +21,6 @@ from ei_widgets.loaders import load_model
 from ei_widgets.metrics import MetricsStream
 from ei_widgets.profile import profile
 from ei_widgets.session import session
-
-
-@pytest.fixture(autouse=True)
-def registered() -> None:
-    frameworks.register()
 
 
 def data(features: int = 6, rows: int = 80) -> tuple[np.ndarray, np.ndarray]:

@@ -37,11 +37,6 @@ from ei_widgets.session import session
 MAC_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum", "Attention", "LSTM", "GRU", "RNN"}
 
 
-@pytest.fixture(autouse=True)
-def registered() -> None:
-    frameworks.register()
-
-
 # ----------------------------------------------------------------------------------------------
 # test modules
 
@@ -445,7 +440,6 @@ def _no_warnings() -> Iterator[None]:
 
 @pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 def test_find_models_lists_modules_but_not_losses_or_activations() -> None:
-    frameworks.register()
     net = seeded(ConvNet)
     scripted = torch.jit.script(seeded(mlp))
     namespace = {"net": net, "scripted": scripted, "loss": nn.CrossEntropyLoss(), "act": nn.ReLU()}
@@ -479,7 +473,6 @@ def test_recognising_and_registering_import_no_framework() -> None:
     code = (
         "import sys, onnx\n"
         "from ei_widgets import frameworks\n"
-        "frameworks.register()\n"
         "from ei_widgets.discovery import find_models\n"
         "from ei_widgets.loaders import registered_kinds\n"
         "assert find_models({'m': onnx.ModelProto(), 'x': 1})[0].kind == 'onnx-model'\n"

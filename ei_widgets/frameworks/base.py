@@ -1,41 +1,65 @@
-"""The loaded form of a framework model: a :class:`LoadedModel` with what the framework reports."""
+"""What the PyTorch and scikit-learn plug-ins share: the optional extras and the export cache."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from ei_widgets.frameworks import FrameworkInfo
-from ei_widgets.loaders import LoadedModel
+from ei_widgets.modeltypes import LoadedModel
+
+TORCH_EXTRA = "ei_widgets[torch]"
+SKLEARN_EXTRA = "ei_widgets[sklearn]"
+
+# What each extra brings beyond the framework itself (which the model's existence proves).
+_EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "torch": ("torch", "onnxscript"),
+    "sklearn": ("sklearn", "skl2onnx"),
+}
+_EXTRA_NAMES = {"torch": TORCH_EXTRA, "sklearn": SKLEARN_EXTRA}
 
 
 @dataclass(frozen=True)
-class FrameworkModel(LoadedModel):
-    """An ONNX export of a PyTorch or scikit-learn model, and the framework's own counts.
+class Recognised:
+    """A framework model found in a namespace, as discovery lists it.
 
-    ``source`` is the framework model itself; ``ort_source()`` serializes the export.
+    ``ready`` is False when the model cannot be profiled yet; ``reason`` then says what to do
+    ("install ei_widgets[torch]", how to give an input shape, "not fitted", ...).
     """
 
-    framework: FrameworkInfo | None = None
+    framework: str
+    kind: str
+    class_name: str
+    ready: bool
+    reason: str = ""
 
-    def renamed(self, name: str | None) -> FrameworkModel:
-        """The same export under another name (the cache is shared between names)."""
-        if name is None or name == self.name:
-            return self
-        return FrameworkModel(
-            model=self.model,
-            name=name,
-            kind=self.kind,
-            path=self.path,
-            size_bytes=self.size_bytes,
-            complete=self.complete,
-            warnings=self.warnings,
-            source=self.source,
-            framework=self.framework,
-        )
+
+def module_available(name: str) -> bool:
+    """Whether ``import name`` would find a module, without importing it.
+
+    A ``None`` entry in ``sys.modules`` (the standard way to block an import) counts as absent.
+    """
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_requirements(framework: str) -> list[str]:
+    """The modules of ``framework``'s extra that cannot be imported (empty when all are there)."""
+    return [name for name in _EXTRA_MODULES[framework] if not module_available(name)]
+
+
+def install_hint(framework: str, missing: list[str]) -> str:
+    """One sentence: what is missing and which extra brings it."""
+    extra = _EXTRA_NAMES[framework]
+    return f"install {extra} to profile and run it (missing: {', '.join(missing)})"
 
 
 class ExportCache:
@@ -48,11 +72,11 @@ class ExportCache:
     def __init__(self, per_model: int) -> None:
         self.per_model = per_model
         self._lock = threading.Lock()
-        self._entries: weakref.WeakKeyDictionary[Any, OrderedDict[object, FrameworkModel]] = (
+        self._entries: weakref.WeakKeyDictionary[Any, OrderedDict[object, LoadedModel]] = (
             weakref.WeakKeyDictionary()
         )
 
-    def get(self, model: Any, key: object) -> FrameworkModel | None:
+    def get(self, model: Any, key: object) -> LoadedModel | None:
         with self._lock:
             try:
                 entries = self._entries.get(model)
@@ -63,7 +87,7 @@ class ExportCache:
             entries.move_to_end(key)
             return entries[key]
 
-    def put(self, model: Any, key: object, loaded: FrameworkModel) -> None:
+    def put(self, model: Any, key: object, loaded: LoadedModel) -> None:
         with self._lock:
             try:
                 entries = self._entries.setdefault(model, OrderedDict())

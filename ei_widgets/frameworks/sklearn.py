@@ -14,34 +14,36 @@
   the ONNX export: the weights of ``ai.onnx.ml`` operators live in node attributes, not in
   initializers, which a graph-only profile does not count as parameters.
 
-Cost rules for the ``ai.onnx.ml`` operators skl2onnx emits are added to :mod:`ei_widgets.opcosts`
-by :func:`register`, so scikit-learn models have FLOPs rather than unknown ops.
+Cost rules for the ``ai.onnx.ml`` operators skl2onnx emits live in :mod:`ei_widgets.opcosts`
+with the others, so scikit-learn models have FLOPs rather than unknown ops.
 
-Nothing here imports scikit-learn or skl2onnx until a scikit-learn model is loaded.
+Nothing here imports scikit-learn or skl2onnx until a scikit-learn model is met (each is
+imported in one function, :func:`_sklearn` and :func:`_skl2onnx`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import sys
 import warnings
 import zlib
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import onnx
 
-from ei_widgets.discovery import ModelEntry
 from ei_widgets.errors import ModelLoadError, ProfileError
-from ei_widgets.frameworks import (
-    FrameworkInfo,
+from ei_widgets.frameworks.base import (
+    ExportCache,
     Recognised,
     install_hint,
     missing_requirements,
 )
-from ei_widgets.frameworks.base import ExportCache, FrameworkModel
+from ei_widgets.modeltypes import FrameworkInfo, LoadedModel, ModelEntry, ModelKind
 
 KIND_ESTIMATOR = "sklearn-estimator"
 KIND_PIPELINE = "sklearn-pipeline"
@@ -53,6 +55,36 @@ CHECKSUM_MAX_BYTES = 16 * 2**20
 """Arrays up to this size are checksummed in the state stamp; larger ones by identity only."""
 
 _PREDICTING = ("predict", "predict_proba", "decision_function")
+
+
+# ----------------------------------------------------------------------------------------------
+# the optional libraries, each imported in one place
+
+
+@functools.cache
+def _sklearn() -> SimpleNamespace:
+    """The parts of scikit-learn used here (imported once a scikit-learn model is met, when
+    scikit-learn is imported already)."""
+    import sklearn
+    from sklearn.base import is_classifier
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    return SimpleNamespace(
+        version=str(sklearn.__version__),
+        is_classifier=is_classifier,
+        NotFittedError=NotFittedError,
+        check_is_fitted=check_is_fitted,
+    )
+
+
+@functools.cache
+def _skl2onnx() -> SimpleNamespace:
+    """The parts of skl2onnx used here (imported on the first conversion)."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    return SimpleNamespace(to_onnx=to_onnx, FloatTensorType=FloatTensorType)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -131,15 +163,14 @@ _HOW_TO_GIVE_FEATURES = (
 
 def not_fitted(model: object) -> str | None:
     """Why ``model`` cannot be converted for want of fitting (naming the step), or None."""
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
+    sk = _sklearn()
 
     def problem(est: Any, where: str) -> str | None:
         if est is None or (isinstance(est, str) and est in ("passthrough", "drop")):
             return None
         try:
-            check_is_fitted(est)
-        except NotFittedError:
+            sk.check_is_fitted(est)
+        except sk.NotFittedError:
             return f"{where}{type(est).__name__} is not fitted: call fit() first."
         except TypeError:  # not an estimator at all
             return f"{where}{type(est).__name__} is not a scikit-learn estimator."
@@ -176,8 +207,8 @@ def load(
     input_shape: object = None,
     example_inputs: object = None,
     **options: object,
-) -> FrameworkModel:
-    """Convert a fitted scikit-learn model to ONNX (cached) as a :class:`FrameworkModel`."""
+) -> LoadedModel:
+    """Convert a fitted scikit-learn model to ONNX (cached) as a :class:`LoadedModel`."""
     if not is_sklearn_model(obj):
         raise ModelLoadError(f"{type(obj).__name__} is not a scikit-learn estimator.")
     class_name = type(obj).__name__
@@ -202,15 +233,13 @@ def load(
     if cached is not None:
         return cached.renamed(name)
 
-    import sklearn
-
     model = convert(obj, n_features, label=label)
     params, param_bytes = _carried_numbers(model)
     info = FrameworkInfo(
         framework="sklearn",
         kind=KIND_PIPELINE if _is_pipeline(obj) else KIND_ESTIMATOR,
         class_name=class_name,
-        version=str(sklearn.__version__),
+        version=_sklearn().version,
         exporter=EXPORTER,
         params=params,
         param_bytes=param_bytes,
@@ -218,7 +247,7 @@ def load(
         if _n_features(obj) == n_features
         else f"float32[batch, {n_features}] (given)",
     )
-    loaded = FrameworkModel(
+    loaded = LoadedModel(
         model=model,
         name=label,
         kind=info.kind,
@@ -259,33 +288,22 @@ def _features_from(model: object, input_shape: object, example: object, label: s
     return n
 
 
-def register() -> None:
-    """Register the scikit-learn kind with :mod:`ei_widgets.loaders` and the ML op costs."""
-    from ei_widgets.loaders import register_loader
-
-    register_loader(KIND_ESTIMATOR, is_sklearn_model, load)
-    install_ml_costs()
-
-
 # ----------------------------------------------------------------------------------------------
 # converting
 
 
 def convert(model: object, n_features: int, *, label: str = "the model") -> onnx.ModelProto:
     """The ONNX graph of a fitted model, input ``X: float32[batch, n_features]``, quietly."""
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
-    from sklearn.base import is_classifier
-
-    initial = [(INPUT_NAME, FloatTensorType([None, n_features]))]
+    converter = _skl2onnx()
+    initial = [(INPUT_NAME, converter.FloatTensorType([None, n_features]))]
     attempts: list[dict[str, object] | None] = [{"zipmap": False}, None]
-    if not is_classifier(model):
+    if not _sklearn().is_classifier(model):
         attempts = [None, {"zipmap": False}]  # a classifier may still sit inside (stacking)
     first_error: Exception | None = None
     for options in attempts:
         try:
             with _quiet():
-                onx = to_onnx(model, initial_types=initial, options=options)
+                onx = converter.to_onnx(model, initial_types=initial, options=options)
         except Exception as exc:
             first_error = first_error or exc
             continue
@@ -461,129 +479,5 @@ def cached_exports(model: object) -> int:
     return _cache.count(model)
 
 
-# ----------------------------------------------------------------------------------------------
-# costs of the ai.onnx.ml operators skl2onnx emits
-
-
-ML_DOMAIN = "ai.onnx.ml"
-
-
-def install_ml_costs() -> None:
-    """Add FLOP rules for ``ai.onnx.ml`` operators to :mod:`ei_widgets.opcosts` (idempotent).
-
-    Conventions as in ``opcosts``: a multiply-accumulate is 2 FLOPs; a tree node visit (compare
-    and branch) is 1; per-element transforms are a few FLOPs per element.
-    """
-    from ei_widgets import opcosts
-
-    rules: dict[str, opcosts.CostRule] = {
-        "LinearClassifier": _linear,
-        "LinearRegressor": _linear,
-        "SVMClassifier": _svm,
-        "SVMRegressor": _svm,
-        "TreeEnsembleClassifier": _trees,
-        "TreeEnsembleRegressor": _trees,
-        "TreeEnsemble": _trees,
-        "Scaler": _per_input(2),
-        "Normalizer": _per_input(3),
-        "Binarizer": _per_input(1),
-        "Imputer": _per_input(1),
-        "OneHotEncoder": _per_output(1),
-        "LabelEncoder": _per_input(1),
-        "CategoryMapper": _per_input(1),
-        "ArrayFeatureExtractor": _zero,
-        "FeatureVectorizer": _zero,
-        "ZipMap": _zero,
-        "DictVectorizer": _zero,
-    }
-    for op, rule in rules.items():
-        opcosts.register_cost(op, rule, domain=ML_DOMAIN)
-
-
-def _attr(node: onnx.NodeProto, name: str) -> Any:
-    for a in node.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return None
-
-
-def _rows(shape: tuple[int, ...] | None) -> int | None:
-    if shape is None:
-        return None
-    return shape[0] if len(shape) >= 2 else 1
-
-
-def _linear(node: onnx.NodeProto, ins: Any, outs: Any) -> tuple[int, int] | None:
-    x = ins[0] if ins else None
-    coefficients = _attr(node, "coefficients") or []
-    if x is None or not coefficients:
-        return None
-    rows = _rows(x) or 1
-    macs = rows * len(coefficients)  # features x targets (or classes) per row
-    targets = max(1, len(_attr(node, "intercepts") or []))
-    return 2 * macs + rows * targets, macs
-
-
-def _svm(node: onnx.NodeProto, ins: Any, outs: Any) -> tuple[int, int] | None:
-    x = ins[0] if ins else None
-    if x is None:
-        return None
-    rows = _rows(x) or 1
-    features = x[-1]
-    support = len(_attr(node, "support_vectors") or [])
-    if support:
-        vectors = support // max(1, features)
-        kernel_macs = rows * vectors * features
-        dual = rows * len(_attr(node, "coefficients") or [])
-        macs = kernel_macs + dual
-        return 2 * macs + rows * vectors * 4, macs  # the kernel function per vector
-    coefficients = len(_attr(node, "coefficients") or [])
-    macs = rows * coefficients
-    return 2 * macs, macs
-
-
-def _trees(node: onnx.NodeProto, ins: Any, outs: Any) -> tuple[int, int] | None:
-    """Each row visits one root-to-leaf path per tree: mean path length from the node lists."""
-    x = ins[0] if ins else None
-    if x is None:
-        return None
-    rows = _rows(x) or 1
-    tree_ids = _attr(node, "nodes_treeids")
-    modes = _attr(node, "nodes_modes")
-    if tree_ids is None:  # ai.onnx.ml opset 5 TreeEnsemble
-        roots = _attr(node, "tree_roots") or []
-        splits = len(_attr(node, "nodes_featureids") or [])
-        trees = max(1, len(roots))
-        depth = max(1.0, _mean_depth(splits / trees))
-        return rows * round(trees * depth), 0
-    trees = len(set(tree_ids)) or 1
-    splits = sum(1 for m in modes or [] if m not in (b"LEAF", "LEAF"))
-    depth = max(1.0, _mean_depth(splits / trees))
-    return rows * round(trees * (depth + 1)), 0  # the splits on the path, then the leaf
-
-
-def _mean_depth(splits_per_tree: float) -> float:
-    """Path length of a balanced tree with this many split nodes (log2 of its leaves)."""
-    import math
-
-    return math.log2(splits_per_tree + 1) if splits_per_tree > 0 else 0.0
-
-
-def _per_input(flops: int) -> Any:
-    def rule(node: onnx.NodeProto, ins: Any, outs: Any) -> tuple[int, int] | None:
-        x = ins[0] if ins else None
-        return None if x is None else (flops * int(np.prod(x)), 0)
-
-    return rule
-
-
-def _per_output(flops: int) -> Any:
-    def rule(node: onnx.NodeProto, ins: Any, outs: Any) -> tuple[int, int] | None:
-        y = outs[0] if outs else None
-        return None if y is None else (flops * int(np.prod(y)), 0)
-
-    return rule
-
-
-def _zero(node: onnx.NodeProto, ins: Any, outs: Any) -> tuple[int, int] | None:
-    return 0, 0
+PLUGIN = ModelKind(KIND_ESTIMATOR, is_sklearn_model, load, detect)
+"""Fitted scikit-learn estimators and pipelines (one kind: a pipeline is an estimator)."""

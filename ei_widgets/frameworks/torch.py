@@ -60,15 +60,14 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ei_widgets.discovery import ModelEntry
 from ei_widgets.errors import ModelLoadError, ProfileError
-from ei_widgets.frameworks import (
-    FrameworkInfo,
+from ei_widgets.frameworks.base import (
+    ExportCache,
     Recognised,
     install_hint,
     missing_requirements,
 )
-from ei_widgets.frameworks.base import ExportCache, FrameworkModel
+from ei_widgets.modeltypes import FrameworkInfo, LoadedModel, ModelEntry, ModelKind
 
 KIND_MODULE = "torch-module"
 KIND_SCRIPT = "torchscript-module"
@@ -92,6 +91,14 @@ HOW_TO_GIVE_INPUTS = (
 def _torch() -> Any:
     """The imported torch module, or None (never imports it)."""
     return sys.modules.get("torch")
+
+
+def _require_torch() -> Any:
+    """torch itself, for exporting and making tensors. The one import of torch in this module:
+    a torch module exists, so torch is imported already and this only fetches it."""
+    import torch
+
+    return torch
 
 
 def is_torch_model(obj: object) -> bool:
@@ -234,13 +241,6 @@ def remember_inputs(
     with contextlib.suppress(TypeError):
         _given[module] = spec
     return spec
-
-
-def forget_inputs(module: object) -> None:
-    """Forget inputs given or recorded for ``module``."""
-    with contextlib.suppress(TypeError):
-        _given.pop(module, None)
-        _observed.pop(module, None)
 
 
 def watch(module: object) -> bool:
@@ -420,7 +420,7 @@ def _state_tensors(module: Any) -> Iterator[Any]:
 
 def _materialise(module: Any, spec: InputSpec) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Example tensors for ``spec``: seeded normal floats, zeros for integers and booleans."""
-    import torch
+    torch = _require_torch()
 
     device = next((t.device for t in _state_tensors(module)), torch.device("cpu"))
     generator = torch.Generator().manual_seed(0)
@@ -442,7 +442,7 @@ def _materialise(module: Any, spec: InputSpec) -> tuple[tuple[Any, ...], dict[st
 
 def _as_tensors(module: Any, example_inputs: object) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The user's own example inputs as tensors (arrays converted), on the module's device."""
-    import torch
+    torch = _require_torch()
 
     device = next((t.device for t in _state_tensors(module)), torch.device("cpu"))
 
@@ -468,8 +468,8 @@ def load(
     example_inputs: object = None,
     input_shape: object = None,
     **options: object,
-) -> FrameworkModel:
-    """Export a torch module to ONNX (cached) and return it as a :class:`FrameworkModel`."""
+) -> LoadedModel:
+    """Export a torch module to ONNX (cached) and return it as a :class:`LoadedModel`."""
     if not is_torch_model(obj):
         raise ModelLoadError(f"{type(obj).__name__} is not a torch.nn.Module.")
     module: Any = obj
@@ -497,7 +497,7 @@ def load(
             f"{label}: the input shape of this PyTorch model is unknown. {HOW_TO_GIVE_INPUTS}"
         )
 
-    import torch
+    torch = _require_torch()
 
     stamp = _version_stamp(module)
     key = (spec.key(), stamp)
@@ -525,7 +525,7 @@ def load(
         buffer_bytes=sum(b.numel() * b.element_size() for b in buffers),
         input_source=f"{spec.describe()} ({spec.source})",
     )
-    loaded = FrameworkModel(
+    loaded = LoadedModel(
         model=model,
         name=label,
         kind=info.kind,
@@ -536,13 +536,6 @@ def load(
     )
     _cache.put(module, key, loaded)
     return loaded
-
-
-def register() -> None:
-    """Register the torch kinds with :mod:`ei_widgets.loaders` (imports no torch)."""
-    from ei_widgets.loaders import register_loader
-
-    register_loader(KIND_MODULE, is_torch_model, load)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -631,7 +624,7 @@ def export(
 
 def _widened(values: Any) -> Any:
     """Tensors with a batch of 1 repeated to a batch of 2 (tuples and dicts kept as they are)."""
-    import torch
+    torch = _require_torch()
 
     def widen(value: Any) -> Any:
         if isinstance(value, torch.Tensor) and value.dim() >= 1 and value.shape[0] == 1:
@@ -658,7 +651,7 @@ def _batched(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
 
 
 def _tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
-    import torch
+    torch = _require_torch()
 
     return [v for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor)]
 
@@ -673,7 +666,7 @@ def _batch_related(reason: str) -> bool:
 @contextlib.contextmanager
 def _exporting(module: Any) -> Iterator[None]:
     """Eval mode, no grad, the RNG untouched, no recording hook, and no exporter chatter."""
-    import torch
+    torch = _require_torch()
 
     modes = [(m, m.training) for m in module.modules()]
     previous_exporting = getattr(_state, "exporting", False)
@@ -740,7 +733,7 @@ def _input_names(module: Any, args: tuple[Any, ...]) -> list[str]:
 def _export_dynamo(
     module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic: bool
 ) -> tuple[onnx.ModelProto, list[warnings.WarningMessage]]:
-    import torch
+    torch = _require_torch()
 
     dynamic_shapes: object = None
     if dynamic:
@@ -763,7 +756,7 @@ def _export_dynamo(
             args,
             kwargs=kwargs or None,
             dynamo=True,
-            dynamic_shapes=dynamic_shapes,  # type: ignore[arg-type]
+            dynamic_shapes=dynamic_shapes,
             verbose=False,
             optimize=True,
             external_data=False,
@@ -786,7 +779,7 @@ def _dynamic_shapes_by_name(
 def _export_torchscript(
     module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic: bool
 ) -> tuple[onnx.ModelProto, list[warnings.WarningMessage]]:
-    import torch
+    torch = _require_torch()
 
     names = _input_names(module, args) + list(kwargs)
     tensors = [*args, *kwargs.values()]
@@ -804,7 +797,7 @@ def _export_torchscript(
         torch.onnx.export(
             module,
             export_args,
-            buffer,  # type: ignore[arg-type]
+            buffer,
             dynamo=False,
             input_names=names,
             dynamic_axes=dynamic_axes,
@@ -865,3 +858,7 @@ def _tracer_notes(caught: list[warnings.WarningMessage]) -> list[str]:
         if note not in notes:
             notes.append(note)
     return notes[:5]
+
+
+PLUGIN = ModelKind(KIND_MODULE, is_torch_model, load, detect)
+"""PyTorch modules and TorchScript modules (one kind: a TorchScript module is a module)."""
