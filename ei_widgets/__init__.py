@@ -17,10 +17,10 @@ from ei_widgets.demo import demo_model, demo_models
 from ei_widgets.discovery import find_models
 from ei_widgets.errors import EIError
 from ei_widgets.extension import load_ipython_extension, unload_ipython_extension
-from ei_widgets.ledger import usage
 from ei_widgets.profile import profile
 from ei_widgets.session import session
 from ei_widgets.sizing import recommend
+from ei_widgets.usage import usage
 
 try:
     __version__ = version("ei-widgets")

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # only for annotations: keeps the core free of the model load
 log = logging.getLogger(__name__)
 
 Observer = Callable[["Change"], None]
+Guard = Callable[[Accelerator], None]  # raises EIError to refuse an attach
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class AcceleratorState:
         self._catalog = catalog
         self._lock = threading.RLock()
         self._observers: list[Observer] = []
+        self._guards: list[Guard] = []
         self.instance: Instance = self.catalog.notebook_instance(instance)
         self.attachment: Attachment | None = None
         self.model: tuple[str, Profile] | None = None
@@ -109,6 +111,8 @@ class AcceleratorState:
         precision = check_precision(precision)
         host = cat.notebook_instance(instance) if instance is not None else None
         with self._lock:
+            for guard in list(self._guards):  # e.g. a spent budget that detaches
+                guard(acc)
             if self.model is not None:
                 profile = self.model[1]
                 check_fits(
@@ -180,6 +184,19 @@ class AcceleratorState:
                     self._observers.remove(callback)
 
         return unsubscribe
+
+    def add_guard(self, guard: Guard) -> Callable[[], None]:
+        """Call ``guard(accelerator)`` before every attach; an ``EIError`` it raises refuses the
+        attach. Returns a function that removes the guard."""
+        with self._lock:
+            self._guards.append(guard)
+
+        def remove() -> None:
+            with self._lock:
+                if guard in self._guards:
+                    self._guards.remove(guard)
+
+        return remove
 
     def _emit(self, change: Change) -> None:
         for callback in list(self._observers):

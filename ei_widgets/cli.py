@@ -145,7 +145,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_usage(args: argparse.Namespace) -> None:
-    from ei_widgets.ledger import usage, write_csv
+    from ei_widgets.usage import usage, write_csv
 
     rows = usage(since=args.since, until=args.until, by=args.by, path=args.ledger)
     if args.csv:
@@ -155,7 +155,7 @@ def cmd_usage(args: argparse.Namespace) -> None:
     elif not rows:
         print("No usage recorded yet.")
     else:
-        from ei_widgets.billing import format_money
+        from ei_widgets.money import format_money
 
         print(
             report.table(

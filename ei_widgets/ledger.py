@@ -20,9 +20,6 @@ integers, turned into ``Decimal`` dollars only when read.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import itertools
 import os
 import random
 import socket
@@ -30,21 +27,27 @@ import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Literal, NamedTuple
+from typing import Any, Literal
 
 try:  # POSIX only: serialises the "move a corrupt file aside" step between processes
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from jupyter_core.paths import jupyter_data_dir
+
+from . import ledger_history as history
 from .errors import LedgerError
+from .ledger_history import By, UsageRow
+from .money import US_PER_S, dollars
 
 __all__ = [
+    "APPLICATION_ID",
     "ENV_VAR",
     "SCHEMA_VERSION",
     "IntervalProgress",
@@ -52,12 +55,7 @@ __all__ = [
     "LedgerWarning",
     "UsageRow",
     "default_path",
-    "dollars",
-    "micro_per_hour",
     "open_ledger",
-    "usage",
-    "usage_csv",
-    "write_csv",
 ]
 
 ENV_VAR = "EI_WIDGETS_LEDGER"
@@ -68,14 +66,10 @@ BUSY_TIMEOUT_MS = 10_000
 STALE_PERIODS = 6
 MIN_STALE_S = 120.0
 
-US_PER_S = 1_000_000
-US_PER_HOUR = 3_600 * US_PER_S
-# rate (micro-dollars per hour) x duration (microseconds) = "units"; one dollar is this many units.
-UNITS_PER_DOLLAR = US_PER_HOUR * 1_000_000
-MICRO = Decimal("0.000001")
+# Written in the header of every ledger ("EIWL"): a file carrying it is demonstrably ours, so a
+# damaged one may be moved aside; any other file at the ledger's path is left alone.
+APPLICATION_ID = 0x4549574C
 
-By = Literal["day", "accelerator", "notebook"]
-NO_ACCELERATOR = "(none)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -124,37 +118,7 @@ class LedgerWarning(UserWarning):
     """The ledger file could not be used as is (corrupt, read-only...); metering goes on."""
 
 
-# --- money and time helpers -------------------------------------------------------------------
-
-
-def micro_per_hour(price_per_hour: Decimal | int | str) -> int:
-    """A price in dollars per hour as integer micro-dollars per hour (half-even rounding)."""
-    value = (
-        Decimal(str(price_per_hour))
-        if not isinstance(price_per_hour, Decimal)
-        else (price_per_hour)
-    )
-    return int((value * 1_000_000).to_integral_value(rounding=ROUND_HALF_EVEN))
-
-
-def dollars(units: int) -> Decimal:
-    """Exact cost units (micro-dollars/hour x microseconds) as dollars, to the micro-dollar."""
-    return (Decimal(units) / Decimal(UNITS_PER_DOLLAR)).quantize(MICRO, rounding=ROUND_HALF_EVEN)
-
-
-def _epoch_us(value: datetime | date) -> int:
-    """A bound given by the user, as microseconds since the epoch (naive datetimes are UTC)."""
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
-    elif value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    delta = value - datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return (delta.days * 86_400 + delta.seconds) * US_PER_S + delta.microseconds
-
-
-def _day_start_us(epoch_us: int) -> int:
-    day_us = 86_400 * US_PER_S
-    return epoch_us - epoch_us % day_us
+# --- time helpers ---------------------------------------------------------------------------------
 
 
 def _process_start(pid: int) -> str | None:
@@ -205,51 +169,6 @@ class IntervalProgress:
     simulated_s: float = 0.0
 
 
-@dataclass(frozen=True)
-class UsageRow:
-    """One line of usage history: a day, an accelerator or a notebook."""
-
-    key: str
-    sessions: int
-    instance_seconds: float
-    accelerator_seconds: float
-    instance_cost: Decimal
-    accelerator_cost: Decimal
-    total: Decimal
-    inferences: int
-    errors: int
-    cost_per_million: Decimal | None  # total per million inferences; None without inferences
-
-
-@dataclass
-class _Bucket:
-    sessions: set[int]
-    instance_us: int = 0
-    accelerator_us: int = 0
-    instance_units: int = 0
-    accelerator_units: int = 0
-    inferences: int = 0
-    errors: int = 0
-
-    def row(self, key: str) -> UsageRow:
-        instance_cost = dollars(self.instance_units)
-        accelerator_cost = dollars(self.accelerator_units)
-        units = self.instance_units + self.accelerator_units
-        per_million = dollars(units * 1_000_000 // self.inferences) if self.inferences > 0 else None
-        return UsageRow(
-            key=key,
-            sessions=len(self.sessions),
-            instance_seconds=self.instance_us / US_PER_S,
-            accelerator_seconds=self.accelerator_us / US_PER_S,
-            instance_cost=instance_cost,
-            accelerator_cost=accelerator_cost,
-            total=dollars(units),
-            inferences=self.inferences,
-            errors=self.errors,
-            cost_per_million=per_million,
-        )
-
-
 # --- the ledger ---------------------------------------------------------------------------------
 
 
@@ -258,14 +177,27 @@ def default_path() -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    from jupyter_core.paths import jupyter_data_dir
-
     return Path(jupyter_data_dir()) / "ei_widgets" / "usage.sqlite3"
 
 
 class _Corrupt(LedgerError):
-    """The file exists but is not a readable ei_widgets ledger (``open_ledger`` moves it aside;
-    readers get it as a ``LedgerError``)."""
+    """The file is a damaged ei_widgets ledger (``open_ledger`` moves it aside; readers get it as
+    a ``LedgerError``)."""
+
+
+def _header_is_ours(path: Path) -> bool:
+    """Does the file's SQLite header carry the ledger's application id? Read without SQLite, so
+    it works on a file too damaged to open."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+    except OSError:
+        return False
+    return (
+        len(header) == 100
+        and header.startswith(b"SQLite format 3\x00")
+        and int.from_bytes(header[68:72], "big") == APPLICATION_ID
+    )
 
 
 class Ledger:
@@ -273,22 +205,33 @@ class Ledger:
 
     Thread-safe: the meter's ticker thread and the kernel's main thread share one connection under
     a lock. Every write is one short ``BEGIN IMMEDIATE`` transaction, so several processes can
-    write to one file at once (they wait on each other up to the busy timeout).
+    write to one file at once (they wait on each other up to the busy timeout). With
+    ``read_only`` the file is opened read-only and nothing in it is changed, not even a schema
+    written into an empty file.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, recover: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        recover: bool = True,
+        read_only: bool = False,
+    ) -> None:
         """Open (creating if needed) the ledger at ``path``; ``":memory:"`` keeps it in memory.
 
         Raises ``LedgerError`` when the file cannot be used; :func:`open_ledger` turns that into
-        a warning and an in-memory ledger. A corrupt file is moved aside first (see
+        a warning and an in-memory ledger. A damaged ledger is moved aside first (see
         :func:`open_ledger`); this constructor only refuses it.
         """
         self.in_memory = path is not None and str(path) == ":memory:"
         self.path: Path | None = None if self.in_memory else Path(path or default_path())
+        self.read_only = read_only and self.path is not None
+        self._empty = False  # a read-only file with no schema yet: reads as an empty ledger
+        self._pid = os.getpid()  # a forked child must not use its parent's connection
         self._lock = threading.RLock()
         self._mine: set[int] = set()  # sessions this object opened: alive by definition
-        self._conn = self._connect()
-        self.recovered: list[int] = self.recover() if recover else []
+        self._conn = self._connect_read() if self.read_only else self._connect()
+        self.recovered: list[int] = self.recover() if recover and not self.read_only else []
 
     # connection and schema
 
@@ -301,26 +244,64 @@ class Ledger:
                     f"cannot create the ledger directory {self.path.parent}: {exc}"
                 ) from exc
         target = ":memory:" if self.path is None else str(self.path)
+        conn = self._sqlite(target, uri=False)
         try:
-            conn = sqlite3.connect(
+            self._prepare_retrying(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if _is_corruption(exc):
+                raise self._damaged(str(exc)) from exc
+            raise LedgerError(f"cannot use the ledger {target}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connect_read(self) -> sqlite3.Connection:
+        """A read-only connection (``mode=ro``); on a read-only mount, where SQLite cannot make
+        the WAL index beside the file, an immutable one (nothing can be writing there)."""
+        assert self.path is not None
+        uri = self.path.absolute().as_uri() + "?mode=ro"
+        wal = self.path.with_name(self.path.name + "-wal")
+        for attempt in (uri, uri + "&immutable=1"):
+            conn = self._sqlite(attempt, uri=True)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                self._check_schema(conn)
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "unable to open" not in str(exc) or wal.exists() or "immutable" in attempt:
+                    raise LedgerError(f"cannot read the ledger {self.path}: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise LedgerError(f"cannot read the ledger {self.path}: {exc}") from exc
+            except BaseException:
+                conn.close()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _sqlite(target: str, *, uri: bool) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(
                 target,
                 timeout=BUSY_TIMEOUT_MS / 1000,
                 isolation_level=None,
                 check_same_thread=False,
+                uri=uri,
             )
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot open the ledger {target}: {exc}") from exc
-        try:
-            self._prepare_retrying(conn)
-        except _Corrupt:
-            conn.close()
-            raise
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            if _is_corruption(exc):
-                raise _Corrupt(str(exc)) from exc
-            raise LedgerError(f"cannot use the ledger {target}: {exc}") from exc
-        return conn
+
+    def _damaged(self, reason: str) -> LedgerError:
+        """A damaged file: moved aside only if its header shows it is a ledger of ours."""
+        if self.path is not None and _header_is_ours(self.path):
+            return _Corrupt(reason)
+        return LedgerError(
+            f"{self.path} is not an ei_widgets ledger ({reason}); it is left untouched. Point"
+            f" ${ENV_VAR} at another file, or move this one away."
+        )
 
     def _prepare_retrying(self, conn: sqlite3.Connection) -> None:
         """``_prepare``, retried while another process is creating or converting the file.
@@ -342,40 +323,58 @@ class Ledger:
     def _prepare(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if self.path is not None:
-            # The first read of the header: a non-database file fails here ("not a database").
+            # Read before anything is written, so somebody else's database is left as it was
+            # (a file that is no database at all fails here: "file is not a database").
+            self._check_schema(conn)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise LedgerError(f"the ledger {self.path} cannot use WAL mode (got {mode!r})")
             conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL, much cheaper
             check = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
             if check != ["ok"]:
-                raise _Corrupt("; ".join(str(c) for c in check[:3]))
+                raise self._damaged("; ".join(str(c) for c in check[:3]))
         conn.execute("BEGIN IMMEDIATE")
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
-            if version == 0 and tables - {"sessions", "intervals"}:
-                raise _Corrupt(f"not an ei_widgets ledger (tables: {', '.join(sorted(tables))})")
-            if version > SCHEMA_VERSION:
-                raise LedgerError(
-                    f"the ledger {self.path} was written by a newer ei_widgets (schema {version},"
-                    f" this one reads {SCHEMA_VERSION}); it is left untouched"
-                )
+            version = self._check_schema(conn)
             if version < SCHEMA_VERSION:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # ledgers made before
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
+    def _check_schema(self, conn: sqlite3.Connection) -> int:
+        """The file's schema version, after checking the file is a ledger (or still empty)."""
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        app = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        foreign = tables - {"sessions", "intervals"}
+        if app not in (0, APPLICATION_ID) or (version == 0 and foreign):
+            what = f"tables: {', '.join(sorted(tables))}" if foreign else f"application id {app}"
+            raise LedgerError(
+                f"{self.path} is not an ei_widgets ledger ({what}); it is left untouched. Point"
+                f" ${ENV_VAR} at another file."
+            )
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"the ledger {self.path} was written by a newer ei_widgets (schema {version},"
+                f" this one reads {SCHEMA_VERSION}); it is left untouched"
+            )
+        self._empty = self.read_only and version == 0
+        return version
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One short write transaction, taken with the write lock from the start."""
+        if self.read_only:
+            raise LedgerError(f"the ledger {self.path} was opened for reading only")
+        if os.getpid() != self._pid:
+            raise LedgerError("a forked process cannot write through its parent's ledger")
         with self._lock:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
@@ -387,7 +386,9 @@ class Ledger:
             conn.execute("COMMIT")
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection (idempotent). A forked child leaves its parent's alone."""
+        if os.getpid() != self._pid:
+            return
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._conn.close()
 
@@ -607,6 +608,8 @@ class Ledger:
         return self._dicts("SELECT * FROM intervals WHERE session_id = ? ORDER BY id", session_id)
 
     def _dicts(self, sql: str, *args: object) -> list[dict[str, Any]]:
+        if self._empty:
+            return []
         with self._lock:
             cur = self._conn.execute(sql, args)
             names = [d[0] for d in cur.description]
@@ -648,42 +651,38 @@ class Ledger:
         - ``notebook``: rows keyed by notebook name (kernel id, or ``session <id>`` without one).
 
         Inferences and errors of an accelerator interval count where the interval ends (its last
-        heartbeat), when that end lies within the bounds.
+        heartbeat), when that end lies within the bounds. Each row's parts add up to its total.
         """
-        if by not in ("day", "accelerator", "notebook"):
-            raise LedgerError(
-                f"usage(by=...) must be 'day', 'accelerator' or 'notebook', not {by!r}"
-            )
-        key_of: dict[str, Callable[[_Piece], str]] = {
-            "day": lambda p: (
-                datetime.fromtimestamp(p.start_us // US_PER_S, timezone.utc).date().isoformat()
-            ),
-            "accelerator": lambda p: p.accelerator or NO_ACCELERATOR,
-            "notebook": lambda p: p.notebook,
-        }
-        buckets = self._buckets(since, until, key_of[by], split_days=by == "day")
+        key_of = history.key_function(by)
+        buckets = self._buckets(since, until, key_of, split_days=by == "day")
         return [buckets[k].row(k) for k in sorted(buckets)]
 
     def _buckets(
         self,
         since: datetime | date | None,
         until: datetime | date | None,
-        key_of: Callable[[_Piece], str],
+        key_of: Callable[[history.Piece], str],
         exclude: Iterable[int] = (),
         *,
         split_days: bool = False,
-    ) -> dict[str, _Bucket]:
-        lo = None if since is None else _epoch_us(since)
-        hi = None if until is None else _epoch_us(until)
-        if lo is not None and hi is not None and hi <= lo:
+    ) -> dict[str, history.Bucket]:
+        lo = None if since is None else history.epoch_us(since)
+        hi = None if until is None else history.epoch_us(until)
+        if (lo is not None and hi is not None and hi <= lo) or self._empty:
             return {}
         where = "1"
         args: list[object] = []
         if hi is not None:
             where += " AND started_at < ?"
             args.append(hi / US_PER_S)
-        if lo is not None:  # a session that ended before the lower bound cannot contribute
-            where += " AND started_at + elapsed_us / 1e6 >= ?"
+        if lo is not None:
+            # A session whose every interval ended before the lower bound cannot contribute. Its
+            # end is its last interval's, not its last heartbeat's: a detach after the heartbeat
+            # closes an interval later than the session's elapsed time says.
+            where += (
+                " AND started_at + MAX(elapsed_us, (SELECT COALESCE(MAX(offset_us + duration_us),"
+                " 0) FROM intervals WHERE session_id = sessions.id)) / 1e6 >= ?"
+            )
             args.append(lo / US_PER_S - 1)
         for sid in exclude:
             where += " AND id != ?"
@@ -699,121 +698,7 @@ class Ledger:
                 " ORDER BY session_id, offset_us, id",
                 args,
             ).fetchall()
-        by_session: dict[int, list[_Span]] = {}
-        for sid_, kind, name, rate, offset, duration, inferences, errors in rows:
-            by_session.setdefault(int(sid_), []).append(
-                _Span(
-                    str(kind),
-                    str(name),
-                    int(rate),
-                    int(offset),
-                    int(offset) + int(duration),
-                    int(inferences),
-                    int(errors),
-                )
-            )
-        buckets: dict[str, _Bucket] = {}
-        for sid, kernel_id, notebook, started_at in sessions:
-            anchor = round(float(started_at) * US_PER_S)
-            label = str(notebook or kernel_id or f"session {sid}")
-            spans = by_session.get(int(sid), [])
-            for piece in _pieces(anchor, spans, label):
-                for part in _clip(piece, lo, hi, split_days):
-                    b = buckets.setdefault(key_of(part), _Bucket(sessions=set()))
-                    b.sessions.add(int(sid))
-                    dur = part.end_us - part.start_us
-                    if part.instance_rate is not None:
-                        b.instance_us += dur
-                        b.instance_units += part.instance_rate * dur
-                    if part.accelerator_rate is not None:
-                        b.accelerator_us += dur
-                        b.accelerator_units += part.accelerator_rate * dur
-            # Work counts where its interval ends (the last heartbeat that reported it).
-            for span in spans:
-                if span.kind != "accelerator" or not (span.inferences or span.errors):
-                    continue
-                end = anchor + span.end
-                if (lo is not None and end < lo) or (hi is not None and end >= hi):
-                    continue
-                point = _Piece(end, end, None, None, span.name, label)
-                b = buckets.setdefault(key_of(point), _Bucket(sessions=set()))
-                b.sessions.add(int(sid))
-                b.inferences += span.inferences
-                b.errors += span.errors
-        return buckets
-
-
-@dataclass(frozen=True)
-class _Piece:
-    """A stretch of one session during which nothing changed (same instance, same accelerator)."""
-
-    start_us: int  # wall-clock epoch microseconds (session start + monotonic offset)
-    end_us: int
-    instance_rate: int | None
-    accelerator_rate: int | None
-    accelerator: str | None
-    notebook: str
-
-
-class _Span(NamedTuple):
-    """One interval row, on its session's monotonic timeline (microseconds from the start)."""
-
-    kind: str
-    name: str
-    rate: int
-    start: int
-    end: int
-    inferences: int
-    errors: int
-
-
-def _pieces(anchor: int, spans: Sequence[_Span], notebook: str) -> Iterator[_Piece]:
-    """Cut a session into stretches with one instance rate and at most one accelerator.
-
-    A sweep over the interval ends: linear in the number of intervals (after sorting), so a
-    session with thousands of attach/detach cycles stays cheap to read.
-    """
-    starts: dict[int, list[_Span]] = {}
-    ends: dict[int, list[_Span]] = {}
-    for span in spans:
-        if span.end > span.start:
-            starts.setdefault(span.start, []).append(span)
-            ends.setdefault(span.end, []).append(span)
-    cuts = sorted(starts.keys() | ends.keys())
-    active: dict[str, list[_Span]] = {"instance": [], "accelerator": []}
-    for a, b in itertools.pairwise(cuts):
-        for span in ends.get(a, ()):
-            active[span.kind].remove(span)
-        for span in starts.get(a, ()):
-            active[span.kind].append(span)
-        inst = active["instance"][-1] if active["instance"] else None
-        acc = active["accelerator"][-1] if active["accelerator"] else None
-        if inst is None and acc is None:
-            continue
-        yield _Piece(
-            anchor + a,
-            anchor + b,
-            inst.rate if inst else None,
-            acc.rate if acc else None,
-            acc.name if acc else None,
-            notebook,
-        )
-
-
-def _clip(piece: _Piece, lo: int | None, hi: int | None, split_days: bool) -> Iterator[_Piece]:
-    start = piece.start_us if lo is None else max(piece.start_us, lo)
-    end = piece.end_us if hi is None else min(piece.end_us, hi)
-    while start < end:
-        stop = min(end, _day_start_us(start) + 86_400 * US_PER_S) if split_days else end
-        yield _Piece(
-            start,
-            stop,
-            piece.instance_rate,
-            piece.accelerator_rate,
-            piece.accelerator,
-            piece.notebook,
-        )
-        start = stop
+        return history.group(sessions, rows, lo, hi, key_of, split_days)
 
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
@@ -885,62 +770,3 @@ def open_ledger(path: str | os.PathLike[str] | None = None, *, recover: bool = T
             stacklevel=2,
         )
         return Ledger(":memory:", recover=False)
-
-
-def _ledger_for(path: str | os.PathLike[str] | None) -> tuple[Ledger, bool]:
-    """The ledger to read: the running meter's if no path is given, else the file at ``path``."""
-    if path is None:
-        from . import billing
-
-        running = billing.meter()
-        if running is not None and running.ledger is not None:
-            return running.ledger, False
-    target = Path(path) if path is not None else default_path()
-    if not target.exists():
-        return Ledger(":memory:", recover=False), True
-    return Ledger(target, recover=False), True
-
-
-def usage(
-    since: datetime | date | None = None,
-    until: datetime | date | None = None,
-    by: By = "day",
-    path: str | os.PathLike[str] | None = None,
-) -> list[UsageRow]:
-    """Usage history as rows (see :meth:`Ledger.usage`).
-
-    Without ``path`` it reads the ledger of this kernel's running meter, else the default file.
-    """
-    ledger, owned = _ledger_for(path)
-    try:
-        return ledger.usage(since, until, by)
-    finally:
-        if owned:
-            ledger.close()
-
-
-def write_csv(rows: Iterable[UsageRow], file: IO[str]) -> None:
-    """Write usage rows as CSV with a header line; money as exact decimal strings."""
-    names = [f.name for f in fields(UsageRow)]
-    writer = csv.writer(file, lineterminator="\n")
-    writer.writerow(names)
-    for row in rows:
-        writer.writerow(["" if getattr(row, n) is None else str(getattr(row, n)) for n in names])
-
-
-def usage_csv(
-    since: datetime | date | None = None,
-    until: datetime | date | None = None,
-    by: By = "day",
-    path: str | os.PathLike[str] | None = None,
-) -> str:
-    """:func:`usage` as CSV text."""
-    buf = io.StringIO()
-    write_csv(usage(since, until, by, path), buf)
-    return buf.getvalue()
-
-
-def month_start(now: datetime) -> datetime:
-    """The first instant of ``now``'s month, in UTC."""
-    now = now.astimezone(timezone.utc)
-    return datetime(now.year, now.month, 1, tzinfo=timezone.utc)

@@ -160,7 +160,7 @@ def test_cost_per_inference_projections_and_savings(
     assert s.savings == Decimal("0.518000")
     assert s.savings_fraction == Decimal("0.7038")
     assert not s.whole_gpu_cheaper
-    assert s.savings_text == "saved $0.52 (70%) against ml.g4dn.xlarge"
+    assert s.savings_text == "saved $0.518 (70%) against ml.g4dn.xlarge"
 
 
 def test_savings_are_honestly_negative_when_the_whole_gpu_is_cheaper(
@@ -195,8 +195,8 @@ def test_money_has_no_float_drift(state: AcceleratorState, clock: ManualClock, w
         clock.advance(7)
     assert m.snapshot().accelerator_cost == Decimal("1.000000")
     assert sum([0.36 / 3600 * 1000] * 10) != 1.0
-    assert format_money(Decimal("1.005")) == "$1.00"  # half-even, at display only
-    assert format_money(Decimal("0.000545")) == "$0.0005"
+    assert format_money(Decimal("1.0005")) == "$1.00"  # half-even, at display only
+    assert format_money(Decimal("0.000545")) == "$0.000545"
     assert format_money(Decimal("1234.5")) == "$1,234.50"
 
 

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from kernel import kernel, run
 
-from ei_widgets.ledger import US_PER_S, Ledger
+from ei_widgets.ledger import Ledger
+from ei_widgets.money import US_PER_S
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.timeout(240)]
 
