@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -56,8 +58,17 @@ def test_wheel_contains_the_prebuilt_labextension(wheel: Path) -> None:
     assert package["jupyterlab"]["_build"]["load"].startswith("static/remoteEntry.")
 
 
+def _installed_copies() -> list[str]:
+    """Where this environment has ei-widgets installed, and which version."""
+    importlib.invalidate_caches()
+    found = importlib.metadata.distributions(name=NPM_NAME)
+    return sorted(f"{d.version} in {d.locate_file('')}" for d in found)
+
+
 def test_labextension_list_reports_it_enabled_and_ok(wheel: Path, tmp_path: Path) -> None:
-    prefix = tmp_path / "prefix"
+    # Into a throw-away folder: `--prefix` would first uninstall the copy this environment has.
+    target = tmp_path / "target"
+    installed_before = _installed_copies()
     subprocess.run(
         [
             sys.executable,
@@ -66,15 +77,18 @@ def test_labextension_list_reports_it_enabled_and_ok(wheel: Path, tmp_path: Path
             "install",
             "--no-deps",
             "--no-index",
-            "--prefix",
-            str(prefix),
+            "--ignore-installed",
+            "--target",
+            str(target),
             str(wheel),
         ],
         check=True,
         capture_output=True,
         timeout=300,
     )
-    env = {**os.environ, "JUPYTER_PATH": str(prefix / "share" / "jupyter")}
+    assert (target / "ei_widgets" / "__init__.py").is_file()
+    assert _installed_copies() == installed_before
+    env = {**os.environ, "JUPYTER_PATH": str(target / "share" / "jupyter")}
     listing = subprocess.run(
         [sys.executable, "-m", "jupyter", "labextension", "list"],
         capture_output=True,
@@ -83,8 +97,11 @@ def test_labextension_list_reports_it_enabled_and_ok(wheel: Path, tmp_path: Path
         timeout=120,
         check=True,
     )
-    output = listing.stdout + listing.stderr
-    line = next(line for line in output.splitlines() if NPM_NAME in line)
+    output = (listing.stdout + listing.stderr).splitlines()
+    # the wheel's copy, listed under the folder it was installed to
+    folder = output.index(str(target / "share" / "jupyter" / "labextensions"))
+    line = output[folder + 1]
+    assert NPM_NAME in line
     assert "enabled" in line
     assert "OK" in line
 
