@@ -78,6 +78,7 @@ class Instance:
     memory_bytes: int
     price_per_hour: Decimal
     gpu: str | None
+    network_gbps: float  # the instance's network bandwidth ("up to", Gbit/s)
     source: str
     as_of: str
     derived: frozenset[str]
@@ -90,6 +91,32 @@ class Instance:
     @property
     def memory_gib(self) -> float:
         return self.memory_bytes / GIB
+
+    @property
+    def family(self) -> str:
+        """The instance family: ``"c5"`` for ``ml.c5.2xlarge``."""
+        return self.name.removeprefix("ml.").split(".")[0]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """How far the latency model is from published measurements (``benchmarks/calibrate.py``)."""
+
+    rows: int  # published measurements the error was measured on (high and medium confidence)
+    median_error: float  # median |estimated / published - 1|
+    worst_error: float  # the largest |estimated / published - 1| among them
+    loso_median_error: float  # median error when each source is predicted by a fit without it
+    fitted_on: str  # the date of the fit
+
+    @property
+    def band(self) -> float:
+        """The error stated to users: the worst row's, so every validated row is inside it."""
+        return self.worst_error
+
+    @property
+    def text(self) -> str:
+        """``"modelled: ±18% against 14 published EI measurements"``."""
+        return f"modelled: ±{self.band:.0%} against {self.rows} published EI measurements"
 
 
 @dataclass(frozen=True)
@@ -128,6 +155,7 @@ class Catalog:
     region: str
     currency: str
     overrides: PriceOverrides | None = None
+    validation: Validation | None = None
 
     def accelerator(self, name: str) -> Accelerator:
         try:
@@ -276,6 +304,7 @@ def parse_catalog(data: Mapping[str, Any]) -> Catalog:
             memory_bytes=int(_positive(row, "memory_gib", where) * GIB),
             price_per_hour=_price(_require(row, "price_per_hour", where), where),
             gpu=gpu_name if role == "gpu" else None,
+            network_gbps=_positive(row, "network_gbps", where),
             source=_text(row, "source", where),
             as_of=_text(row, "as_of", where),
             derived=_derived(row, where, inst_fields),
@@ -297,6 +326,20 @@ def parse_catalog(data: Mapping[str, Any]) -> Catalog:
         constants=MappingProxyType(constants),
         region=str(meta.get("region", "us-east-1")),
         currency=str(meta.get("currency", "USD")),
+        validation=_validation(data.get("validation")),
+    )
+
+
+def _validation(row: Mapping[str, Any] | None) -> Validation | None:
+    if row is None:
+        return None
+    where = "validation"
+    return Validation(
+        rows=int(_positive(row, "rows", where)),
+        median_error=_positive(row, "median_error", where),
+        worst_error=_positive(row, "worst_error", where),
+        loso_median_error=_positive(row, "loso_median_error", where),
+        fitted_on=_text(row, "fitted_on", where),
     )
 
 

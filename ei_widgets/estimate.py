@@ -1,19 +1,31 @@
 """The latency and memory model: what one call of a profiled model costs on a simulated device.
 
-For one call of batch ``B`` at precision ``P`` (every constant named here lives in
-``data/catalog.toml`` with its description and source)::
+For one call of batch ``B`` at precision ``P`` with runtime ``R`` (every constant named here lives
+in ``data/catalog.toml`` with its unit, meaning and source; the fitted ones were fitted to
+published EI measurements by ``benchmarks/calibrate.py``)::
 
-    latency = network  +  compute + memory  +  launch  +  host
-    network = call overhead (rpc_seconds on EI, local_call_seconds on a whole GPU)
-              + (input bytes + output bytes) / link bandwidth (network_bytes_per_second on EI,
-                pcie_bytes_per_second on a whole GPU)
-    per device node n:
-        t_n = max(flops_n / (peak_P · eff(op)), bytes_n / (bandwidth · memory_efficiency))
-        compute = Σ t_n over nodes where the FLOPs term wins, memory = Σ t_n over the others
-        peak_P is the F16 (tensor-core) peak only for tensor_core_ops at fp16, F32 otherwise
-    launch  = device nodes (less no_kernel_ops) · kernel_launch_seconds
-    host    = Σ over host_ops nodes of their host CPU time (host_gflops_per_vcpu,
-              host_bytes_per_second_per_vcpu) + one extra round trip of their tensors
+    latency = network + compute + memory + launch + host
+    network = rpc_seconds (EI only: the call crosses the network to the accelerator)
+              + (input bytes + output bytes) / link bandwidth (on EI the client instance's
+                network bandwidth, at most single_flow_gbps, x network_efficiency; on a whole
+                GPU pcie_bytes_per_second)
+    per device node n (ideal_n = flops_n / peak_P, the node's time at the device's peak):
+        tensor ops:  c_n = ideal_n / tensor_efficiency[gpu][P] + kernel_fill_seconds
+                     so efficiency rises with the work a kernel has relative to the device: a
+                     small batch-1 convolution cannot fill a GPU slice, a large one nearly can
+        other ops:   c_n = flops_n / (peak_F32 x compute_efficiency_other)
+        m_n = bytes_n / (memory bandwidth x memory_efficiency)
+        t_n = max(c_n, m_n); compute sums the nodes where c_n wins, memory the others
+    launch  = device kernels (less no_kernel_ops) x kernel_launch_seconds
+    host    = runtime_call_seconds[R] (the client framework's own per-call work)
+              + ops the accelerator does not run (host_ops), on the client's CPUs, each with a
+                round trip of its tensors
+
+**Runtimes.** EI ran models through its client frameworks: ``mxnet`` (which also ran ONNX models
+on EI, so it is the default for an ONNX graph), ``pytorch`` (the default for a PyTorch module),
+``tensorflow`` and ``keras``. A whole GPU can also run a tuned runtime, ``tensorrt``: it fuses
+``tuned_fused_ops`` into the kernel before them, reaches ``tuned_efficiency`` and has almost no
+per-call overhead; published figures for one GPU differ by 10x between the two.
 
 **Batch scaling.** A profile is computed at one batch ``b0`` (``profile.batch_size``; 1 when the
 model has no batch dimension). For batch ``B`` every node's FLOPs and activation bytes (bytes read
@@ -21,7 +33,13 @@ and written minus the weights it reads, ``param_bytes``) are scaled by ``B / b0`
 fixed. Peak activation memory and the call's input/output payload scale the same way.
 
 **Precision.** At fp16, floating-point weights and all activations take ``fp16_bytes_factor`` of
-their profiled bytes. The payload crossing the network is what the caller sends (unchanged).
+their profiled bytes, and tensor ops use the F16 (tensor-core) peak. The payload crossing the
+network is what the caller sends (unchanged).
+
+**CPU only.** The whole graph runs on the instance's vCPUs: each vCPU's vector peak
+(``cpu_peak_gflops_per_vcpu`` for its instance family: c5 and m5 have AVX-512, t2 only AVX2) x
+``cpu_efficiency``, ``host_bytes_per_second_per_vcpu`` for memory-bound ops, ``host_node_seconds``
+per node, plus the runtime's per-call work; fp16 brings nothing there.
 
 **Memory needed** = weights at the precision + peak activations at the batch + runtime overhead
 (``runtime_overhead_bytes`` + ``runtime_overhead_fraction`` of the first two).
@@ -29,11 +47,9 @@ their profiled bytes. The payload crossing the network is what the caller sends 
 **Throughput at concurrency c**: calls overlap their network and host parts but share the device,
 the link and the host: ``B · min(c / latency, 1 / max(device busy, link busy, host busy))``.
 
-**CPU-only**: the whole graph runs on the instance's vCPUs (``host_gflops_per_vcpu`` ×
-vCPUs, ``host_bytes_per_second_per_vcpu`` × vCPUs, ``host_node_seconds`` per node,
-``host_call_seconds`` per call); fp16 brings nothing there. It is a model, labelled as such.
-
-Per-profile arrays are built once (numpy) and reused, so a full sweep costs a few milliseconds.
+Every figure is a model, labelled as such; its validated error against published measurements is
+``Catalog.validation`` (shown wherever users decide). Per-profile arrays are built once (numpy) and
+reused, so a full sweep costs a few milliseconds.
 """
 
 from __future__ import annotations
@@ -49,6 +65,7 @@ import numpy as np
 
 from ei_widgets.catalog import Accelerator, Catalog, Instance, default_catalog
 from ei_widgets.errors import DoesNotFitError, ProfileError, UnknownNameError
+from ei_widgets.units import format_bytes
 
 if TYPE_CHECKING:  # only for annotations: keeps the core free of the model loaders
     from ei_widgets.profile import Profile
@@ -56,6 +73,8 @@ if TYPE_CHECKING:  # only for annotations: keeps the core free of the model load
 Precision = Literal["fp32", "fp16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16")
 TERMS: tuple[str, ...] = ("network", "compute", "memory", "launch", "host")
+RUNTIMES: tuple[str, ...] = ("mxnet", "pytorch", "tensorflow", "keras", "tensorrt")
+TUNED_RUNTIMES: tuple[str, ...] = ("tensorrt",)
 DEFAULT_HOST = "ml.t3.medium"
 
 
@@ -74,11 +93,17 @@ def check_precision(precision: Any) -> str:
     return str(precision)
 
 
-def format_bytes(n: float) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(n) >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{int(n)} B"
+def check_runtime(runtime: Any) -> str:
+    if runtime not in RUNTIMES:
+        raise UnknownNameError("runtime", str(runtime), RUNTIMES)
+    return str(runtime)
+
+
+def default_runtime(profile: Profile) -> str:
+    """The EI client framework that would have run ``profile``: PyTorch for a PyTorch module,
+    MXNet for everything else (EI ran ONNX models through MXNet)."""
+    info = profile.framework
+    return "pytorch" if info is not None and info.framework == "torch" else "mxnet"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,17 +116,27 @@ class Device:
 
     name: str
     kind: str  # "accelerator" | "gpu" | "cpu"
+    gpu: str | None  # the GPU (or the GPU an EI accelerator is a slice of); None on CPUs
     f32_flops: float
     f16_flops: float
     bytes_per_second: float
     memory_bytes: int
-    call_seconds: float
+    call_seconds: float  # the network round trip of a call (EI); 0 for local devices
     link_bytes_per_second: float  # math.inf when there is no link (CPU-only)
-    launch_seconds: float
-    host: Instance  # the CPUs that run host-side ops (the whole target when kind == "cpu")
+    host: Instance  # the CPUs that run the client and host-side ops (the whole target on "cpu")
 
     def peak_flops(self, precision: str) -> float:
         return self.f16_flops if precision == "fp16" else self.f32_flops
+
+
+def cpu_flops(instance: Instance, catalog: Catalog) -> float:
+    """Achieved FLOP/s of a model's kernels on all of ``instance``'s vCPUs (modelled)."""
+    peaks: dict[str, float] = catalog.value("cpu_peak_gflops_per_vcpu")
+    try:
+        peak = float(peaks[instance.family])
+    except KeyError:
+        raise UnknownNameError("instance family", instance.family, peaks) from None
+    return instance.vcpus * peak * 1e9 * float(catalog.value("cpu_efficiency"))
 
 
 def device(
@@ -118,7 +153,6 @@ def device(
     if isinstance(target, Device):
         return target
     cat = catalog or default_catalog()
-    c = cat.value
     if isinstance(target, str):
         if target in cat.accelerators:
             target = cat.accelerators[target]
@@ -131,16 +165,19 @@ def device(
     if isinstance(target, Accelerator):
         host = cat.notebook_instance(instance) if isinstance(instance, str) else instance
         host = host or cat.instance(DEFAULT_HOST)
+        # One call is one TCP flow, and EC2 caps a single flow below the instance's bandwidth.
+        gbps = min(host.network_gbps, float(cat.value("single_flow_gbps")))
+        link = gbps * 1e9 / 8 * float(cat.value("network_efficiency"))
         return Device(
             name=target.name,
             kind="accelerator",
+            gpu=target.gpu,
             f32_flops=target.f32_tflops * 1e12,
             f16_flops=target.f16_tflops * 1e12,
             bytes_per_second=target.memory_bandwidth_gbps * 1e9,
             memory_bytes=target.memory_bytes,
-            call_seconds=float(c("rpc_seconds")),
-            link_bytes_per_second=float(c("network_bytes_per_second")),
-            launch_seconds=float(c("kernel_launch_seconds")),
+            call_seconds=float(cat.value("rpc_seconds")),
+            link_bytes_per_second=link,
             host=host,
         )
     if target.role == "gpu":
@@ -149,26 +186,26 @@ def device(
         return Device(
             name=target.name,
             kind="gpu",
+            gpu=target.gpu,
             f32_flops=target.gpu_f32_tflops * 1e12,
             f16_flops=target.gpu_f16_tflops * 1e12,
             bytes_per_second=target.gpu_memory_bandwidth_gbps * 1e9,
             memory_bytes=target.gpu_memory_bytes,
-            call_seconds=float(c("local_call_seconds")),
-            link_bytes_per_second=float(c("pcie_bytes_per_second")),
-            launch_seconds=float(c("kernel_launch_seconds")),
+            call_seconds=0.0,
+            link_bytes_per_second=float(cat.value("pcie_bytes_per_second")),
             host=target,
         )
-    flops = target.vcpus * float(c("host_gflops_per_vcpu")) * 1e9
+    flops = cpu_flops(target, cat)
     return Device(
         name=target.name,
         kind="cpu",
+        gpu=None,
         f32_flops=flops,
-        f16_flops=flops,  # onnxruntime on CPU gains nothing from fp16
-        bytes_per_second=target.vcpus * float(c("host_bytes_per_second_per_vcpu")),
+        f16_flops=flops,  # a CPU runtime gains nothing from fp16
+        bytes_per_second=target.vcpus * float(cat.value("host_bytes_per_second_per_vcpu")),
         memory_bytes=target.memory_bytes,
-        call_seconds=float(c("host_call_seconds")),
+        call_seconds=0.0,
         link_bytes_per_second=math.inf,
-        launch_seconds=float(c("host_node_seconds")),
         host=target,
     )
 
@@ -197,34 +234,26 @@ def _tensor_bytes(shape: Sequence[Any] | None, dtype: str, b0: int) -> int:
 
 
 class _Arrays:
-    """The profile's per-node facts as numpy arrays, split into device and host nodes."""
+    """The profile's per-node facts as numpy arrays, with each node's role on a device.
 
-    def __init__(self, profile: Profile, catalog: Catalog) -> None:
-        c = catalog.value
-        tensor_ops = set(c("tensor_core_ops"))
-        no_kernel = set(c("no_kernel_ops"))
-        host_ops = set(c("host_ops"))
-        effs: dict[str, float] = dict(c("compute_efficiency"))
-        eff_default = float(c("compute_efficiency_default"))
+    Depends on the catalog's op-type sets only, never on its fitted numbers, so a calibration
+    that tries many constants reuses one instance.
+    """
+
+    def __init__(self, profile: Profile, op_sets: tuple[frozenset[str], ...]) -> None:
+        tensor_ops, no_kernel, host_ops, fused_ops = op_sets
         nodes = [n for n in profile.nodes if n.op_type not in no_kernel]
-        on_host = np.array([n.op_type in host_ops for n in nodes], dtype=bool)
-        flops = np.array([n.flops for n in nodes], dtype=np.float64)
-        params = np.array([n.param_bytes for n in nodes], dtype=np.float64)
-        total = np.array([n.bytes_read + n.bytes_written for n in nodes], dtype=np.float64)
-        acts = np.maximum(total - params, 0.0)
-        tensor = np.array([n.op_type in tensor_ops for n in nodes], dtype=bool)
-        eff = np.array([effs.get(n.op_type, eff_default) for n in nodes], dtype=np.float64)
-        dev = ~on_host
-        self.b0 = profile.batch_size or 1
-        self.all_flops, self.all_acts, self.all_params = flops, acts, params
-        self.d_eff_flops_tensor = np.where(tensor, flops / eff, 0.0)[dev]
-        self.d_eff_flops_other = np.where(tensor, 0.0, flops / eff)[dev]
-        self.d_acts, self.d_params = acts[dev], params[dev]
-        self.n_device = int(dev.sum())
+        kinds = [n.op_type for n in nodes]
+        self.on_host = np.array([k in host_ops for k in kinds], dtype=bool)
+        self.tensor = np.array([k in tensor_ops for k in kinds], dtype=bool)
+        self.fused = np.array([k in fused_ops for k in kinds], dtype=bool)
+        self.flops = np.array([n.flops for n in nodes], dtype=np.float64)
+        self.params = np.array([n.param_bytes for n in nodes], dtype=np.float64)
+        self.total = np.array([n.bytes_read + n.bytes_written for n in nodes], dtype=np.float64)
+        self.acts = np.maximum(self.total - self.params, 0.0)
         self.n_nodes = len(nodes)
-        self.h_flops, self.h_bytes = float(flops[on_host].sum()), float(total[on_host].sum())
-        self.h_acts, self.n_host = float(acts[on_host].sum()), int(on_host.sum())
-        self.flops = float(flops.sum())
+        self.n_host = int(self.on_host.sum())
+        self.b0 = profile.batch_size or 1
         b0 = self.b0
         self.payload = sum(
             _tensor_bytes(profile.bound_inputs.get(t.name, t.shape), t.dtype, b0)
@@ -236,21 +265,23 @@ class _Arrays:
         self.peak_acts = profile.peak_activation_bytes
 
 
-_CACHE: dict[tuple[int, int], tuple[weakref.ref[Profile], Catalog, _Arrays]] = {}
+_CACHE: dict[tuple[int, tuple[frozenset[str], ...]], tuple[weakref.ref[Profile], _Arrays]] = {}
 _CACHE_LOCK = threading.Lock()
+_OP_SETS = ("tensor_core_ops", "no_kernel_ops", "host_ops", "tuned_fused_ops")
 
 
 def _arrays(profile: Profile, catalog: Catalog) -> _Arrays:
-    key = (id(profile), id(catalog))
+    op_sets = tuple(frozenset(catalog.value(name)) for name in _OP_SETS)
+    key = (id(profile), op_sets)
     hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is profile and hit[1] is catalog:
-        return hit[2]
-    arrays = _Arrays(profile, catalog)
+    if hit is not None and hit[0]() is profile:
+        return hit[1]
+    arrays = _Arrays(profile, op_sets)
     with _CACHE_LOCK:
         if len(_CACHE) > 256:  # drop entries whose profile is gone; keeps the cache bounded
             for k in [k for k, v in _CACHE.items() if v[0]() is None]:
                 del _CACHE[k]
-        _CACHE[key] = (weakref.ref(profile), catalog, arrays)
+        _CACHE[key] = (weakref.ref(profile), arrays)
     return arrays
 
 
@@ -285,6 +316,7 @@ class Estimate:
     overhead_bytes: int
     memory_available_bytes: int
     concurrency: int = 1
+    runtime: str = "mxnet"
 
     @property
     def latency_s(self) -> float:
@@ -346,6 +378,14 @@ class Estimate:
         )
 
 
+def _efficiency(catalog: Catalog, name: str, gpu: str | None, precision: str) -> float:
+    table: dict[str, dict[str, float]] = catalog.value(name)
+    try:
+        return float(table[gpu or ""][precision])
+    except KeyError:
+        raise UnknownNameError(f"GPU in {name}", str(gpu), table) from None
+
+
 def estimate_batches(
     profile: Profile,
     target: str | Accelerator | Instance | Device,
@@ -354,57 +394,80 @@ def estimate_batches(
     precision: str = "fp32",
     instance: str | Instance | None = None,
     concurrency: int = 1,
+    runtime: str | None = None,
     catalog: Catalog | None = None,
 ) -> list[Estimate]:
-    """One :class:`Estimate` per batch size, computed together (vectorised over batches)."""
+    """One :class:`Estimate` per batch size, computed together (vectorised over batches).
+
+    ``runtime`` defaults to :func:`default_runtime`; ``"tensorrt"`` is for whole GPUs only.
+    """
     cat = catalog or default_catalog()
     precision = check_precision(precision)
+    runtime = default_runtime(profile) if runtime is None else check_runtime(runtime)
     batches = [check_batch(b) for b in batch_sizes]
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ProfileError(f"concurrency must be a positive integer, got {concurrency!r}")
     dev = device(target, instance=instance, catalog=cat)
+    tuned = runtime in TUNED_RUNTIMES
+    if tuned and dev.kind != "gpu":
+        raise ProfileError(f"runtime {runtime!r} runs on a whole GPU only, not on {dev.name}")
     a = _arrays(profile, cat)
     c = cat.value
     fp16 = precision == "fp16" and dev.kind != "cpu"
     bf = float(c("fp16_bytes_factor")) if fp16 else 1.0
     scale = np.asarray(batches, dtype=np.float64) / a.b0
     col = scale[:, None]
-    host_cpu_flops = dev.host.vcpus * float(c("host_gflops_per_vcpu")) * 1e9
-    host_cpu_bw = dev.host.vcpus * float(c("host_bytes_per_second_per_vcpu"))
+    host_flops = cpu_flops(dev.host, cat)
+    host_bw = dev.host.vcpus * float(c("host_bytes_per_second_per_vcpu"))
     host_node_s = float(c("host_node_seconds"))
-    mem_bw = dev.bytes_per_second * (1.0 if dev.kind == "cpu" else float(c("memory_efficiency")))
+    call_s = float(c("runtime_call_seconds")[runtime])
 
     if dev.kind == "cpu":
-        # Every node on the host CPUs; the efficiency table is a GPU-kernel fact, so use raw FLOPs.
-        comp = col * a.all_flops / dev.f32_flops
-        mem = (col * a.all_acts + a.all_params) / mem_bw
-        n_kernels = a.n_nodes
-        host = np.zeros_like(scale)
+        # Every node on the client's CPUs, one after another.
+        comp = col * a.flops / dev.f32_flops
+        mem = (col * a.acts + a.params) / dev.bytes_per_second
+        launch = np.full_like(scale, a.n_nodes * host_node_s)
+        host = np.full_like(scale, call_s)
     else:
-        tensor_peak = dev.f16_flops if fp16 else dev.f32_flops
-        comp = col * (a.d_eff_flops_tensor / tensor_peak + a.d_eff_flops_other / dev.f32_flops)
-        mem = (col * a.d_acts + a.d_params) * (bf / mem_bw)
-        n_kernels = a.n_device
-        # Host ops: their CPU time plus one round trip of their tensors over the link.
+        precision_used = "fp16" if fp16 else "fp32"
+        eff_name = "tuned_efficiency" if tuned else "tensor_efficiency"
+        eff_max = _efficiency(cat, eff_name, dev.gpu, precision_used)
+        device_nodes = ~a.on_host & ~a.fused if tuned else ~a.on_host
+        tensor, flops = a.tensor[device_nodes], a.flops[device_nodes]
+        ideal = col * flops / (dev.f16_flops if fp16 else dev.f32_flops)
+        comp = np.where(
+            tensor,
+            ideal / eff_max + float(c("kernel_fill_seconds")),
+            col * flops / (dev.f32_flops * float(c("compute_efficiency_other"))),
+        )
+        comp = np.where(flops > 0, comp, 0.0)
+        mem_bw = dev.bytes_per_second * float(c("memory_efficiency"))
+        mem = (col * a.acts[device_nodes] + a.params[device_nodes]) * (bf / mem_bw)
+        launch = np.full_like(scale, device_nodes.sum() * float(c("kernel_launch_seconds")))
+        # The runtime's own per-call work, plus host ops on the client's CPUs, each with one
+        # round trip of its tensors over the link.
+        on_host = a.on_host
+        h_flops, h_total = float(a.flops[on_host].sum()), float(a.total[on_host].sum())
         host = (
-            np.maximum(scale * a.h_flops / host_cpu_flops, scale * a.h_bytes / host_cpu_bw)
+            call_s
+            + np.maximum(scale * h_flops / host_flops, scale * h_total / host_bw)
             + a.n_host * (host_node_s + dev.call_seconds)
-            + scale * a.h_acts / dev.link_bytes_per_second
+            + scale * float(a.acts[on_host].sum()) / dev.link_bytes_per_second
         )
     node_t = np.maximum(comp, mem)
     compute = np.where(comp >= mem, node_t, 0.0).sum(axis=1)
     memory = node_t.sum(axis=1) - compute
-    launch = n_kernels * dev.launch_seconds
     link = scale * a.payload / dev.link_bytes_per_second
     network = dev.call_seconds + link
     busy = np.maximum(np.maximum(compute + memory + launch, link), host)
     if dev.kind == "cpu":
-        busy = compute + memory + launch + network  # one call uses every core
+        busy = compute + memory + launch + host  # one call uses every core
 
     weights = int(a.param_float_bytes * bf + a.param_other_bytes)
     overhead_fixed = int(c("runtime_overhead_bytes"))
     overhead_frac = float(c("runtime_overhead_fraction"))
     peak = dev.peak_flops("fp16" if fp16 else "fp32")
+    total_flops = float(a.flops.sum())
     out = []
     for i, b in enumerate(batches):
         acts = int(a.peak_acts * scale[i] * bf)
@@ -418,16 +481,17 @@ def estimate_batches(
                 network_s=float(network[i]),
                 compute_s=float(compute[i]),
                 memory_s=float(memory[i]),
-                launch_s=float(launch),
+                launch_s=float(launch[i]),
                 host_s=float(host[i]),
                 busy_s=float(busy[i]),
-                flops=a.flops * float(scale[i]),
+                flops=total_flops * float(scale[i]),
                 peak_flops=peak,
                 weights_bytes=weights,
                 activation_bytes=acts,
                 overhead_bytes=overhead_fixed + int(overhead_frac * (weights + acts)),
                 memory_available_bytes=dev.memory_bytes,
                 concurrency=concurrency,
+                runtime=runtime,
             )
         )
     return out
@@ -441,11 +505,13 @@ def estimate(
     precision: str = "fp32",
     instance: str | Instance | None = None,
     concurrency: int = 1,
+    runtime: str | None = None,
     catalog: Catalog | None = None,
 ) -> Estimate:
     """The simulated cost of one call of ``profile`` on ``target``.
 
-    ``batch_size`` defaults to the profile's own batch (1 without a batch dimension).
+    ``batch_size`` defaults to the profile's own batch (1 without a batch dimension); ``runtime``
+    to the EI client framework that would have run the model (:func:`default_runtime`).
     """
     batch = (profile.batch_size or 1) if batch_size is None else batch_size
     return estimate_batches(
@@ -455,6 +521,7 @@ def estimate(
         precision=precision,
         instance=instance,
         concurrency=concurrency,
+        runtime=runtime,
         catalog=catalog,
     )[0]
 
@@ -464,18 +531,23 @@ def estimate(
 
 
 def model_load_seconds(
-    profile: Profile, host_load_seconds: float, *, catalog: Catalog | None = None
+    profile: Profile,
+    host_load_seconds: float,
+    *,
+    instance: str | Instance | None = None,
+    catalog: Catalog | None = None,
 ) -> float:
-    """Simulated time to load the model onto an EI accelerator.
+    """Simulated time to load the model onto an EI accelerator attached to ``instance``.
 
     The measured host load times ``model_load_factor``, plus ``model_load_fixed_seconds``, plus the
-    weights crossing the network.
+    weights crossing the instance's network to the accelerator.
     """
-    c = (catalog or default_catalog()).value
+    cat = catalog or default_catalog()
+    link = device(next(iter(cat.accelerators.values())), instance=instance, catalog=cat)
     return (
-        float(c("model_load_fixed_seconds"))
-        + max(host_load_seconds, 0.0) * float(c("model_load_factor"))
-        + profile.param_bytes / float(c("network_bytes_per_second"))
+        float(cat.value("model_load_fixed_seconds"))
+        + max(host_load_seconds, 0.0) * float(cat.value("model_load_factor"))
+        + profile.param_bytes / link.link_bytes_per_second
     )
 
 

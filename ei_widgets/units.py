@@ -44,7 +44,7 @@ def format_count(count: float) -> str:
 
 
 def format_ms(seconds: float) -> str:
-    """A duration given in seconds, as milliseconds (or seconds past ten): ``0.0109 -> '10.9 ms'``."""
+    """Seconds shown as milliseconds (as seconds from ten on): ``0.0109 -> '10.9 ms'``."""
     if abs(seconds) >= 10:
         return f"{significant(seconds)} s"
     return f"{significant(seconds * 1e3)} ms"

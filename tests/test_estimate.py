@@ -79,19 +79,24 @@ def test_breakdown_adds_up_and_names_the_bounding_term() -> None:
     assert est.latency_ms == pytest.approx(est.latency_s * 1e3)
     # 20 device nodes launch a kernel; the Reshape does not.
     assert est.launch_s == pytest.approx(20 * C("kernel_launch_seconds"))
-    # The network term: the RPC plus the payload (input 3x224x224 + output 1000 floats).
+    # The network term: the RPC plus the payload (input 3x224x224 + output 1000 floats) over
+    # the client instance's network (ml.t3.medium: up to 5 Gbit/s).
     payload = (3 * 224 * 224 + 1000) * 4
-    assert est.network_s == pytest.approx(
-        C("rpc_seconds") + payload / C("network_bytes_per_second")
-    )
+    link = 5e9 / 8 * C("network_efficiency")
+    assert est.network_s == pytest.approx(C("rpc_seconds") + payload / link)
+    # The host term: the EI client runtime's own per-call work (MXNet for an ONNX graph).
+    assert est.runtime == "mxnet"
+    assert est.host_s == pytest.approx(C("runtime_call_seconds")["mxnet"])
 
 
 def test_compute_term_follows_the_roofline() -> None:
     # One big Conv: compute-bound on eia2.medium at fp32.
+    # A tensor op's efficiency rises with its work: its ideal time at peak over the GPU's
+    # tensor_efficiency (eia2 is a slice of a T4), plus a fixed kernel_fill_seconds.
     prof = make_profile([node("Conv", 10**10, 1000, 0)])
     est = estimate(prof, "ml.eia2.medium", catalog=CAT)
-    eff = C("compute_efficiency")["Conv"]
-    assert est.compute_s == pytest.approx(1e10 / (1e12 * eff))
+    eff = C("tensor_efficiency")["T4"]["fp32"]
+    assert est.compute_s == pytest.approx(1e10 / 1e12 / eff + C("kernel_fill_seconds"))
     assert est.memory_s == 0
     assert est.bound == "compute"
     # One big Add: memory-bound.
@@ -154,28 +159,61 @@ def test_cpu_only_model() -> None:
     prof = conv_net()
     est = estimate(prof, "ml.t3.medium", catalog=CAT)
     assert est.kind == "cpu" and est.instance == "ml.t3.medium"
-    flops = 2 * C("host_gflops_per_vcpu") * 1e9
+    flops = 2 * C("cpu_peak_gflops_per_vcpu")["t3"] * 1e9 * C("cpu_efficiency")
     assert est.compute_s == pytest.approx(10 * 2e8 / flops, rel=0.01)
     assert est.memory_available_bytes == 4 * 2**30
     # fp16 brings nothing on CPU.
     assert estimate(prof, "ml.t3.medium", precision="fp16", catalog=CAT).latency_s == (
         pytest.approx(est.latency_s)
     )
-    # More vCPUs, less time.
+    # More vCPUs, less time; per vCPU, AVX-512 (c5) is faster than AVX2 (t2).
     assert estimate(prof, "ml.c5.2xlarge", catalog=CAT).latency_s < est.latency_s
+    t2 = estimate(prof, "ml.t2.medium", catalog=CAT)
+    assert t2.compute_s > estimate(prof, "ml.c5.large", catalog=CAT).compute_s
 
 
 def test_host_ops_run_on_the_host_with_an_extra_round_trip() -> None:
-    nodes = [node("Conv", 10**8, 10**5, 10**5), node("NonMaxSuppression", 10**7, 10**5)]
+    nodes = [node("Conv", 10**8, 10**5, 10**5), node("StringNormalizer", 10**7, 10**5)]
     prof = make_profile(nodes)
     assert host_op_count(prof, catalog=CAT) == 1
     small = estimate(prof, "ml.eia2.medium", instance="ml.t3.medium", catalog=CAT)
     big = estimate(prof, "ml.eia2.medium", instance="ml.m5.xlarge", catalog=CAT)
-    assert small.host_s > C("rpc_seconds")
+    call = C("runtime_call_seconds")["mxnet"]
+    assert small.host_s > call + C("rpc_seconds")  # the host op's round trip
     assert big.host_s < small.host_s  # more vCPUs on the host
     assert small.instance == "ml.t3.medium"
     no_host = make_profile(nodes[:1])
-    assert estimate(no_host, "ml.eia2.medium", catalog=CAT).host_s == 0
+    assert estimate(no_host, "ml.eia2.medium", catalog=CAT).host_s == pytest.approx(call)
+
+
+def test_rois_nms_and_control_flow_run_on_the_accelerator() -> None:
+    # EI ran most neural-network, math, array and control-flow ops on the accelerator: a
+    # detection model's RoI pooling and NMS cost no round trip to the client.
+    for op in ("RoiAlign", "MaxRoiPool", "NonMaxSuppression", "If", "Loop"):
+        assert host_op_count(make_profile([node(op, 10**6, 10**4)]), catalog=CAT) == 0
+
+
+def test_large_kernels_run_closer_to_peak_than_small_ones() -> None:
+    # Work relative to the device: the same op, 1000x the work, much higher efficiency.
+    small = estimate(make_profile([node("Conv", 10**7, 10)]), "ml.eia1.large", catalog=CAT)
+    large = estimate(make_profile([node("Conv", 10**10, 10)]), "ml.eia1.large", catalog=CAT)
+    peak = 2e12
+    assert 1e7 / small.compute_s / peak < 0.5 * (1e10 / large.compute_s / peak)
+    assert 1e10 / large.compute_s / peak > 0.8 * C("tensor_efficiency")["V100"]["fp32"]
+
+
+def test_whole_gpu_runtimes_framework_and_tuned() -> None:
+    # TensorRT fuses batch norm and activations, reaches a higher efficiency and has almost no
+    # per-call work: a whole T4 runs ResNet-class work several times faster than through Keras.
+    prof = conv_net()
+    keras = estimate(prof, "ml.g4dn.xlarge", runtime="keras", catalog=CAT)
+    tuned = estimate(prof, "ml.g4dn.xlarge", runtime="tensorrt", catalog=CAT)
+    assert tuned.latency_s < keras.latency_s / 3
+    assert tuned.launch_s == pytest.approx(10 * C("kernel_launch_seconds"))  # Relus fused
+    with pytest.raises(ProfileError, match="whole GPU only"):
+        estimate(prof, "ml.eia2.large", runtime="tensorrt", catalog=CAT)
+    with pytest.raises(UnknownNameError, match="runtime"):
+        estimate(prof, "ml.g4dn.xlarge", runtime="onnx", catalog=CAT)
 
 
 def test_throughput_grows_with_concurrency_up_to_the_busy_resource() -> None:
@@ -215,9 +253,9 @@ def test_does_not_fit_names_needs_has_and_smallest_fit() -> None:
     err = does_not_fit(prof, est, catalog=CAT)
     assert isinstance(err, DoesNotFitError)
     text = str(err)
-    assert "weights 1.40 GiB" in text
+    assert "weights 1.4 GiB" in text
     assert "activations at batch 1" in text
-    assert "ml.eia1.medium has 1.00 GiB" in text
+    assert "ml.eia1.medium has 1 GiB" in text
     assert f"smallest accelerator that fits is {best.name}" in text
     with pytest.raises(DoesNotFitError):
         check_fits(prof, est, catalog=CAT)
@@ -269,7 +307,7 @@ def test_load_and_warmup_follow_their_constants() -> None:
     assert load == pytest.approx(
         C("model_load_fixed_seconds")
         + 2.0 * C("model_load_factor")
-        + 8_000_000 / C("network_bytes_per_second")
+        + 8_000_000 / (5e9 / 8 * C("network_efficiency"))  # ml.t3.medium's network
     )
     assert load > 2.0  # slower than on the host, as on EI
     assert warmup_seconds(0.01, catalog=CAT) == pytest.approx(

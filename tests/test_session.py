@@ -145,8 +145,10 @@ def test_host_slower_than_device_is_marked_host_bound(
     st: AcceleratorState, stream: MetricsStream
 ) -> None:
     fast = with_constants(
-        rpc_seconds=0.0, network_bytes_per_second=1e30, kernel_launch_seconds=0.0,
-        warmup_fixed_seconds=0.0, warmup_factor=1.0,
+        rpc_seconds=0.0, network_efficiency=1e30, kernel_launch_seconds=0.0,
+        warmup_fixed_seconds=0.0, warmup_factor=1.0, kernel_fill_seconds=0.0,
+        runtime_call_seconds=dict.fromkeys(("mxnet", "pytorch", "tensorflow", "keras",
+                                            "tensorrt"), 0.0),
     )  # fmt: skip
     sess = make(st, stream, catalog=fast)
     for _ in range(5):
@@ -229,7 +231,7 @@ def test_model_that_does_not_fit_at_load(st: AcceleratorState, stream: MetricsSt
         make(st, stream, catalog=heavy)
     text = str(info.value)
     assert "weights" in text and "activations at batch 1" in text
-    assert "ml.eia2.medium has 2.00 GiB" in text
+    assert "ml.eia2.medium has 2 GiB" in text
     assert "smallest accelerator that fits is ml.eia2.large" in text
     st.attach("ml.eia2.large")
     make(st, stream, catalog=heavy)  # fits now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -48,11 +49,13 @@ def test_every_option_is_evaluated(rec: Recommendation) -> None:
     for host in (*CAT.notebook_instances(), *CAT.cpu_instances()):
         assert ("cpu", None, host.name) in kinds
     n_ei = len(CAT.accelerators) * len(CAT.notebook_instances()) * 6 * 2
-    n_gpu = len(CAT.gpu_instances()) * 6 * 2
+    n_gpu = len(CAT.gpu_instances()) * 6 * 2 * 2  # framework and tuned runtimes
     n_cpu = (len(CAT.notebook_instances()) + len(CAT.cpu_instances())) * 6
     assert len(rec) == n_ei + n_gpu + n_cpu
     assert {r.precision for r in rec if r.kind == "cpu"} == {"fp32"}
     assert all(r.basis.startswith("modelled") for r in rec)
+    assert {r.runtime for r in rec if r.kind == "gpu"} == {"mxnet", "tensorrt"}
+    assert {r.runtime for r in rec if r.kind != "gpu"} == {"mxnet"}
 
 
 def test_rows_agree_with_estimate_and_prices(rec: Recommendation) -> None:
@@ -171,3 +174,26 @@ def test_accepts_a_model_and_profiles_it() -> None:
     direct = recommend(profile(demo_model("squeezenet")), latency_target_ms=20, batch_sizes=[1],
                        catalog=CAT)  # fmt: skip
     assert rec.reason == direct.reason
+
+
+def test_the_models_validated_error_is_stated_and_close_calls_are_flagged() -> None:
+    band = CAT.validation.band
+    assert 0 < band < 0.5
+    rec = recommend(conv_profile(), latency_target_ms=10_000, catalog=CAT)
+    assert rec.accuracy == CAT.validation.text
+    assert f"±{band:.0%} against {CAT.validation.rows} published EI measurements" in rec.accuracy
+    assert not rec.too_close and "Too close" not in rec.reason  # far from the target
+    # A target just above the pick's estimate: within the error, so too close to call.
+    pick = rec.pick
+    assert pick is not None
+    tight = recommend(
+        conv_profile(), latency_target_ms=pick.latency_ms * (1 + band / 2), catalog=CAT,
+        batch_sizes=[pick.batch_size], precisions=[pick.precision],
+    )  # fmt: skip
+    assert tight.too_close
+    assert "Too close to call" in tight.reason and f"±{band:.0%}" in tight.reason
+    # Without a validation summary nothing is claimed.
+    bare = dataclasses.replace(CAT, validation=None)
+    unvalidated = recommend(conv_profile(), latency_target_ms=50, catalog=bare)
+    assert unvalidated.accuracy.startswith("modelled; not validated")
+    assert not unvalidated.too_close
