@@ -7,7 +7,21 @@
 # Python environment; /usr/bin/chromium (apt-get install chromium) or
 # EI_CHROMIUM pointing at another Chromium. Extra arguments go to
 # `playwright test`.
+#
+# Screenshots stay in test-results/ (ignored by git). With
+# --update-docs-images, runs only the picker and dashboard tests and copies
+# their screenshots over the README's docs/images/picker.png and dashboard.png.
 set -euo pipefail
+
+UPDATE_DOCS_IMAGES=0
+ARGS=()
+for arg in "$@"; do
+  if [ "$arg" = "--update-docs-images" ]; then
+    UPDATE_DOCS_IMAGES=1
+  else
+    ARGS+=("$arg")
+  fi
+done
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 EXT="$(dirname "$HERE")"
@@ -52,4 +66,20 @@ EI_UI_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 export EI_UI_PORT
 
 cd "$HERE"
-jlpm playwright test "$@"
+if [ "$UPDATE_DOCS_IMAGES" -eq 0 ]; then
+  jlpm playwright test ${ARGS[@]+"${ARGS[@]}"}
+  exit 0
+fi
+
+# 5. The README's images, from the screenshots the tests saved in their own
+#    output folders (test-results/ is emptied at the start of every run).
+jlpm playwright test tests/picker.spec.ts tests/dashboard.spec.ts ${ARGS[@]+"${ARGS[@]}"}
+for image in picker.png dashboard.png; do
+  shot="$(find test-results -name "$image" -print -quit)"
+  if [ -z "$shot" ]; then
+    echo "run.sh: the tests saved no $image under $HERE/test-results" >&2
+    exit 1
+  fi
+  cp "$shot" "$ROOT/docs/images/$image"
+  echo "updated docs/images/$image (from $shot)"
+done
