@@ -7,15 +7,16 @@ then split (:func:`~ei_widgets.money.split`), so the parts shown add up to the t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
 from .budget import Budget
-from .money import US_PER_S, dollars, format_money, rate_dollars, split
+from .money import US_PER_S, dollars, format_money, rate_dollars, split, us
 
-__all__ = ["HOURS_PER_MONTH", "CostSnapshot", "Segment", "Work", "bill"]
+__all__ = ["HOURS_PER_MONTH", "CostSnapshot", "Segment", "Work", "bill", "units_after"]
 
 HOURS_PER_MONTH = 730  # AWS's convention for monthly prices (8760 h / 12)
 
@@ -100,6 +101,11 @@ class CostSnapshot:
             f"{self.comparison} would have been cheaper for this workload, by"
             f" {format_money(-self.savings)} ({pct:.0f}%)"
         )
+
+
+def units_after(spans: Sequence[tuple[int, float, float]], cut: float) -> int:
+    """Units of (rate, start, end) spans on the monotonic timeline after ``cut``."""
+    return sum(rate * us(end - max(start, cut)) for rate, start, end in spans if end > cut)
 
 
 def bill(

@@ -36,7 +36,7 @@ from typing import Literal
 
 from .accelerator import AcceleratorState, Attachment, Change
 from .accelerator import state as kernel_state
-from .bill import HOURS_PER_MONTH, CostSnapshot, Segment, Work, bill
+from .bill import HOURS_PER_MONTH, CostSnapshot, Segment, Work, bill, units_after
 from .budget import (
     BUDGET_THRESHOLDS,
     MONTH_REFRESH_S,
@@ -129,6 +129,91 @@ def _default_work() -> Work:
     return Work(*default_stream().totals())
 
 
+def _price(
+    catalog: CatalogSource | None, kind: str, name: str, fallback: Instance | Attachment | None
+) -> int:
+    """Micro-dollars per hour for ``name``, from the current catalog, else the object's own."""
+    try:
+        source = catalog if catalog is not None else default_catalog
+        current = source() if callable(source) else source
+        item = current.instance(name) if kind == "instance" else current.accelerator(name)
+        return micro_per_hour(item.price_per_hour)
+    except EIError:
+        if fallback is None:
+            raise
+        own = fallback.accelerator if isinstance(fallback, Attachment) else fallback
+        return micro_per_hour(own.price_per_hour)
+
+
+def _read_work(source: Callable[[], tuple[int, int, float]]) -> Work:
+    """The work so far; a broken metrics source must not stop the bill."""
+    try:
+        return Work(*source())
+    except Exception:
+        log.exception("ei_widgets: reading the metrics stream failed")
+        return Work()
+
+
+class _Subscribers:
+    """The meter's subscribers; one that raises is logged and skipped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: list[Callback] = []
+
+    def add(self, callback: Callback) -> Callable[[], None]:
+        with self._lock:
+            self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    def notify(self, events: list[Event]) -> None:
+        with self._lock:
+            callbacks = list(self._callbacks)
+        for event in events:
+            for callback in callbacks:
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("ei_widgets cost meter subscriber failed")
+
+
+class _Ticker:
+    """The daemon thread that calls ``tick`` every ``period`` seconds until stopped."""
+
+    def __init__(self, tick: Callable[[], object], period: float) -> None:
+        self._tick, self._period = tick, period
+        self._wake = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ei_widgets-cost-meter", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._wake.wait(self._period):
+            try:
+                self._tick()
+            except Exception:  # the ticker must survive anything a subscriber or the disk does
+                log.exception("ei_widgets cost meter tick failed")
+
+    def stop(self) -> None:
+        self._wake.set()
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout=5)
+
+
+def _mark_detached(events: list[Event], name: str) -> list[Event]:
+    """The events with the 100% budget events saying which accelerator was detached."""
+    return [
+        BudgetEvent(e.percent, e.budget, e.spent, e.at, detached=name)
+        if isinstance(e, BudgetEvent) and e.percent >= 100
+        else e
+        for e in events
+    ]
+
+
 class CostMeter:
     """The kernel's running bill. See the module docstring for how time and money are kept."""
 
@@ -166,9 +251,9 @@ class CostMeter:
         self.kernel_id = kernel_id
         self.notebook = notebook
         self._lock = threading.RLock()
-        self._subscribers: list[Callback] = []
+        self._subscribers = _Subscribers()
         self._comparison = comparison
-        self._comparison_rate = self._price("instance", comparison, None)
+        self._comparison_rate = _price(self._catalog, "instance", comparison, None)
         self._closed_units = {"instance": 0, "accelerator": 0}
         self._history: list[tuple[int, float, float]] = []  # closed segments (rate, start, end)
         self._last_instance = ""
@@ -185,24 +270,8 @@ class CostMeter:
         self._writer = LedgerWriter(
             ledger, heartbeat_period=self.heartbeat_period, kernel_id=kernel_id, notebook=notebook
         )
-        self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
+        self._ticker: _Ticker | None = None
         self.pid = os.getpid()  # the process that meters; a forked child leaves it alone
-
-    # prices
-
-    def _price(self, kind: str, name: str, fallback: Instance | Attachment | None) -> int:
-        """Micro-dollars per hour for ``name``, from the current catalog, else the object's own."""
-        try:
-            source = self._catalog if self._catalog is not None else default_catalog
-            catalog = source() if callable(source) else source
-            item = catalog.instance(name) if kind == "instance" else catalog.accelerator(name)
-            return micro_per_hour(item.price_per_hour)
-        except EIError:
-            if fallback is None:
-                raise
-            own = fallback.accelerator if isinstance(fallback, Attachment) else fallback
-            return micro_per_hour(own.price_per_hour)
 
     # lifecycle
 
@@ -221,24 +290,21 @@ class CostMeter:
                 # Attached before the meter started: billed from now, on the meter's one clock.
                 self._accelerator = self._open("accelerator", self._state.attachment, now)
             self._start, self._start_wall, self._last_heartbeat = now, self._clock.wall(), now
-            self._writer.open_session(now, self._start_wall, self._segments(), self._safe_work())
+            self._writer.open_session(
+                now, self._start_wall, self._segments(), _read_work(self._work)
+            )
             self._unsubscribe = [
                 self._state.subscribe(self._on_change),
                 self._state.add_guard(self._budgets.guard),
             ]
         if thread:
-            self._thread = threading.Thread(
-                target=self._run, name="ei_widgets-cost-meter", daemon=True
-            )
-            self._thread.start()
+            self._ticker = _Ticker(self.tick, min(self.tick_period, self.heartbeat_period))
         return self
 
     def stop(self) -> CostSnapshot:
         """Stop billing: close the open intervals and the ledger session. Idempotent."""
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
+        if self._ticker is not None:
+            self._ticker.stop()
         # Unsubscribe before taking our lock: the state calls observers under its own lock, so
         # holding ours while waiting for it could deadlock with an attach in another thread.
         unsubscribe, self._unsubscribe = self._unsubscribe, []
@@ -250,7 +316,7 @@ class CostMeter:
                 raise EIError("the meter was never started")
             if self._stop is None:
                 now = self._clock.monotonic()
-                segments, work = self._segments(), self._safe_work()
+                segments, work = self._segments(), _read_work(self._work)
                 for seg in segments:
                     self._close_segment(seg, now)
                 self._accelerator = self._instance = None
@@ -266,14 +332,6 @@ class CostMeter:
         if self.ledger is not None and self.owns_ledger:
             self.ledger.close()
 
-    def _run(self) -> None:
-        period = min(self.tick_period, self.heartbeat_period)
-        while not self._wake.wait(period):
-            try:
-                self.tick()
-            except Exception:  # the ticker must survive anything a subscriber or the disk does
-                log.exception("ei_widgets cost meter tick failed")
-
     # following the accelerator state
 
     def _segments(self) -> list[Segment]:
@@ -286,9 +344,9 @@ class CostMeter:
             name, precision = source.accelerator.name, source.precision
         else:
             name, precision = source.name, None
-        seg = Segment(kind, name, self._price(kind, name, source), now, source, precision)
+        seg = Segment(kind, name, _price(self._catalog, kind, name, source), now, source, precision)
         if self.running:  # at start, the session opens with its intervals
-            self._writer.open_interval(seg, now, self._clock.wall(), self._safe_work())
+            self._writer.open_interval(seg, now, self._clock.wall(), _read_work(self._work))
         return seg
 
     def _close_segment(self, seg: Segment, now: float, reason: str | None = None) -> None:
@@ -297,7 +355,7 @@ class CostMeter:
         if seg.kind == "instance":
             self._last_instance = seg.name  # still named in snapshots after the meter stops
         if reason is not None:
-            self._writer.close_interval(seg, now, self._safe_work(), reason)
+            self._writer.close_interval(seg, now, _read_work(self._work), reason)
 
     def _on_change(self, change: Change) -> None:
         if change.kind not in ("attach", "detach", "instance"):
@@ -323,13 +381,6 @@ class CostMeter:
             if attached is not None:
                 self._accelerator = self._open("accelerator", attached, now)
 
-    def _safe_work(self) -> Work:
-        try:
-            return Work(*self._work())
-        except Exception:  # a broken metrics source must not stop the bill
-            log.exception("ei_widgets: reading the metrics stream failed")
-            return Work()
-
     # the ticker's work, callable by hand with a ManualClock
 
     def tick(self) -> CostSnapshot:
@@ -341,7 +392,7 @@ class CostMeter:
             if self.running and now - self._last_heartbeat >= self.heartbeat_period:
                 self._last_heartbeat = now
                 wall = self._clock.wall()
-                self._writer.heartbeat(now, wall, self._segments(), self._safe_work())
+                self._writer.heartbeat(now, wall, self._segments(), _read_work(self._work))
             snap = self.snapshot()
             budget_events: list[BudgetEvent] = []
             if snap.budget_spent is not None:
@@ -349,11 +400,8 @@ class CostMeter:
                 budget_events = self._budgets.check(
                     snap.budget_spent, snap.at, (month.year, month.month)
                 )
-            if (
-                self._last_notify is None
-                or now - self._last_notify >= self.tick_period
-                or (budget_events)
-            ):
+            due = self._last_notify is None or now - self._last_notify >= self.tick_period
+            if due or budget_events:
                 self._last_notify = now
                 events.append(snap)
             events.extend(budget_events)
@@ -361,39 +409,16 @@ class CostMeter:
             name = self._accelerator.name if self._accelerator is not None else None
         if detach and name is not None:
             self._state.detach()
-            events = [
-                BudgetEvent(e.percent, e.budget, e.spent, e.at, detached=name)
-                if isinstance(e, BudgetEvent) and e.percent >= 100
-                else e
-                for e in events
-            ]
-            events.append(self.snapshot())
-        self._notify(events)
+            events = [*_mark_detached(events, name), self.snapshot()]
+        self._subscribers.notify(events)
         return snap
-
-    def _notify(self, events: list[Event]) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for event in events:
-            for callback in subscribers:
-                try:
-                    callback(event)
-                except Exception:
-                    log.exception("ei_widgets cost meter subscriber failed")
 
     def subscribe(self, callback: Callback) -> Callable[[], None]:
         """Call ``callback`` with a ``CostSnapshot`` every tick and with each ``BudgetEvent``.
 
         Returns a function that unsubscribes. Callbacks run on the ticker thread.
         """
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock, contextlib.suppress(ValueError):
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     # budgets
 
@@ -430,8 +455,8 @@ class CostMeter:
         month = month_start(self._timeline(now))
         others = self._month.refresh(self.ledger, month, self._writer.session_ids, now)
         cut = self._start + (month - self._timeline(self._start)).total_seconds()
-        spans = list(self._history) + [(s.rate, s.start, now) for s in self._segments()]
-        return others + sum(rate * us(end - max(a, cut)) for rate, a, end in spans if end > cut)
+        spans = self._history + [(s.rate, s.start, now) for s in self._segments()]
+        return others + units_after(spans, cut)
 
     # reading the bill
 
@@ -459,7 +484,7 @@ class CostMeter:
                 accelerator_rate=acc.rate if acc is not None else 0,
                 instance_units=units["instance"],
                 accelerator_units=units["accelerator"],
-                inferences=self._safe_work().inferences,
+                inferences=_read_work(self._work).inferences,
                 comparison=self._comparison,
                 comparison_rate=self._comparison_rate,
                 budget=budget,
@@ -473,7 +498,7 @@ class CostMeter:
 
     def set_comparison(self, name: str) -> None:
         """Compare against another whole-GPU (or any) instance from the catalog."""
-        rate = self._price("instance", name, None)
+        rate = _price(self._catalog, "instance", name, None)
         with self._lock:
             self._comparison, self._comparison_rate = name, rate
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import socket
 import sqlite3
 import threading
@@ -29,20 +28,25 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-try:  # POSIX only: serialises the "move a corrupt file aside" step between processes
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
 from jupyter_core.paths import jupyter_data_dir
 
+from . import ledger_file
 from . import ledger_history as history
 from .errors import LedgerError
+from .ledger_file import (
+    APPLICATION_ID,
+    ENV_VAR,
+    SCHEMA_VERSION,
+    Corrupt,
+    LedgerWarning,
+    file_lock,
+    move_aside,
+)
 from .ledger_history import By, UsageRow
 from .money import US_PER_S, dollars
 
@@ -58,67 +62,12 @@ __all__ = [
     "open_ledger",
 ]
 
-ENV_VAR = "EI_WIDGETS_LEDGER"
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 10_000
 # A session on another host (where its pid cannot be checked) counts as crashed once its heartbeat
 # is this many periods old, and never sooner than MIN_STALE_S.
 STALE_PERIODS = 6
 MIN_STALE_S = 120.0
 
-# Written in the header of every ledger ("EIWL"): a file carrying it is demonstrably ours, so a
-# damaged one may be moved aside; any other file at the ledger's path is left alone.
-APPLICATION_ID = 0x4549574C
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY,
-    kernel_id TEXT,
-    notebook TEXT,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    pid_start TEXT,                    -- process start marker, so a reused pid is not "alive"
-    instance TEXT NOT NULL,            -- instance type when the session started
-    rate_micro INTEGER NOT NULL,       -- its price, micro-dollars per hour
-    started_at REAL NOT NULL,          -- wall clock, seconds since the epoch (UTC)
-    heartbeat_period REAL NOT NULL,    -- seconds between heartbeats, as promised by the writer
-    elapsed_us INTEGER NOT NULL DEFAULT 0,  -- monotonic time since start, at the last heartbeat
-    heartbeat_at REAL NOT NULL,        -- wall clock of the last heartbeat
-    heartbeats INTEGER NOT NULL DEFAULT 0,
-    ended_at REAL,                     -- wall clock when closed, NULL while open
-    end_reason TEXT,                   -- 'stop' or 'crash'
-    inferences INTEGER NOT NULL DEFAULT 0,  -- run summary of the whole session
-    errors INTEGER NOT NULL DEFAULT 0,
-    simulated_s REAL NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_at);
-CREATE INDEX IF NOT EXISTS sessions_open ON sessions(ended_at);
-CREATE TABLE IF NOT EXISTS intervals (
-    id INTEGER PRIMARY KEY,
-    session_id INTEGER NOT NULL REFERENCES sessions(id),
-    kind TEXT NOT NULL CHECK (kind IN ('instance', 'accelerator')),
-    name TEXT NOT NULL,
-    precision TEXT,
-    rate_micro INTEGER NOT NULL,
-    offset_us INTEGER NOT NULL,        -- monotonic start, relative to the session's start
-    duration_us INTEGER NOT NULL DEFAULT 0,  -- as of the last heartbeat, or final once closed
-    started_at REAL NOT NULL,          -- wall clock at the event, for people reading the table
-    closed INTEGER NOT NULL DEFAULT 0,
-    end_reason TEXT,                   -- 'detach', 'change', 'stop' or 'crash'
-    inferences INTEGER NOT NULL DEFAULT 0,  -- run summary while this interval was open
-    errors INTEGER NOT NULL DEFAULT 0,
-    simulated_s REAL NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS intervals_session ON intervals(session_id);
-"""
-
-
-class LedgerWarning(UserWarning):
-    """The ledger file could not be used as is (corrupt, read-only...); metering goes on."""
-
-
-# --- time helpers ---------------------------------------------------------------------------------
+# --- processes ----------------------------------------------------------------------------------
 
 
 def _process_start(pid: int) -> str | None:
@@ -156,6 +105,38 @@ def _pid_alive(pid: int, start_marker: str | None) -> bool:
     return True
 
 
+def _close_dead(conn: sqlite3.Connection, mine: set[int], now: float) -> list[int]:
+    """Close the open sessions (other than ``mine``) whose process is dead, at their last
+    heartbeat; returns their ids. Runs inside the caller's write transaction."""
+    host = socket.gethostname()
+    closed: list[int] = []
+    rows = conn.execute(
+        "SELECT id, host, pid, pid_start, heartbeat_at, heartbeat_period FROM sessions"
+        " WHERE ended_at IS NULL"
+    ).fetchall()
+    for sid, s_host, pid, pid_start, heartbeat_at, period in rows:
+        if sid in mine:
+            continue
+        if s_host == host:
+            dead = not _pid_alive(int(pid), pid_start)
+        else:
+            dead = now - heartbeat_at > max(STALE_PERIODS * period, MIN_STALE_S)
+        if not dead:
+            continue
+        conn.execute(
+            "UPDATE sessions SET ended_at = heartbeat_at, end_reason = 'crash'"
+            " WHERE id = ? AND ended_at IS NULL",
+            (sid,),
+        )
+        conn.execute(
+            "UPDATE intervals SET closed = 1, end_reason = 'crash'"
+            " WHERE session_id = ? AND closed = 0",
+            (sid,),
+        )
+        closed.append(int(sid))
+    return closed
+
+
 # --- rows ---------------------------------------------------------------------------------------
 
 
@@ -178,26 +159,6 @@ def default_path() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(jupyter_data_dir()) / "ei_widgets" / "usage.sqlite3"
-
-
-class _Corrupt(LedgerError):
-    """The file is a damaged ei_widgets ledger (``open_ledger`` moves it aside; readers get it as
-    a ``LedgerError``)."""
-
-
-def _header_is_ours(path: Path) -> bool:
-    """Does the file's SQLite header carry the ledger's application id? Read without SQLite, so
-    it works on a file too damaged to open."""
-    try:
-        with open(path, "rb") as f:
-            header = f.read(100)
-    except OSError:
-        return False
-    return (
-        len(header) == 100
-        and header.startswith(b"SQLite format 3\x00")
-        and int.from_bytes(header[68:72], "big") == APPLICATION_ID
-    )
 
 
 class Ledger:
@@ -226,147 +187,11 @@ class Ledger:
         self.in_memory = path is not None and str(path) == ":memory:"
         self.path: Path | None = None if self.in_memory else Path(path or default_path())
         self.read_only = read_only and self.path is not None
-        self._empty = False  # a read-only file with no schema yet: reads as an empty ledger
         self._pid = os.getpid()  # a forked child must not use its parent's connection
         self._lock = threading.RLock()
         self._mine: set[int] = set()  # sessions this object opened: alive by definition
-        self._conn = self._connect_read() if self.read_only else self._connect()
+        self._conn, self._empty = ledger_file.connect(self.path, read_only=self.read_only)
         self.recovered: list[int] = self.recover() if recover and not self.read_only else []
-
-    # connection and schema
-
-    def _connect(self) -> sqlite3.Connection:
-        if self.path is not None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise LedgerError(
-                    f"cannot create the ledger directory {self.path.parent}: {exc}"
-                ) from exc
-        target = ":memory:" if self.path is None else str(self.path)
-        conn = self._sqlite(target, uri=False)
-        try:
-            self._prepare_retrying(conn)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            if _is_corruption(exc):
-                raise self._damaged(str(exc)) from exc
-            raise LedgerError(f"cannot use the ledger {target}: {exc}") from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _connect_read(self) -> sqlite3.Connection:
-        """A read-only connection (``mode=ro``); on a read-only mount, where SQLite cannot make
-        the WAL index beside the file, an immutable one (nothing can be writing there)."""
-        assert self.path is not None
-        uri = self.path.absolute().as_uri() + "?mode=ro"
-        wal = self.path.with_name(self.path.name + "-wal")
-        for attempt in (uri, uri + "&immutable=1"):
-            conn = self._sqlite(attempt, uri=True)
-            try:
-                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                self._check_schema(conn)
-                return conn
-            except sqlite3.OperationalError as exc:
-                conn.close()
-                if "unable to open" not in str(exc) or wal.exists() or "immutable" in attempt:
-                    raise LedgerError(f"cannot read the ledger {self.path}: {exc}") from exc
-            except sqlite3.DatabaseError as exc:
-                conn.close()
-                raise LedgerError(f"cannot read the ledger {self.path}: {exc}") from exc
-            except BaseException:
-                conn.close()
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def _sqlite(target: str, *, uri: bool) -> sqlite3.Connection:
-        try:
-            return sqlite3.connect(
-                target,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-                uri=uri,
-            )
-        except sqlite3.Error as exc:
-            raise LedgerError(f"cannot open the ledger {target}: {exc}") from exc
-
-    def _damaged(self, reason: str) -> LedgerError:
-        """A damaged file: moved aside only if its header shows it is a ledger of ours."""
-        if self.path is not None and _header_is_ours(self.path):
-            return _Corrupt(reason)
-        return LedgerError(
-            f"{self.path} is not an ei_widgets ledger ({reason}); it is left untouched. Point"
-            f" ${ENV_VAR} at another file, or move this one away."
-        )
-
-    def _prepare_retrying(self, conn: sqlite3.Connection) -> None:
-        """``_prepare``, retried while another process is creating or converting the file.
-
-        Switching a new file to WAL mode can report "database is locked" at once, without
-        waiting for the busy timeout, when several kernels open a fresh ledger together.
-        """
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-        while True:
-            try:
-                self._prepare(conn)
-                return
-            except sqlite3.OperationalError as exc:
-                text = str(exc).lower()
-                if not ("locked" in text or "busy" in text) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02 + random.random() * 0.05)  # jitter: openers do not march in step
-
-    def _prepare(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if self.path is not None:
-            # Read before anything is written, so somebody else's database is left as it was
-            # (a file that is no database at all fails here: "file is not a database").
-            self._check_schema(conn)
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise LedgerError(f"the ledger {self.path} cannot use WAL mode (got {mode!r})")
-            conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL, much cheaper
-            check = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
-            if check != ["ok"]:
-                raise self._damaged("; ".join(str(c) for c in check[:3]))
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = self._check_schema(conn)
-            if version < SCHEMA_VERSION:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # ledgers made before
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    def _check_schema(self, conn: sqlite3.Connection) -> int:
-        """The file's schema version, after checking the file is a ledger (or still empty)."""
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        app = int(conn.execute("PRAGMA application_id").fetchone()[0])
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        foreign = tables - {"sessions", "intervals"}
-        if app not in (0, APPLICATION_ID) or (version == 0 and foreign):
-            what = f"tables: {', '.join(sorted(tables))}" if foreign else f"application id {app}"
-            raise LedgerError(
-                f"{self.path} is not an ei_widgets ledger ({what}); it is left untouched. Point"
-                f" ${ENV_VAR} at another file."
-            )
-        if version > SCHEMA_VERSION:
-            raise LedgerError(
-                f"the ledger {self.path} was written by a newer ei_widgets (schema {version},"
-                f" this one reads {SCHEMA_VERSION}); it is left untouched"
-            )
-        self._empty = self.read_only and version == 0
-        return version
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -558,33 +383,8 @@ class Ledger:
         a second recovery (from another kernel at the same moment) finds nothing left to close.
         """
         now = time.time() if now is None else now
-        host = socket.gethostname()
-        closed: list[int] = []
         with self._write() as conn:
-            rows = conn.execute(
-                "SELECT id, host, pid, pid_start, heartbeat_at, heartbeat_period FROM sessions"
-                " WHERE ended_at IS NULL"
-            ).fetchall()
-            for sid, s_host, pid, pid_start, heartbeat_at, period in rows:
-                if sid in self._mine:
-                    continue
-                if s_host == host:
-                    dead = not _pid_alive(int(pid), pid_start)
-                else:
-                    dead = now - heartbeat_at > max(STALE_PERIODS * period, MIN_STALE_S)
-                if not dead:
-                    continue
-                conn.execute(
-                    "UPDATE sessions SET ended_at = heartbeat_at, end_reason = 'crash'"
-                    " WHERE id = ? AND ended_at IS NULL",
-                    (sid,),
-                )
-                conn.execute(
-                    "UPDATE intervals SET closed = 1, end_reason = 'crash'"
-                    " WHERE session_id = ? AND closed = 0",
-                    (sid,),
-                )
-                closed.append(int(sid))
+            closed = _close_dead(conn, self._mine, now)
         if closed:
             warnings.warn(
                 f"ei_widgets ledger: closed {len(closed)} session(s) left open by a kernel that"
@@ -623,7 +423,7 @@ class Ledger:
         exclude: Iterable[int] = (),
     ) -> int:
         """Exact cost units of everything recorded in [since, until), some sessions left out."""
-        buckets = self._buckets(since, until, lambda piece: "all", exclude)
+        buckets = _read_buckets(self, since, until, lambda piece: "all", exclude)
         b = buckets.get("all")
         return 0 if b is None else b.instance_units + b.accelerator_units
 
@@ -654,100 +454,62 @@ class Ledger:
         heartbeat), when that end lies within the bounds. Each row's parts add up to its total.
         """
         key_of = history.key_function(by)
-        buckets = self._buckets(since, until, key_of, split_days=by == "day")
+        buckets = _read_buckets(self, since, until, key_of, split_days=by == "day")
         return [buckets[k].row(k) for k in sorted(buckets)]
 
-    def _buckets(
-        self,
-        since: datetime | date | None,
-        until: datetime | date | None,
-        key_of: Callable[[history.Piece], str],
-        exclude: Iterable[int] = (),
-        *,
-        split_days: bool = False,
-    ) -> dict[str, history.Bucket]:
-        lo = None if since is None else history.epoch_us(since)
-        hi = None if until is None else history.epoch_us(until)
-        if (lo is not None and hi is not None and hi <= lo) or self._empty:
-            return {}
-        where = "1"
-        args: list[object] = []
-        if hi is not None:
-            where += " AND started_at < ?"
-            args.append(hi / US_PER_S)
-        if lo is not None:
-            # A session whose every interval ended before the lower bound cannot contribute. Its
-            # end is its last interval's, not its last heartbeat's: a detach after the heartbeat
-            # closes an interval later than the session's elapsed time says.
-            where += (
-                " AND started_at + MAX(elapsed_us, (SELECT COALESCE(MAX(offset_us + duration_us),"
-                " 0) FROM intervals WHERE session_id = sessions.id)) / 1e6 >= ?"
-            )
-            args.append(lo / US_PER_S - 1)
-        for sid in exclude:
-            where += " AND id != ?"
-            args.append(sid)
-        with self._lock:
-            sessions = self._conn.execute(
-                f"SELECT id, kernel_id, notebook, started_at FROM sessions WHERE {where}", args
-            ).fetchall()
-            rows = self._conn.execute(
-                "SELECT session_id, kind, name, rate_micro, offset_us, duration_us, inferences,"
-                " errors FROM intervals"
-                f" WHERE session_id IN (SELECT id FROM sessions WHERE {where})"
-                " ORDER BY session_id, offset_us, id",
-                args,
-            ).fetchall()
-        return history.group(sessions, rows, lo, hi, key_of, split_days)
 
-
-def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
-    text = str(exc).lower()
-    return any(s in text for s in ("not a database", "malformed", "corrupt", "encrypted"))
-
-
-# --- opening with fallbacks ---------------------------------------------------------------------
-
-
-def _move_aside(path: Path, reason: str) -> Path:
-    """Rename a corrupt ledger (and its -wal/-shm) to ``<name>.corrupt-<UTC timestamp>``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    os.replace(path, target)
-    for suffix in ("-wal", "-shm"):
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            with contextlib.suppress(OSError):
-                os.replace(side, target.with_name(target.name + suffix))
-    warnings.warn(
-        f"ei_widgets ledger {path} is unreadable ({reason}); it was moved to {target} and a new"
-        " ledger was started. Nothing was deleted.",
-        LedgerWarning,
-        stacklevel=3,
-    )
-    return target
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An advisory lock beside the ledger, so two kernels never both move files aside."""
-    if fcntl is None:  # pragma: no cover - Windows
-        yield
-        return
-    with open(path.with_name(path.name + ".lock"), "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+def _read_buckets(
+    ledger: Ledger,
+    since: datetime | date | None,
+    until: datetime | date | None,
+    key_of: Callable[[history.Piece], str],
+    exclude: Iterable[int] = (),
+    *,
+    split_days: bool = False,
+) -> dict[str, history.Bucket]:
+    lo = None if since is None else history.epoch_us(since)
+    hi = None if until is None else history.epoch_us(until)
+    if (lo is not None and hi is not None and hi <= lo) or ledger._empty:
+        return {}
+    where = "1"
+    args: list[object] = []
+    if hi is not None:
+        where += " AND started_at < ?"
+        args.append(hi / US_PER_S)
+    if lo is not None:
+        # A session whose every interval ended before the lower bound cannot contribute. Its
+        # end is its last interval's, not its last heartbeat's: a detach after the heartbeat
+        # closes an interval later than the session's elapsed time says.
+        where += (
+            " AND started_at + MAX(elapsed_us, (SELECT COALESCE(MAX(offset_us + duration_us),"
+            " 0) FROM intervals WHERE session_id = sessions.id)) / 1e6 >= ?"
+        )
+        args.append(lo / US_PER_S - 1)
+    for sid in exclude:
+        where += " AND id != ?"
+        args.append(sid)
+    with ledger._lock:
+        sessions = ledger._conn.execute(
+            f"SELECT id, kernel_id, notebook, started_at FROM sessions WHERE {where}", args
+        ).fetchall()
+        rows = ledger._conn.execute(
+            "SELECT session_id, kind, name, rate_micro, offset_us, duration_us, inferences,"
+            " errors FROM intervals"
+            f" WHERE session_id IN (SELECT id FROM sessions WHERE {where})"
+            " ORDER BY session_id, offset_us, id",
+            args,
+        ).fetchall()
+    return history.group(sessions, rows, lo, hi, key_of, split_days)
 
 
 def open_ledger(path: str | os.PathLike[str] | None = None, *, recover: bool = True) -> Ledger:
     """Open the ledger for metering, never failing: the fallbacks warn (``LedgerWarning``).
 
-    - corrupt file: moved aside to ``<name>.corrupt-<timestamp>``, a fresh ledger is started;
-    - unusable place (read-only directory, a path through a regular file, a newer schema...):
-      an in-memory ledger is returned, so metering goes on for this kernel.
+    - a damaged ledger (its header shows it is ours): moved aside to
+      ``<name>.corrupt-<timestamp>``, a fresh ledger is started;
+    - anything else unusable (somebody else's file or database, a read-only directory, a path
+      through a regular file, a newer schema...): left as it is, and an in-memory ledger is
+      returned, so metering goes on for this kernel.
     """
     target = Path(path) if path is not None else default_path()
     if str(path) == ":memory:":
@@ -755,12 +517,12 @@ def open_ledger(path: str | os.PathLike[str] | None = None, *, recover: bool = T
     try:
         try:
             return Ledger(target, recover=recover)
-        except _Corrupt:
-            with _file_lock(target):
+        except Corrupt:
+            with file_lock(target):
                 try:  # another kernel may have replaced it meanwhile
                     return Ledger(target, recover=recover)
-                except _Corrupt as exc:
-                    _move_aside(target, str(exc))
+                except Corrupt as exc:
+                    move_aside(target, str(exc))
             return Ledger(target, recover=recover)
     except (LedgerError, OSError, sqlite3.Error) as exc:
         warnings.warn(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from ei_widgets import ledger_file
 from ei_widgets.errors import LedgerError
 from ei_widgets.ledger import (
     SCHEMA_VERSION,
@@ -389,16 +390,16 @@ def test_opening_retries_while_another_process_converts_the_file(
 ) -> None:
     # Switching a fresh file to WAL can fail at once with "database is locked" (no busy wait)
     # when several processes do it together; opening must retry, not fall back to memory.
-    real = Ledger._prepare
+    real = ledger_file._prepare
     calls = []
 
-    def flaky(self: Ledger, conn: sqlite3.Connection) -> None:
+    def flaky(conn: sqlite3.Connection, path: Path | None) -> None:
         calls.append(1)
         if len(calls) < 3:
             raise sqlite3.OperationalError("database is locked")
-        real(self, conn)
+        real(conn, path)
 
-    monkeypatch.setattr(Ledger, "_prepare", flaky)
+    monkeypatch.setattr(ledger_file, "_prepare", flaky)
     led = open_ledger(tmp_path / "usage.sqlite3")
     with led:
         assert not led.in_memory

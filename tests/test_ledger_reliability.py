@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from ei_widgets import ledger as ledger_mod
+from ei_widgets import ledger_file
 from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.billing import (
     DEFAULT_HEARTBEAT_S,
@@ -122,7 +122,7 @@ def test_a_ledger_locked_by_another_process_loses_nothing_and_warns_once(
     state: AcceleratorState,
     clock: ManualClock,
 ) -> None:
-    monkeypatch.setattr(ledger_mod, "BUSY_TIMEOUT_MS", 50)  # give up on the lock quickly
+    monkeypatch.setattr(ledger_file, "BUSY_TIMEOUT_MS", 50)  # give up on the lock quickly
     path = tmp_path / "usage.sqlite3"
     led = Ledger(path)
     attempts: list[int] = []
