@@ -5,26 +5,35 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_client.session import json_packer
 
 from ei_widgets import accelerator as acc_mod
 from ei_widgets import comm as comm_mod
 from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.comm import MAX_ID_LENGTH, Handler, ProtocolError, build_state, validate
-from tests.models import big_profile
+from ei_widgets.errors import EIError
+from tests.models import big_profile, mlp, tiny
+
+
+def wire(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as the kernel's session packs it (raises for what the wire cannot carry)."""
+    return json.loads(json_packer(data))
 
 
 class Recorder:
-    """Stands in for a comm: records what is sent, as JSON would carry it."""
+    """Stands in for a comm: records what is sent, as the kernel's session would carry it."""
 
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
 
     def __call__(self, data: dict[str, Any]) -> None:
-        self.sent.append(json.loads(json.dumps(data)))
+        self.sent.append(wire(data))
 
 
 @pytest.fixture
@@ -104,25 +113,30 @@ def test_get_state_replies_with_the_documented_state(
     assert answer["id"] == "open"
     state = answer["state"]
     assert set(state) == {
-        "instance", "attached", "accelerators", "instances", "comparison", "model", "cost",
+        "instance", "attached", "accelerators", "instances", "comparison", "model", "models",
+        "latency_accuracy", "cost",
     }  # fmt: skip
     assert state["attached"] is None
     assert state["model"] is None
+    assert state["models"] == []
     names = [a["name"] for a in state["accelerators"]]
     assert sorted(names) == [
         "ml.eia1.large", "ml.eia1.medium", "ml.eia1.xlarge",
         "ml.eia2.large", "ml.eia2.medium", "ml.eia2.xlarge",
     ]  # fmt: skip
     large = next(a for a in state["accelerators"] if a["name"] == "ml.eia2.large")
+    unjudged = {"fits": None, "latency_ms": None, "reason": None, "memory_bytes": None}
     assert large == {
         "name": "ml.eia2.large", "f32_tflops": 2, "f16_tflops": 16, "memory_gib": 4,
         "price_per_hour": 0.336, "fits": None, "latency_ms": None, "reason": None,
+        "estimates": {"fp32": unjudged, "fp16": unjudged},
     }  # fmt: skip
     assert state["instance"]["name"] == "ml.t3.medium"
     assert state["instance"]["price_per_hour"] == 0.05
     assert "ml.t3.medium" in [i["name"] for i in state["instances"]]
     assert state["comparison"] == {"name": "ml.g4dn.xlarge", "price_per_hour": 0.736}
     assert state["cost"]["rate_per_hour"] == pytest.approx(0.05)
+    assert state["cost"]["metered"] is False  # no running meter here: the total does not tick
 
 
 def test_attach_detach_and_set_instance_change_the_one_state(
@@ -190,7 +204,7 @@ def test_a_model_that_does_not_fit_is_refused_with_the_size_that_would(
     assert state["model"] == {"variable": "big", "kind": "onnx-model"}
     fits = {a["name"]: a for a in state["accelerators"]}
     assert fits["ml.eia2.medium"]["fits"] is False
-    assert "ml.eia2.medium has 2.00 GiB" in fits["ml.eia2.medium"]["reason"]
+    assert "ml.eia2.medium has 2 GiB" in fits["ml.eia2.medium"]["reason"]
     assert fits["ml.eia2.xlarge"]["fits"] is True
     assert fits["ml.eia2.xlarge"]["latency_ms"] > 0
     assert fits["ml.eia2.xlarge"]["reason"] is None
@@ -249,8 +263,9 @@ class FakeComm:
         self._lock = threading.Lock()
 
     def send(self, data: dict[str, Any]) -> None:
+        packed = wire(data)
         with self._lock:
-            self.sent.append(json.loads(json.dumps(data)))
+            self.sent.append(packed)
 
     def on_msg(self, callback: Any) -> None:
         self._on_msg = callback
@@ -356,3 +371,250 @@ def test_a_closed_comm_gets_no_more_pushes(manager: FakeManager) -> None:
     count = len(fake.sent)
     time.sleep(0.2)
     assert len(fake.sent) == count
+
+
+# --- models found as %ei_status finds them; both precisions; the model's stated accuracy ------
+
+
+def test_models_are_listed_without_inspecting_them_first(st: AcceleratorState) -> None:
+    namespace = {"net": mlp(), "small": tiny(), "numbers": [1, 2, 3], "_hidden": tiny()}
+    recorder = Recorder()
+    h = Handler(recorder, st, namespace=namespace)
+    state = h.handle(request("get-state", "open"))["state"]
+    assert [(m["variable"], m["kind"]) for m in state["models"]] == [
+        ("net", "onnx-model"),
+        ("small", "onnx-model"),
+    ]
+    assert all(m["summary"] for m in state["models"])
+    assert state["model"] is None  # listed, not yet judged by: that takes a profile
+
+
+def test_set_model_profiles_the_chosen_variable_and_judges_fits_by_it(
+    st: AcceleratorState,
+) -> None:
+    namespace = {"net": mlp(), "small": tiny(), "numbers": [1, 2, 3]}
+    recorder = Recorder()
+    h = Handler(recorder, st, namespace=namespace)
+    answer = h.handle(request("set-model", "m1", variable="small"))
+    assert answer["type"] == "reply", answer
+    assert answer["state"]["model"] == {"variable": "small", "kind": "onnx-model"}
+    assert st.model is not None and st.model[0] == "small"
+    large = next(a for a in answer["state"]["accelerators"] if a["name"] == "ml.eia2.large")
+    assert large["fits"] is True
+    assert large["latency_ms"] > 0
+
+    answer = h.handle(request("set-model", "m2", variable="net"))
+    assert answer["state"]["model"]["variable"] == "net"
+
+    # Only the models found can be chosen: never an arbitrary name, never evaluated.
+    for variable in ("numbers", "missing", "__import__('os')"):
+        answer = h.handle(request("set-model", "m3", variable=variable))
+        assert answer["type"] == "error"
+        assert "no model variable" in answer["error"]
+        assert "net, small" in answer["error"]
+    assert st.model is not None and st.model[0] == "net"
+
+
+def test_estimates_carry_both_precisions_and_the_top_level_follows_the_attached_one(
+    st: AcceleratorState,
+) -> None:
+    st.set_model("big", big_profile(3 * 2**30))
+    state = build_state(st)
+    medium = next(a for a in state["accelerators"] if a["name"] == "ml.eia2.medium")
+    fp32, fp16 = medium["estimates"]["fp32"], medium["estimates"]["fp16"]
+    assert fp32["latency_ms"] > fp16["latency_ms"] > 0
+    assert fp32["memory_bytes"] > fp16["memory_bytes"] > 0
+    assert (fp32["fits"], fp16["fits"]) == (False, True)  # half the bytes per weight at fp16
+    assert medium["latency_ms"] == fp32["latency_ms"]  # nothing attached: fp32
+
+    st.attach("ml.eia2.medium", precision="fp16")
+    medium = next(a for a in build_state(st)["accelerators"] if a["name"] == "ml.eia2.medium")
+    assert medium["latency_ms"] == medium["estimates"]["fp16"]["latency_ms"]
+    assert medium["fits"] is True
+
+
+def test_the_latency_model_accuracy_is_read_from_the_catalog_when_it_states_one() -> None:
+    from types import SimpleNamespace
+
+    stated = SimpleNamespace(validation=SimpleNamespace(text="modelled; ±18% against 14"))
+    assert comm_mod._latency_accuracy(stated) == "modelled; ±18% against 14"
+    assert comm_mod._latency_accuracy(SimpleNamespace()) is None
+    assert comm_mod._latency_accuracy(SimpleNamespace(validation=None)) is None
+
+
+# --- always answer, never echo much (issue 14, item 14) -------------------------------------
+
+LONE_SURROGATE = "\ud800"
+FIVE_MB = "x" * (5 * 2**20)
+
+
+def test_a_request_whose_id_is_a_lone_surrogate_is_answered(
+    st: AcceleratorState,
+    handler: tuple[Handler, Recorder],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    h, recorder = handler
+    # Legal JSON, but UTF-8 cannot carry the id back: refused with an error that can travel.
+    answer = h.handle(request("attach", LONE_SURROGATE, accelerator="ml.eia2.large"))
+    assert recorder.sent == [answer]
+    assert answer["type"] == "error"
+    assert answer["id"] is None
+    assert "valid Unicode" in answer["error"]
+    assert st.attachment is None
+    # Lone surrogates elsewhere are answered too, escaped where the error quotes them.
+    for message in (
+        request("attach", "s1", accelerator="ml.eia2" + LONE_SURROGATE),
+        request("detach", "s2", **{LONE_SURROGATE: 1}),
+        {**request("get-state", "s3"), "type": LONE_SURROGATE},
+    ):
+        answer = h.handle(message)
+        assert answer["type"] == "error"
+        assert answer == recorder.sent[-1]
+    assert "\\ud800" in recorder.sent[-1]["error"]
+    assert len(recorder.sent) == 4
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_an_answer_that_cannot_travel_becomes_an_error_that_can(
+    st: AcceleratorState, handler: tuple[Handler, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h, recorder = handler
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise EIError("cannot attach " + LONE_SURROGATE)
+
+    monkeypatch.setattr(st, "attach", refuse)
+    answer = h.handle(request("attach", "t1", accelerator="ml.eia2.large"))
+    assert recorder.sent == [answer]
+    assert answer["id"] == "t1"
+    assert answer["error"] == "cannot attach \\ud800"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {**request("get-state"), "type": FIVE_MB},
+        {**request("get-state"), "v": FIVE_MB},
+        {**request("get-state"), "v": [FIVE_MB] * 3},
+        {**request("get-state"), "id": FIVE_MB},
+        request("detach", **{FIVE_MB: 1}),
+        request("detach", **{f"k{i}": 1 for i in range(10_000)}),
+        request("attach", accelerator=FIVE_MB),
+        request("set-model", variable=FIVE_MB),
+    ],
+    ids=["type", "version", "version-list", "id", "field-name", "many-fields", "name", "model"],
+)
+def test_error_texts_cap_what_they_echo(
+    handler: tuple[Handler, Recorder], message: dict[str, Any]
+) -> None:
+    h, recorder = handler
+    answer = h.handle(message)
+    assert answer["type"] == "error"
+    assert len(answer["error"]) <= comm_mod.MAX_ERROR_LENGTH
+    assert len(json.dumps(recorder.sent[-1])) < 1000
+
+
+def test_an_unexpected_failure_echoes_a_capped_text(
+    st: AcceleratorState, handler: tuple[Handler, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h, _ = handler
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(FIVE_MB)
+
+    monkeypatch.setattr(st, "detach", boom)
+    answer = h.handle(request("detach", "b2"))
+    assert answer["id"] == "b2"
+    assert answer["error"].startswith("internal error: RuntimeError: xxx")
+    assert len(answer["error"]) <= comm_mod.MAX_ERROR_LENGTH
+
+
+def test_the_comm_target_answers_a_lone_surrogate_id(manager: FakeManager) -> None:
+    comm_mod.register(None)
+    fake = open_comm(manager)
+    fake.receive(request("get-state", LONE_SURROGATE))
+    assert fake.sent[-1]["type"] == "error"
+    assert fake.sent[-1]["id"] is None
+
+
+# --- the front end's fixture: one source for both halves of docs/protocol.md ----------------
+
+FIXTURE = (
+    Path(__file__).resolve().parents[1] / "labextension/src/__tests__/fixtures/protocol.json"
+)
+REGENERATE = "python -m tests.test_comm"
+
+# Sample figures the front end's format.ts must show as the kernel's formatters do: ties,
+# unit and magnitude boundaries, signs.
+FORMAT_SAMPLES: dict[str, list[float]] = {
+    "money": [
+        0, 0.336, 0.05, 0.168, 0.736, 0.00125, 0.00135, 0.005, 0.0099999, 0.01, 0.015, 0.025,
+        0.125, 1.005, 2.675, 12.5, 1234.565, 1234567.891, 0.000021, 0.00004, -0.5, -0.0012,
+        0.0500139, 0.0500125, 0.000000545, 0.00001235, 99.995, 999.95, -0.52,
+    ],
+    "bytes": [
+        0, 1, 2.5, 3.5, 512.5, 1023, 1024, 1536, 10_000, 1023.99 * 2**10, 2**31, 2**32,
+        3 * 2**30 + 12_345, 3.43 * 2**30, 1.5 * 2**40, 2**50, -1536,
+    ],
+    "count": [
+        0, 1, 0.5, 0.001234, 12.5, 999, 999.5, 1000, 1234, 99_950, 25_610_153, 1e9, 1.2345e12,
+        1e15, -2500,
+    ],
+    "ms": [0, 1e-7, 0.00012345, 0.0109, 0.0135, 0.125, 0.5, 1, 9.999, 10, 12.345, 1234.5],
+    "rate": [0, 0.5, 0.0625, 91.743, 213.4, 999.95, 12_345.6],
+    "percent": [0, 0.00001, 0.034, 0.0995, 0.12345, 0.5, 0.999, 1, 1.5],
+}
+
+
+def fixture_data() -> dict[str, Any]:
+    """What the jest tests load: states built by :func:`build_state` and formatted samples."""
+    from ei_widgets import money, units
+
+    empty = AcceleratorState()
+    judged = AcceleratorState()
+    judged.set_model("big", big_profile(3 * 2**30))
+    attachment = judged.attach("ml.eia2.medium", precision="fp16")
+    # A fixed time, so the fixture changes only when the state's form or figures do.
+    object.__setattr__(attachment, "since", datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc))
+    namespace = {"big_net": mlp(), "small": tiny()}
+    formatters: dict[str, Callable[[float], str]] = {
+        # The kernel formats exact decimals; the comm carries them as floats of the same digits.
+        "money": money.format_money,
+        "bytes": units.format_bytes,
+        "count": units.format_count,
+        "ms": units.format_ms,
+        "rate": units.format_rate,
+        "percent": units.format_percent,
+    }
+    return {
+        "about": f"Written by `{REGENERATE}` from ei_widgets.comm.build_state; do not edit.",
+        "states": {
+            "empty": build_state(empty),
+            "judged": build_state(judged, namespace=namespace),
+        },
+        "formats": {
+            kind: [[value, formatters[kind](value)] for value in values]
+            for kind, values in FORMAT_SAMPLES.items()
+        },
+    }
+
+
+def write_fixture() -> None:
+    FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+    FIXTURE.write_text(json.dumps(fixture_data(), indent=1, ensure_ascii=False) + "\n")
+
+
+def test_the_front_end_fixture_is_current() -> None:
+    assert FIXTURE.exists(), f"missing {FIXTURE}: run {REGENERATE}"
+    committed = json.loads(FIXTURE.read_text())
+    assert committed == wire(fixture_data()), (
+        f"{FIXTURE.name} is stale (the state or a formatter changed): run {REGENERATE}, "
+        "then jlpm run test in labextension"
+    )
+
+
+if __name__ == "__main__":
+    write_fixture()
+    print(f"wrote {FIXTURE}")

@@ -13,15 +13,11 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { KernelConnector } from './connector';
+import { errorText } from './format';
 import { Precision } from './model';
-import {
-  DEFAULT_VIEW_SETTINGS,
-  IViewSettings,
-  StatusItem,
-  openPicker,
-  openPickerSafely,
-  showProblem
-} from './views';
+import { openPicker, openPickerSafely, showProblem } from './Picker';
+import { DEFAULT_VIEW_SETTINGS, IViewSettings } from './settings';
+import { StatusItem } from './StatusItem';
 
 const PLUGIN_ID = 'ei-widgets:plugin';
 
@@ -201,10 +197,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         try {
           await connector.loadExtension();
         } catch (reason) {
-          showProblem(
-            'Could not load ei_widgets',
-            String((reason as Error).message ?? reason)
-          );
+          showProblem('Could not load ei_widgets', errorText(reason));
         }
       }
     });

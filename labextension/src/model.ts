@@ -4,6 +4,8 @@
  *
  * The wire format is described in docs/protocol.md (version 1).
  */
+import { formatMoney, formatPrice } from './format';
+import { CostTicker } from './ticker';
 
 /** Protocol version spoken by this front end. */
 export const PROTOCOL_VERSION = 1;
@@ -24,15 +26,36 @@ export interface IInstanceInfo {
   price_per_hour: number;
 }
 
-export interface IAcceleratorInfo {
+export type Precision = 'fp32' | 'fp16';
+
+export const PRECISIONS: ReadonlyArray<Precision> = ['fp32', 'fp16'];
+
+/** What the kernel's latency model says of one accelerator at one precision. */
+export interface IEstimate {
+  /** null when the kernel has no model to judge by. */
+  fits: boolean | null;
+  latency_ms: number | null;
+  /** Why it does not fit, or why it cannot be judged. */
+  reason: string | null;
+  /** Accelerator memory the model needs. */
+  memory_bytes: number | null;
+}
+
+export interface IAcceleratorInfo extends IEstimate {
   name: string;
   f32_tflops: number;
   f16_tflops: number;
   memory_gib: number;
   price_per_hour: number;
-  fits: boolean | null;
-  latency_ms: number | null;
-  reason: string | null;
+  /** Both precisions (the top-level fields are at the attached one). */
+  estimates: Record<Precision, IEstimate>;
+}
+
+/** A model found in the kernel's variables (as `%ei_status` lists them). */
+export interface IModelEntry {
+  variable: string;
+  kind: string;
+  summary: string;
 }
 
 export interface IAttachedInfo {
@@ -46,6 +69,8 @@ export interface ICostInfo {
   total: number;
   instance: number;
   accelerator: number;
+  /** True when the kernel runs a meter: the total grows at the rate. */
+  metered: boolean;
 }
 
 export interface IKernelState {
@@ -54,11 +79,14 @@ export interface IKernelState {
   accelerators: IAcceleratorInfo[];
   instances: IInstanceInfo[];
   comparison: { name: string; price_per_hour: number } | null;
+  /** The model fits and latencies are judged by, or null. */
   model: { variable: string; kind: string } | null;
+  /** The models found in the kernel's variables. */
+  models: IModelEntry[];
+  /** The latency model's stated accuracy, when the kernel has one. */
+  latency_accuracy: string | null;
   cost: ICostInfo;
 }
-
-export type Precision = 'fp32' | 'fp16';
 
 export type Request =
   | { v: 1; type: 'get-state'; id: string }
@@ -70,7 +98,8 @@ export type Request =
       precision?: Precision;
     }
   | { v: 1; type: 'detach'; id: string }
-  | { v: 1; type: 'set-instance'; id: string; instance: string };
+  | { v: 1; type: 'set-instance'; id: string; instance: string }
+  | { v: 1; type: 'set-model'; id: string; variable: string };
 
 export type KernelMessage =
   | { type: 'reply'; id: string; state: IKernelState }
@@ -91,59 +120,6 @@ export type Phase =
   'no-kernel' | 'connecting' | 'not-loaded' | 'ready' | 'pending' | 'error';
 
 /* ------------------------------------------------------------------ */
-/* Formatting                                                          */
-/* ------------------------------------------------------------------ */
-
-/**
- * `0.336` -> `$0.336`, `12.5` -> `$12.50`, `0.000021` -> `$0.000021`: enough
- * digits to see a running cost move.
- */
-export function formatMoney(value: number): string {
-  if (!Number.isFinite(value)) {
-    return '–';
-  }
-  const sign = value < 0 ? '-' : '';
-  const v = Math.abs(value);
-  let digits: number;
-  if (v === 0 || v >= 1) {
-    digits = 2;
-  } else if (v >= 0.01) {
-    digits = 3;
-  } else {
-    // Two significant digits, at most six decimals.
-    digits = Math.min(6, Math.max(4, 1 - Math.floor(Math.log10(v))));
-  }
-  return `${sign}$${v.toFixed(digits)}`;
-}
-
-/** A price per hour: `$0.336/h`. */
-export function formatRate(value: number): string {
-  return `${formatMoney(value)}/h`;
-}
-
-/** A latency in milliseconds, or a dash when the kernel has no model. */
-export function formatLatency(ms: number | null): string {
-  if (ms === null || !Number.isFinite(ms)) {
-    return '–';
-  }
-  if (ms < 10) {
-    return `${ms.toFixed(2)} ms`;
-  }
-  if (ms < 1000) {
-    return `${ms.toFixed(1)} ms`;
-  }
-  return `${(ms / 1000).toFixed(2)} s`;
-}
-
-/** A memory size in GiB: `4 GB` (the catalog's own unit names). */
-export function formatMemory(gib: number | null): string {
-  if (gib === null || !Number.isFinite(gib)) {
-    return '–';
-  }
-  return `${Number.isInteger(gib) ? gib : gib.toFixed(1)} GB`;
-}
-
-/* ------------------------------------------------------------------ */
 /* Messages                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -160,12 +136,18 @@ export function buildRequest(
   fields: { instance: string }
 ): Request;
 export function buildRequest(
+  type: 'set-model',
+  id: string,
+  fields: { variable: string }
+): Request;
+export function buildRequest(
   type: Request['type'],
   id: string,
   fields: {
     accelerator?: string;
     precision?: Precision;
     instance?: string;
+    variable?: string;
   } = {}
 ): Request {
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) {
@@ -198,6 +180,11 @@ export function buildRequest(
         throw new Error('set-instance needs an instance name');
       }
       return { v: PROTOCOL_VERSION, type, id, instance: fields.instance };
+    case 'set-model':
+      if (!fields.variable) {
+        throw new Error('set-model needs a variable name');
+      }
+      return { v: PROTOCOL_VERSION, type, id, variable: fields.variable };
     default:
       throw new Error(`unknown request type ${String(type)}`);
   }
@@ -227,20 +214,49 @@ function parseInstance(value: unknown): IInstanceInfo | null {
   };
 }
 
+function parseEstimate(value: Record<string, unknown>): IEstimate {
+  return {
+    fits: typeof value.fits === 'boolean' ? value.fits : null,
+    latency_ms: numberOrNull(value.latency_ms),
+    reason: typeof value.reason === 'string' ? value.reason : null,
+    memory_bytes: numberOrNull(value.memory_bytes)
+  };
+}
+
 function parseAccelerator(value: unknown): IAcceleratorInfo | null {
   if (!isObject(value) || typeof value.name !== 'string') {
     return null;
   }
+  const top = parseEstimate(value);
+  const given = isObject(value.estimates) ? value.estimates : {};
+  // A kernel without per-precision estimates: the top-level ones for both.
+  const estimate = (p: Precision) =>
+    isObject(given[p])
+      ? parseEstimate(given[p] as Record<string, unknown>)
+      : top;
   return {
     name: value.name,
     f32_tflops: isNumber(value.f32_tflops) ? value.f32_tflops : NaN,
     f16_tflops: isNumber(value.f16_tflops) ? value.f16_tflops : NaN,
     memory_gib: isNumber(value.memory_gib) ? value.memory_gib : NaN,
     price_per_hour: isNumber(value.price_per_hour) ? value.price_per_hour : NaN,
-    fits: typeof value.fits === 'boolean' ? value.fits : null,
-    latency_ms: numberOrNull(value.latency_ms),
-    reason: typeof value.reason === 'string' ? value.reason : null
+    ...top,
+    estimates: { fp32: estimate('fp32'), fp16: estimate('fp16') }
   };
+}
+
+function parseModels(value: unknown): IModelEntry[] {
+  if (!Array.isArray(value)) {
+    return [];
+  }
+  return value
+    .filter(isObject)
+    .filter(m => typeof m.variable === 'string')
+    .map(m => ({
+      variable: m.variable as string,
+      kind: typeof m.kind === 'string' ? m.kind : '',
+      summary: typeof m.summary === 'string' ? m.summary : ''
+    }));
 }
 
 /**
@@ -322,11 +338,17 @@ export function parseState(value: unknown): IKernelState | null {
     instances,
     comparison,
     model,
+    models: parseModels(value.models),
+    latency_accuracy:
+      typeof value.latency_accuracy === 'string' && value.latency_accuracy
+        ? value.latency_accuracy
+        : null,
     cost: {
       rate_per_hour: cost.rate_per_hour,
       total: cost.total,
       instance: isNumber(cost.instance) ? cost.instance : 0,
-      accelerator: isNumber(cost.accelerator) ? cost.accelerator : 0
+      accelerator: isNumber(cost.accelerator) ? cost.accelerator : 0,
+      metered: cost.metered === true
     }
   };
 }
@@ -374,6 +396,8 @@ export interface ISummary {
   label: string;
   /** Longer text for a tooltip and the accessible name. */
   title: string;
+  /** "pending" or "refused" while a request waits or was refused. */
+  note: string | null;
 }
 
 export interface IPendingRequest {
@@ -391,8 +415,13 @@ export interface IPendingRequest {
  * `attach`, `detach` and `setInstance` and listen with `changed`.
  */
 export class KernelModel {
-  constructor(options: { idPrefix?: string } = {}) {
+  /**
+   * @param options.idPrefix - prefix of the request ids
+   * @param options.now - the clock, in milliseconds (tests pass their own)
+   */
+  constructor(options: { idPrefix?: string; now?: () => number } = {}) {
     this._idPrefix = options.idPrefix ?? 'fe';
+    this._now = options.now ?? Date.now;
   }
 
   get phase(): Phase {
@@ -409,6 +438,11 @@ export class KernelModel {
 
   get pending(): ReadonlyArray<IPendingRequest> {
     return Array.from(this._pending.values());
+  }
+
+  /** The running cost now: the last push plus the time since, at its rate. */
+  costNow(): number {
+    return this._ticker.value(this._now());
   }
 
   /** True when requests can be sent. */
@@ -466,6 +500,9 @@ export class KernelModel {
       return false;
     }
     this._answered = true;
+    if (message.type !== 'error') {
+      this._ticker.update(message.state.cost, this._now());
+    }
     switch (message.type) {
       case 'state':
         this._state = message.state;
@@ -511,6 +548,14 @@ export class KernelModel {
     return this._send(
       buildRequest('set-instance', this._nextId(), { instance }),
       instance
+    );
+  }
+
+  /** Ask the kernel to judge fits by one of the models it found. */
+  setModel(variable: string): string {
+    return this._send(
+      buildRequest('set-model', this._nextId(), { variable }),
+      variable
     );
   }
 
@@ -569,6 +614,8 @@ export class KernelModel {
   }
 
   private _idPrefix: string;
+  private _now: () => number;
+  private _ticker = new CostTicker();
   private _counter = 0;
   private _phase: Phase = 'no-kernel';
   private _state: IKernelState | null = null;
@@ -591,19 +638,22 @@ export function summarize(
       return {
         phase,
         label: 'EI: no kernel',
-        title: 'Elastic Inference: this notebook has no running kernel'
+        title: 'Elastic Inference: this notebook has no running kernel',
+        note: null
       };
     case 'connecting':
       return {
         phase,
         label: 'EI: connecting…',
-        title: 'Elastic Inference: waiting for the kernel to answer'
+        title: 'Elastic Inference: waiting for the kernel to answer',
+        note: null
       };
     case 'not-loaded':
       return {
         phase,
         label: 'EI: not loaded',
-        title: `Elastic Inference is not loaded in this kernel. Click to load it with ${LOAD_CODE}`
+        title: `Elastic Inference is not loaded in this kernel. Click to load it with ${LOAD_CODE}`,
+        note: null
       };
     default:
       break;
@@ -612,18 +662,21 @@ export function summarize(
     return {
       phase,
       label: phase === 'error' ? 'EI: error' : 'EI: …',
-      title: error ? `Elastic Inference: ${error}` : 'Elastic Inference'
+      title: error ? `Elastic Inference: ${error}` : 'Elastic Inference',
+      note: phase === 'error' ? 'refused' : null
     };
   }
-  const name = state.attached ? state.attached.name : 'No accelerator';
-  const money = `${formatRate(state.cost.rate_per_hour)} · ${formatMoney(state.cost.total)}`;
-  let label = `EI: ${name} · ${money}`;
+  const attached = state.attached;
+  const label = attached
+    ? `EI: ${attached.name} · ${attached.precision}`
+    : 'EI: No accelerator';
+  let note: string | null = null;
   let title =
     `Elastic Inference on ${state.instance.name}: ` +
-    (state.attached
-      ? `${state.attached.name} attached (${state.attached.precision})`
+    (attached
+      ? `${attached.name} attached (${attached.precision})`
       : 'no accelerator attached') +
-    `, ${formatRate(state.cost.rate_per_hour)}, ${formatMoney(state.cost.total)} so far`;
+    `, ${formatPrice(state.cost.rate_per_hour)}, ${formatMoney(state.cost.total)} so far`;
   if (phase === 'pending') {
     const first = pending[0];
     const what =
@@ -631,12 +684,14 @@ export function summarize(
         ? `attaching ${first.target}`
         : first && first.type === 'detach'
           ? 'detaching'
-          : 'waiting for the kernel';
-    label += ' · pending';
+          : first && first.type === 'set-model' && first.target
+            ? `judging fits by ${first.target}`
+            : 'waiting for the kernel';
+    note = 'pending';
     title += `. Pending: ${what} (the kernel answers when the running cell ends)`;
   } else if (phase === 'error' && error) {
-    label += ' · refused';
+    note = 'refused';
     title += `. Refused: ${error}`;
   }
-  return { phase, label, title };
+  return { phase, label, title, note };
 }

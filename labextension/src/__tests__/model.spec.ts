@@ -4,76 +4,19 @@ import {
   MAX_ID_LENGTH,
   Request,
   buildRequest,
-  formatLatency,
-  formatMemory,
-  formatMoney,
-  formatRate,
   parseMessage,
   parseState,
   summarize
 } from '../model';
+import { kernelState } from './fixture';
 
+/** The state the kernel sends with nothing attached and no model. */
 function makeState(overrides: Partial<IKernelState> = {}): any {
-  return {
-    instance: {
-      name: 'ml.t3.medium',
-      vcpus: 2,
-      memory_gib: 4,
-      price_per_hour: 0.05
-    },
-    attached: null,
-    accelerators: [
-      {
-        name: 'ml.eia2.medium',
-        f32_tflops: 1,
-        f16_tflops: 8,
-        memory_gib: 2,
-        price_per_hour: 0.168,
-        fits: false,
-        latency_ms: null,
-        reason: 'needs 3.1 GB, has 2 GB'
-      },
-      {
-        name: 'ml.eia2.large',
-        f32_tflops: 2,
-        f16_tflops: 16,
-        memory_gib: 4,
-        price_per_hour: 0.336,
-        fits: true,
-        latency_ms: 3.1,
-        reason: null
-      }
-    ],
-    instances: [
-      { name: 'ml.t3.medium', vcpus: 2, memory_gib: 4, price_per_hour: 0.05 },
-      { name: 'ml.m5.large', vcpus: 2, memory_gib: 8, price_per_hour: 0.115 }
-    ],
-    comparison: { name: 'ml.g4dn.xlarge', price_per_hour: 0.736 },
-    model: { variable: 'model', kind: 'onnx' },
-    cost: {
-      rate_per_hour: 0.05,
-      total: 0.0012,
-      instance: 0.0012,
-      accelerator: 0
-    },
-    ...overrides
-  };
+  return { ...kernelState('empty'), ...overrides };
 }
 
-const attachedState = () =>
-  makeState({
-    attached: {
-      name: 'ml.eia2.large',
-      precision: 'fp32',
-      since: '2026-11-28T16:00:00Z'
-    },
-    cost: {
-      rate_per_hour: 0.386,
-      total: 0.01,
-      instance: 0.005,
-      accelerator: 0.005
-    }
-  });
+/** ml.eia2.medium attached at fp16, a model judged, two models found. */
+const attachedState = () => kernelState('judged');
 
 /** A model connected to a recording sender, past the open handshake. */
 function connected(): { model: KernelModel; sent: Request[] } {
@@ -83,30 +26,6 @@ function connected(): { model: KernelModel; sent: Request[] } {
   model.handleMessage({ v: 1, type: 'reply', id: 'open', state: makeState() });
   return { model, sent };
 }
-
-describe('formatting', () => {
-  it('formats money with enough digits to see it move', () => {
-    expect(formatMoney(0)).toBe('$0.00');
-    expect(formatMoney(0.0012)).toBe('$0.0012');
-    expect(formatMoney(0.000021)).toBe('$0.000021');
-    expect(formatMoney(0.0000001)).toBe('$0.000000');
-    expect(formatMoney(0.336)).toBe('$0.336');
-    expect(formatMoney(12.5)).toBe('$12.50');
-    expect(formatMoney(-0.5)).toBe('-$0.500');
-    expect(formatMoney(NaN)).toBe('–');
-    expect(formatRate(0.05)).toBe('$0.050/h');
-  });
-
-  it('formats latency and memory', () => {
-    expect(formatLatency(null)).toBe('–');
-    expect(formatLatency(3.14159)).toBe('3.14 ms');
-    expect(formatLatency(42.25)).toBe('42.3 ms');
-    expect(formatLatency(2500)).toBe('2.50 s');
-    expect(formatMemory(4)).toBe('4 GB');
-    expect(formatMemory(1.5)).toBe('1.5 GB');
-    expect(formatMemory(null)).toBe('–');
-  });
-});
 
 describe('buildRequest', () => {
   it('builds each request type', () => {
@@ -163,34 +82,62 @@ describe('buildRequest', () => {
       })
     ).toThrow();
     expect(() => buildRequest('set-instance', 'a', { instance: '' })).toThrow();
+    expect(() => buildRequest('set-model', 'a', { variable: '' })).toThrow();
     expect(() => buildRequest('launch' as any, 'a')).toThrow();
   });
 });
 
 describe('parsing', () => {
-  it('reads the documented state', () => {
-    const state = parseState(makeState());
+  it('reads the state the kernel builds', () => {
+    const state = parseState(attachedState());
     expect(state).not.toBeNull();
-    expect(state!.accelerators.map(a => a.name)).toEqual([
-      'ml.eia2.medium',
-      'ml.eia2.large'
-    ]);
-    expect(state!.accelerators[0].fits).toBe(false);
+    expect(state!.accelerators.map(a => a.name)).toContain('ml.eia2.large');
+    expect(state!.attached).toEqual({
+      name: 'ml.eia2.medium',
+      precision: 'fp16',
+      since: '2026-11-28T12:00:00Z'
+    });
+    expect(state!.model).toEqual({ variable: 'big', kind: 'onnx-model' });
+    expect(state!.models.map(m => m.variable)).toEqual(['big_net', 'small']);
+    expect(state!.models[0].summary).toMatch(/ONNX model/);
+    expect(state!.latency_accuracy).toEqual(attachedState().latency_accuracy);
+    expect(state!.cost.metered).toBe(false);
     expect(state!.comparison).toEqual({
       name: 'ml.g4dn.xlarge',
       price_per_hour: 0.736
     });
   });
 
-  it('tolerates a kernel without a model and extra fields', () => {
+  it('reads both precisions, the top-level at the attached one', () => {
+    const state = parseState(attachedState())!;
+    const medium = state.accelerators.find(a => a.name === 'ml.eia2.medium')!;
+    expect(medium.estimates.fp32.fits).toBe(false);
+    expect(medium.estimates.fp32.reason).toMatch(/needs .* GiB/);
+    expect(medium.estimates.fp16.fits).toBe(true);
+    expect(medium.estimates.fp16.latency_ms!).toBeLessThan(
+      medium.estimates.fp32.latency_ms!
+    );
+    expect(medium.estimates.fp16.memory_bytes!).toBeGreaterThan(0);
+    expect(medium.latency_ms).toBe(medium.estimates.fp16.latency_ms);
+  });
+
+  it('tolerates an older kernel: no estimates, no models, extra fields', () => {
     const raw = makeState({ model: null, comparison: null });
     raw.accelerators[1].fits = null;
     raw.accelerators[1].latency_ms = null;
+    delete raw.accelerators[1].estimates;
+    delete raw.models;
+    delete raw.latency_accuracy;
+    delete raw.cost.metered;
     raw.extra = 'ignored';
     const state = parseState(raw)!;
     expect(state.model).toBeNull();
+    expect(state.models).toEqual([]);
+    expect(state.latency_accuracy).toBeNull();
+    expect(state.cost.metered).toBe(false);
     expect(state.comparison).toBeNull();
     expect(state.accelerators[1].fits).toBeNull();
+    expect(state.accelerators[1].estimates.fp16.fits).toBeNull();
   });
 
   it('refuses a malformed state', () => {
@@ -282,15 +229,16 @@ describe('KernelModel', () => {
       { v: 1, type: 'attach', id, accelerator: 'ml.eia2.large' }
     ]);
     expect(model.phase).toBe('pending');
-    expect(model.summary().label).toContain('pending');
+    expect(model.summary().note).toBe('pending');
     expect(model.summary().title).toContain('attaching ml.eia2.large');
     // A periodic push while the cell runs does not end the wait.
     model.handleMessage({ v: 1, type: 'state', state: makeState() });
     expect(model.phase).toBe('pending');
     model.handleMessage({ v: 1, type: 'reply', id, state: attachedState() });
     expect(model.phase).toBe('ready');
-    expect(model.state!.attached!.name).toBe('ml.eia2.large');
-    expect(model.summary().label).toBe('EI: ml.eia2.large · $0.386/h · $0.010');
+    expect(model.state!.attached!.name).toBe('ml.eia2.medium');
+    expect(model.summary().label).toBe('EI: ml.eia2.medium · fp16');
+    expect(model.summary().note).toBeNull();
   });
 
   it('shows the kernel’s refusal until the next request', () => {
@@ -304,7 +252,7 @@ describe('KernelModel', () => {
     });
     expect(model.phase).toBe('error');
     expect(model.error).toMatch(/does not fit/);
-    expect(model.summary().label).toContain('refused');
+    expect(model.summary().note).toBe('refused');
     expect(model.summary().title).toContain('does not fit');
     model.handleMessage({ v: 1, type: 'state', state: makeState() });
     expect(model.phase).toBe('error');
@@ -349,7 +297,7 @@ describe('KernelModel', () => {
     let changes = 0;
     const unsubscribe = model.changed(() => (changes += 1));
     model.handleMessage({ v: 1, type: 'state', state: attachedState() });
-    expect(model.state!.attached!.name).toBe('ml.eia2.large');
+    expect(model.state!.attached!.name).toBe('ml.eia2.medium');
     expect(model.phase).toBe('ready');
     unsubscribe();
     model.handleMessage({ v: 1, type: 'state', state: makeState() });
@@ -365,20 +313,26 @@ describe('KernelModel', () => {
     expect(model.phase).toBe('ready');
   });
 
-  it('sends detach, set-instance and get-state with fresh ids', () => {
+  it('sends detach, set-instance, set-model and get-state with fresh ids', () => {
     const { model, sent } = connected();
     const ids = [
       model.detach(),
       model.setInstance('ml.m5.large'),
+      model.setModel('small'),
       model.refresh()
     ];
-    expect(new Set(ids).size).toBe(3);
+    expect(new Set(ids).size).toBe(4);
     expect(sent.map(r => r.type)).toEqual([
       'detach',
       'set-instance',
+      'set-model',
       'get-state'
     ]);
     expect(sent[1]).toMatchObject({ instance: 'ml.m5.large' });
+    expect(sent[2]).toMatchObject({ variable: 'small' });
+    const other = connected().model;
+    other.setModel('big_net');
+    expect(other.summary().title).toContain('judging fits by big_net');
     expect(ids.every(id => id.startsWith('t-'))).toBe(true);
   });
 
@@ -399,11 +353,33 @@ describe('KernelModel', () => {
     expect(summarize('connecting', null, null).label).toBe('EI: connecting…');
     expect(summarize('error', null, 'boom').title).toContain('boom');
     const ready = summarize('ready', parseState(makeState()), null);
-    expect(ready.label).toBe('EI: No accelerator · $0.050/h · $0.0012');
+    expect(ready.label).toBe('EI: No accelerator');
     expect(ready.title).toContain('ml.t3.medium');
+    expect(ready.title).toContain('$0.05/h, $0.00 so far');
     const detaching = summarize('pending', parseState(attachedState()), null, [
       { id: 'x', type: 'detach', target: null }
     ]);
     expect(detaching.title).toContain('detaching');
+  });
+
+  it('ticks the cost between pushes at the kernel’s rate', () => {
+    let now = 1_000_000;
+    const model = new KernelModel({ now: () => now });
+    model.connecting(() => undefined);
+    const state = makeState();
+    state.cost = {
+      ...state.cost,
+      total: 0.01,
+      rate_per_hour: 0.36,
+      metered: true
+    };
+    model.handleMessage({ v: 1, type: 'reply', id: 'open', state });
+    expect(model.costNow()).toBeCloseTo(0.01, 12);
+    now += 1000;
+    expect(model.costNow()).toBeCloseTo(0.0101, 12);
+    // The next push is the truth again.
+    state.cost = { ...state.cost, total: 0.0102 };
+    model.handleMessage({ v: 1, type: 'state', state });
+    expect(model.costNow()).toBeCloseTo(0.0102, 12);
   });
 });

@@ -1,0 +1,97 @@
+/**
+ * The picker's header: the notebook instance, the model fits are judged by
+ * (any of the models found in the kernel), and the precision the rows and
+ * the Attach button use.
+ */
+import React from 'react';
+
+import { formatGib, formatPrice } from './format';
+import { IKernelState, PRECISIONS, Precision } from './model';
+
+export function PickerHeader(props: {
+  state: IKernelState;
+  precision: Precision;
+  priceRegion: string;
+  onInstance: (name: string) => void;
+  onModel: (variable: string) => void;
+  onPrecision: (precision: Precision) => void;
+}): JSX.Element {
+  const { state, precision, priceRegion } = props;
+  const instances =
+    state.instances.length > 0 ? state.instances : [state.instance];
+  const judged = state.model;
+  const models = state.models.map(m => ({
+    variable: m.variable,
+    text: `${m.variable} (${m.kind}${m.summary ? `, ${m.summary}` : ''})`
+  }));
+  if (judged && !models.some(m => m.variable === judged.variable)) {
+    // Chosen with %ei_inspect or the dashboard from outside the variables.
+    models.unshift({
+      variable: judged.variable,
+      text: `${judged.variable} (${judged.kind})`
+    });
+  }
+  return (
+    <div className="ei-Picker-header">
+      <label className="ei-Picker-instance">
+        <span>Notebook instance</span>
+        <select
+          aria-label="Notebook instance type"
+          value={state.instance.name}
+          onChange={event => props.onInstance(event.target.value)}
+        >
+          {instances.map(i => (
+            <option key={i.name} value={i.name}>
+              {i.name} — {formatPrice(i.price_per_hour)}
+              {i.vcpus !== null ? `, ${i.vcpus} vCPU` : ''}
+              {i.memory_gib !== null ? `, ${formatGib(i.memory_gib)}` : ''}
+            </option>
+          ))}
+        </select>
+      </label>
+      <div className="ei-Picker-model">
+        {models.length > 0 ? (
+          <label>
+            <span>Model</span>
+            <select
+              aria-label="Model the fit and latency are estimated for"
+              value={judged?.variable ?? ''}
+              onChange={event => props.onModel(event.target.value)}
+            >
+              {!judged && <option value="">Choose a model…</option>}
+              {models.map(m => (
+                <option key={m.variable} value={m.variable}>
+                  {m.text}
+                </option>
+              ))}
+            </select>
+            <span>— fit and latency are estimated by the simulator</span>
+          </label>
+        ) : (
+          'No model in the kernel’s variables: fit and latency are unknown'
+        )}
+      </div>
+      <div
+        className="ei-Picker-precision"
+        role="group"
+        aria-label="Precision of the latency column and of Attach"
+      >
+        <span>Precision</span>
+        {PRECISIONS.map(p => (
+          <button
+            key={p}
+            className="jp-mod-styled ei-Picker-precisionButton"
+            aria-pressed={p === precision}
+            data-precision={p}
+            onClick={() => props.onPrecision(p)}
+          >
+            {p.toUpperCase()}
+          </button>
+        ))}
+      </div>
+      <div className="ei-Picker-region">
+        Prices: SageMaker on-demand, {priceRegion}
+      </div>
+    </div>
+  );
+}
