@@ -1,7 +1,9 @@
 """The ``%ei*`` line magics: a typed-command view of the core, with tab completion.
 
-The magics parse arguments and print; every decision is made by the core (accelerator, profile,
-sizing). Errors from the core are user errors, shown as one readable line rather than a traceback.
+The magics parse arguments and show results; every decision is made by the core (accelerator,
+profile, sizing). Results display as rich HTML in a notebook (:mod:`ei_widgets.rich`) with the
+plain text of the command line as their fallback. Errors from the core are user errors: they raise
+IPython's ``UsageError``, one red line that says what is valid, and stop a Run All.
 """
 
 from __future__ import annotations
@@ -12,26 +14,48 @@ from collections.abc import Callable
 from typing import Any
 
 from IPython.core.completer import CompletionContext, SimpleCompletion, context_matcher
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ei_widgets.errors import EIError
+from ei_widgets.report import SIZING_RPS, SIZING_TARGET_MS
 
 MAGIC_NAMES = ("ei", "ei_attach", "ei_detach", "ei_status", "ei_inspect", "ei_recommend")
 
 
-def _user_errors_as_messages(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Show an ei_widgets error as its message: it says what is wrong and what to do."""
+def _user_errors_as_usage_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """An ei_widgets error is the user's: IPython's one-line UsageError, not a traceback."""
 
     @functools.wraps(method)
     def wrapper(self: Magics, line: str) -> Any:
         try:
             return method(self, line)
         except EIError as error:
-            print(f"ei_widgets: {error}")
-            return None
+            raise UsageError(f"ei_widgets: {error}") from None
 
     return wrapper
+
+
+def _show(text: str, html: str) -> None:
+    """Rich HTML in a notebook, the command line's text anywhere else."""
+    from IPython.display import display
+
+    display({"text/plain": text, "text/html": html}, raw=True)
+
+
+def _sizes() -> str:
+    from ei_widgets.catalog import default_catalog
+    from ei_widgets.rich import per_hour
+    from ei_widgets.units import format_bytes
+
+    accelerators = sorted(
+        default_catalog().accelerators.values(), key=lambda a: (a.family, a.memory_bytes)
+    )
+    return ", ".join(
+        f"{a.name} ({format_bytes(a.memory_bytes)}, {per_hour(a.price_per_hour)})"
+        for a in accelerators
+    )
 
 
 INPUT_SHAPE_HELP = "example input shape for a PyTorch module: 1,3,224,224 (';' between inputs)"
@@ -51,12 +75,16 @@ def _loader_options(input_shape: str | None) -> dict[str, Any]:
 
 
 def _lookup(namespace: dict[str, Any], variable: str) -> Any:
-    from ei_widgets.errors import ModelLoadError
-
     if variable not in namespace:
-        raise ModelLoadError(
-            f"No variable {variable!r} in this kernel. Run %ei_status to see the models found."
+        from ei_widgets.discovery import find_models
+
+        found = [entry.variable for entry in find_models(namespace)]
+        valid = (
+            f"Models in this kernel: {', '.join(found)}."
+            if found
+            else "No model found in this kernel's variables yet."
         )
+        raise UsageError(f"ei_widgets: no variable {variable!r} in this kernel. {valid}")
     return namespace[variable]
 
 
@@ -71,7 +99,7 @@ class EIMagics(Magics):
         return self.shell.user_ns
 
     @line_magic
-    @_user_errors_as_messages
+    @_user_errors_as_usage_errors
     def ei(self, line: str) -> Any:
         """Show the ei_widgets dashboard."""
         from ei_widgets import dashboard
@@ -79,21 +107,26 @@ class EIMagics(Magics):
         return dashboard(namespace=self.namespace)
 
     @magic_arguments()
-    @argument("name", help="accelerator type, for example ml.eia2.medium")
+    @argument("name", nargs="?", help="accelerator type, for example ml.eia2.medium")
     @argument("--precision", default="fp32", choices=["fp32", "fp16"])
     @argument("--instance", default=None, help="notebook instance type, for example ml.t3.medium")
     @line_magic
-    @_user_errors_as_messages
+    @_user_errors_as_usage_errors
     def ei_attach(self, line: str) -> None:
         """Attach a simulated Elastic Inference accelerator to this kernel."""
         from ei_widgets import accelerator
 
         args = parse_argstring(self.ei_attach, line)
+        if not args.name:
+            raise UsageError(
+                "%ei_attach needs an accelerator size, for example %ei_attach ml.eia2.medium "
+                f"[--precision fp16]. Sizes: {_sizes()}."
+            )
         attachment = accelerator.attach(args.name, instance=args.instance, precision=args.precision)
         print(f"Attached {attachment.accelerator.name} ({attachment.precision}).")
 
     @line_magic
-    @_user_errors_as_messages
+    @_user_errors_as_usage_errors
     def ei_detach(self, line: str) -> None:
         """Detach the accelerator."""
         from ei_widgets import accelerator
@@ -102,22 +135,23 @@ class EIMagics(Magics):
         print(f"Detached {previous.accelerator.name}." if previous else "No accelerator attached.")
 
     @line_magic
-    @_user_errors_as_messages
+    @_user_errors_as_usage_errors
     def ei_status(self, line: str) -> None:
         """What is attached, what it costs, and the models this kernel holds."""
-        from ei_widgets import report
+        from ei_widgets import report, rich
 
-        print(report.status_text(self.namespace))
+        status = report.status(self.namespace)
+        _show(report.status_text_of(status), rich.status_html(status))
 
     @magic_arguments()
     @argument("variable", help="name of a model variable in this kernel")
     @argument("--batch", type=int, default=1, help="batch size to bind (default 1)")
     @argument("--input-shape", default=None, help=INPUT_SHAPE_HELP)
     @line_magic
-    @_user_errors_as_messages
+    @_user_errors_as_usage_errors
     def ei_inspect(self, line: str) -> None:
         """Profile a model: inputs, parameters, FLOPs, memory, heaviest layers."""
-        from ei_widgets import accelerator, report
+        from ei_widgets import accelerator, report, rich
         from ei_widgets.profile import profile
 
         args = parse_argstring(self.ei_inspect, line)
@@ -127,28 +161,37 @@ class EIMagics(Magics):
             **_loader_options(args.input_shape),
         )
         accelerator.set_model(args.variable, result)  # the model the picker judges fits by
-        print(report.profile_text(result))
+        _show(report.profile_text(result), rich.profile_html(result))
 
     @magic_arguments()
     @argument("variable", help="name of a model variable in this kernel")
-    @argument("--latency-ms", type=float, required=True, help="latency target per request")
-    @argument("--rps", type=float, default=1.0, help="requests per second to serve")
+    @argument(
+        "--latency-ms",
+        type=float,
+        default=SIZING_TARGET_MS,
+        help=f"latency target per request (default {SIZING_TARGET_MS:g}, as in the dashboard)",
+    )
+    @argument(
+        "--rps",
+        type=float,
+        default=SIZING_RPS,
+        help=f"requests per second to serve (default {SIZING_RPS:g}, as in the dashboard; 0: any)",
+    )
     @argument("--input-shape", default=None, help=INPUT_SHAPE_HELP)
     @line_magic
-    @_user_errors_as_messages
+    @_user_errors_as_usage_errors
     def ei_recommend(self, line: str) -> None:
         """The cheapest accelerator or instance that meets a latency target."""
-        from ei_widgets import report
-        from ei_widgets.sizing import recommend
+        from ei_widgets import report, rich
 
         args = parse_argstring(self.ei_recommend, line)
-        table = recommend(
+        result = report.recommend_here(
             _lookup(self.namespace, args.variable),
             latency_target_ms=args.latency_ms,
             requests_per_second=args.rps,
             **_loader_options(args.input_shape),
         )
-        print(report.recommendation_text(table))
+        _show(report.recommendation_text(result), rich.recommendation_html(result))
 
 
 def _completions(shell: Any, words: list[str], token: str) -> list[str]:

@@ -28,13 +28,17 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import onnx
 
-from ei_widgets import dtypes, opcosts
+from ei_widgets import dtypes, opcosts, rich
 from ei_widgets.errors import ModelLoadError, ProfileError
 from ei_widgets.loaders import load_model
 from ei_widgets.modeltypes import FrameworkInfo, LoadedModel
+
+if TYPE_CHECKING:
+    import pandas
 
 Dim = int | str | None
 """A tensor dimension: a number, a symbolic name kept as written in the model, or unknown."""
@@ -170,6 +174,16 @@ class Profile:
             reverse=True,
         )
         return ranked[: max(0, n)]
+
+    def _repr_html_(self) -> str:
+        return rich.profile_html(self)
+
+    def __repr__(self) -> str:
+        return rich.profile_repr(self)
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """One row per node (needs pandas, which is optional)."""
+        return rich.profile_frame(self)
 
 
 def op_label(op_type: str, domain: str = "") -> str:

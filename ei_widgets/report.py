@@ -1,11 +1,23 @@
-"""Plain-text views of core results, shared by the magics and the command line."""
+"""Plain-text views of core results, shared by the magics and the command line.
+
+Figures are formatted through :mod:`ei_widgets.units` and the money formatter, as in the
+notebook's rich results (:mod:`ei_widgets.rich`), so a figure reads the same everywhere.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ei_widgets.profile import Profile, TensorInfo
+from ei_widgets.rich import format_money, per_hour, searched_text
+from ei_widgets.units import format_bytes, format_count, significant
+
+if TYPE_CHECKING:
+    from ei_widgets.accelerator import Attachment
+    from ei_widgets.billing import CostSnapshot
+    from ei_widgets.catalog import Instance
+    from ei_widgets.discovery import ModelEntry
+    from ei_widgets.profile import Profile, TensorInfo
 
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
@@ -30,30 +42,10 @@ def _is_number(value: Any) -> bool:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+        return significant(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return "" if value is None else str(value)
-
-
-def human_bytes(count: int | float) -> str:
-    """1536 -> '1.5 KiB'."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def human_count(count: int | float) -> str:
-    """25_610_153 -> '25.6 M'."""
-    value = float(count)
-    for unit in ("", " k", " M", " G", " T"):
-        if abs(value) < 1000 or unit == " T":
-            return f"{value:.0f}{unit}" if unit == "" else f"{value:.1f}{unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def _shape(tensor: TensorInfo) -> str:
@@ -68,10 +60,10 @@ def profile_text(result: Profile, heaviest: int = 8) -> str:
         f"{result.name}  ({result.producer or 'unknown producer'}, opset "
         + ", ".join(f"{d or 'ai.onnx'} {v}" for d, v in result.opsets.items())
         + ")",
-        f"batch {result.batch_size}: {human_count(result.flops)}FLOPs, "
-        f"{human_count(result.param_count)} parameters ({human_bytes(result.param_bytes)}), "
-        f"peak activations {human_bytes(result.peak_activation_bytes)}, "
-        f"{result.node_count} nodes, {human_bytes(result.model_size_bytes)} on disk",
+        f"batch {result.batch_size}: {format_count(result.flops)}FLOPs, "
+        f"{format_count(result.param_count)} parameters ({format_bytes(result.param_bytes)}), "
+        f"peak activations {format_bytes(result.peak_activation_bytes)}, "
+        f"{result.node_count} nodes, {format_bytes(result.model_size_bytes)} on disk",
         "",
         table(
             [("input", t.name, t.dtype, _shape(t)) for t in result.inputs]
@@ -81,7 +73,7 @@ def profile_text(result: Profile, heaviest: int = 8) -> str:
         "",
         table(
             [
-                (t.op_type, t.count, t.flops / 1e9, human_bytes(t.bytes_read + t.bytes_written))
+                (t.op_type, t.count, t.flops / 1e9, format_bytes(t.bytes_read + t.bytes_written))
                 for t in result.by_op_type()
             ],
             ["op type", "nodes", "GFLOPs", "memory traffic"],
@@ -97,9 +89,9 @@ def profile_text(result: Profile, heaviest: int = 8) -> str:
         fw = result.framework
         parts += [
             "",
-            f"{fw.framework} {fw.version} {fw.class_name}: {human_count(fw.params)} parameters "
-            f"({human_bytes(fw.param_bytes)}) and {human_count(fw.buffers)} buffer values "
-            f"({human_bytes(fw.buffer_bytes)}) as the framework counts them; exported with "
+            f"{fw.framework} {fw.version} {fw.class_name}: {format_count(fw.params)} parameters "
+            f"({format_bytes(fw.param_bytes)}) and {format_count(fw.buffers)} buffer values "
+            f"({format_bytes(fw.buffer_bytes)}) as the framework counts them; exported with "
             f"{fw.exporter}; input shapes {fw.input_source}",
         ]
     if result.unknown_ops:
@@ -114,33 +106,54 @@ def mapping_text(values: Mapping[str, Any]) -> str:
     return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in values.items())
 
 
-def status_text(namespace: Mapping[str, Any]) -> str:
-    """What ``%ei_status`` prints: the attachment, the bill so far and the models found."""
+class Status(NamedTuple):
+    """What ``%ei_status`` shows: the attachment, the bill so far and the models found."""
+
+    instance: Instance
+    attachment: Attachment | None
+    cost: CostSnapshot | None
+    models: list[ModelEntry]
+
+
+def status(namespace: Mapping[str, Any]) -> Status:
+    """The kernel's status now (read from the core; nothing changes)."""
     from ei_widgets import accelerator, billing
     from ei_widgets.discovery import find_models
 
     state = accelerator.state()
-    attachment = state.attachment
-    instance = state.instance
+    meter = billing.meter()
+    return Status(
+        state.instance,
+        state.attachment,
+        meter.snapshot() if meter is not None else None,
+        find_models(namespace),
+    )
+
+
+def status_text(namespace: Mapping[str, Any]) -> str:
+    """What ``%ei_status`` prints: the attachment, the bill so far and the models found."""
+    return status_text_of(status(namespace))
+
+
+def status_text_of(now: Status) -> str:
+    """:func:`status_text` of a status already read."""
+    instance, attachment, cost, models = now
     lines = [
         f"notebook instance: {instance.name} ({instance.vcpus} vCPUs, "
-        f"{instance.memory_gib:g} GiB, {billing.format_money(instance.price_per_hour)}/h)",
+        f"{format_bytes(instance.memory_bytes)}, {per_hour(instance.price_per_hour)})",
         (
             f"accelerator: {attachment.name} ({attachment.precision}, "
-            f"{billing.format_money(attachment.accelerator.price_per_hour)}/h, "
+            f"{per_hour(attachment.accelerator.price_per_hour)}, "
             f"attached {attachment.since:%H:%M:%S} UTC)"
             if attachment
             else "accelerator: No accelerator attached (%ei_attach NAME attaches one)"
         ),
     ]
-    meter = billing.meter()
-    if meter is not None:
-        cost = meter.snapshot()
+    if cost is not None:
         lines.append(
-            f"cost so far: {billing.format_money(cost.total)} at "
-            f"{billing.format_money(cost.rate_per_hour)}/h ({cost.savings_text})"
+            f"cost so far: {format_money(cost.total)} at "
+            f"{per_hour(cost.rate_per_hour)} ({cost.savings_text})"
         )
-    models = find_models(namespace)
     if models:
         lines += ["", "models in this kernel:"]
         lines += [f"  {entry.variable}: {entry.kind}, {entry.summary}" for entry in models]
@@ -151,8 +164,6 @@ def status_text(namespace: Mapping[str, Any]) -> str:
 
 def recommendation_text(result: Any, limit: int = 20) -> str:
     """What ``%ei_recommend`` and ``ei-widgets recommend`` print: the reason, then the table."""
-    from ei_widgets.billing import format_money
-
     rows = [
         (
             ("* " if row is result.pick else "  ") + row.option,
@@ -161,7 +172,7 @@ def recommendation_text(result: Any, limit: int = 20) -> str:
             row.latency_ms,
             row.throughput_per_s,
             "yes" if row.fits else "no",
-            format_money(row.price_per_hour),
+            per_hour(row.price_per_hour).removesuffix("/h"),
             "-" if row.cost_per_million is None else format_money(row.cost_per_million),
             "yes" if row.meets else "no",
         )
@@ -169,6 +180,7 @@ def recommendation_text(result: Any, limit: int = 20) -> str:
     ]
     text = [
         result.reason,
+        searched_text(result),
         "",
         table(
             rows,
@@ -187,5 +199,43 @@ def recommendation_text(result: Any, limit: int = 20) -> str:
     ]
     if len(result.rows) > limit:
         text.append(f"... and {len(result.rows) - limit} more options")
-    text.append("Latencies are modelled, not measured: see README, 'The latency model'.")
+    accuracy = getattr(result, "accuracy", None)
+    text.append(
+        f"Latency {accuracy}."
+        if accuracy
+        else "Latencies are modelled, not measured: see README, 'The latency model'."
+    )
     return "\n".join(text)
+
+
+SIZING_TARGET_MS = 50.0
+"""The latency target the dashboard's Sizing tab and ``%ei_recommend`` start from."""
+
+SIZING_RPS = 10.0
+"""The request rate they start from (0 or None: any rate)."""
+
+
+def recommend_here(
+    subject: Any,
+    *,
+    latency_target_ms: float = SIZING_TARGET_MS,
+    requests_per_second: float | None = SIZING_RPS,
+    instance: str | None = None,
+    **loader_options: Any,
+) -> Any:
+    """The one sizing call of the notebook (the Sizing tab and ``%ei_recommend`` make it alike).
+
+    Every EI accelerator on the kernel's notebook instance, the whole-GPU and CPU-only instances,
+    at the recommender's default batch sizes and precisions. ``subject`` is a model or a profile;
+    ``instance`` defaults to the kernel's notebook instance.
+    """
+    from ei_widgets import accelerator
+    from ei_widgets.sizing import recommend
+
+    return recommend(
+        subject,
+        latency_target_ms=latency_target_ms,
+        requests_per_second=requests_per_second or None,
+        instance=instance or accelerator.state().instance.name,
+        **loader_options,
+    )

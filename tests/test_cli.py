@@ -16,7 +16,7 @@ def test_inspect_prints_a_readable_profile(capsys: pytest.CaptureFixture[str]) -
     assert main(["inspect", "squeezenet"]) == 0
     out = capsys.readouterr().out
     assert "light_squeezenet" in out
-    assert "1.2 M parameters" in out
+    assert "1.24 M parameters" in out
     assert "Conv" in out
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
@@ -25,10 +27,25 @@ def shell() -> Iterator[Any]:
     accelerator.set_model("", None)
 
 
-def run(ip: Any, line: str) -> str:
+def shown(ip: Any, line: str) -> tuple[str, str]:
+    """What a magic prints or displays: (plain text, HTML)."""
     with capture_output() as captured:
-        ip.run_line_magic(*line.lstrip("%").split(" ", 1))
-    return captured.stdout
+        name, _, rest = line.lstrip("%").partition(" ")
+        ip.run_line_magic(name, rest)
+    text = captured.stdout + "".join(o.data.get("text/plain", "") for o in captured.outputs)
+    return text, "".join(o.data.get("text/html", "") for o in captured.outputs)
+
+
+def run(ip: Any, line: str) -> str:
+    return shown(ip, line)[0]
+
+
+def usage_error(ip: Any, line: str) -> str:
+    with pytest.raises(UsageError) as info:
+        run(ip, line)
+    text = str(info.value)
+    assert "\n" not in text  # one line
+    return text
 
 
 def test_attach_status_detach(shell: Any) -> None:
@@ -44,22 +61,75 @@ def test_attach_status_detach(shell: Any) -> None:
     assert accelerator.current() is None
 
 
-def test_attach_unknown_name_lists_the_valid_ones(shell: Any) -> None:
-    out = run(shell, "%ei_attach ml.eia2.medum")
+def test_attach_unknown_name_is_a_usage_error_with_the_valid_ones(shell: Any) -> None:
+    out = usage_error(shell, "%ei_attach ml.eia2.medum")
     assert "Did you mean 'ml.eia2.medium'?" in out
     assert "ml.eia1.xlarge" in out
     assert accelerator.current() is None
 
 
+def test_attach_without_a_name_lists_the_sizes(shell: Any) -> None:
+    out = usage_error(shell, "%ei_attach")
+    for size in ("ml.eia1.medium", "ml.eia2.medium", "ml.eia2.xlarge"):
+        assert size in out
+    assert "ml.eia2.medium (2 GiB, $0.168/h)" in out  # memory and the full catalog price
+    assert accelerator.current() is None
+
+
+def test_a_user_error_fails_the_cell_so_run_all_stops(shell: Any) -> None:
+    with capture_output() as captured:
+        result = shell.run_cell("%ei_attach ml.eia3.huge")
+    assert not result.success
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "Traceback" not in captured.stdout + captured.stderr
+    assert "Unknown accelerator 'ml.eia3.huge'" in captured.stderr
+
+
+def test_inspect_of_a_missing_variable_names_the_models_found(shell: Any) -> None:
+    out = usage_error(shell, "%ei_inspect nonexistent")
+    assert "no variable 'nonexistent'" in out and "squeeze" in out
+    assert "choose from 'fp32', 'fp16'" in usage_error(
+        shell, "%ei_attach ml.eia2.medium --precision fp8"
+    )
+
+
 def test_inspect_and_recommend_a_variable(shell: Any) -> None:
-    assert "1.2 M parameters" in run(shell, "%ei_inspect squeeze")
+    assert "1.24 M parameters" in run(shell, "%ei_inspect squeeze")
     # the inspected model becomes the one the picker and the dashboard judge fits by
     model = accelerator.state().model
     assert model is not None
     assert model[0] == "squeeze"
     out = run(shell, "%ei_recommend squeeze --latency-ms 50 --rps 10")
     assert "meets 50 ms" in out
-    assert "No variable 'nothing'" in run(shell, "%ei_inspect nothing")
+    assert "Searched 6 EI accelerators on ml.t3.medium" in out
+
+
+def test_inspect_status_and_recommend_display_rich_html(shell: Any) -> None:
+    text, html = shown(shell, "%ei_inspect squeeze")
+    assert "1.24 M parameters" in text  # the text fallback, as the command line prints it
+    assert html.startswith("<div") and "<b>light_squeezenet</b>" in html
+    assert "1.24 M parameters" in html and "<details" in html  # the rest of the op types folded
+    shell.run_line_magic("ei_attach", "ml.eia2.medium")
+    text, html = shown(shell, "%ei_status")
+    assert "<b>ml.eia2.medium</b>" in html and "$0.168/h" in html and "squeeze" in html
+    text, html = shown(shell, "%ei_recommend squeeze --latency-ms 50")
+    reason = html.index("meets 50 ms")
+    assert 0 < reason < html.index("<table")  # the answer and its reason before any table
+    assert "background:#e8f1fb" in html  # the pick highlighted
+    decimals = re.findall(r"(\d[\d,]*\.\d+) ms", html)
+    assert decimals  # latencies are shown, each with three significant figures at most
+    assert all(len(d.replace(",", "").replace(".", "").lstrip("0")) <= 3 for d in decimals)
+
+
+def test_recommend_uses_the_dashboard_defaults(shell: Any) -> None:
+    from ei_widgets import report
+
+    text = run(shell, "%ei_recommend squeeze")
+    same = report.recommendation_text(
+        report.recommend_here(shell.user_ns["squeeze"]),
+    )
+    assert text.strip() == same.strip()
+    assert "meets 50 ms at 10 req/s" in text
 
 
 def completions(ip: Any, line: str) -> list[str]:
@@ -88,6 +158,6 @@ def test_inspect_a_pytorch_module_with_an_input_shape(shell: Any) -> None:
         out = run(shell, "%ei_inspect net --input-shape 1,8")
         assert "torch" in out
         assert "36 parameters" in out
-        assert "give positive sizes" in run(shell, "%ei_inspect net --input-shape 1,zero")
+        assert "give positive sizes" in usage_error(shell, "%ei_inspect net --input-shape 1,zero")
     finally:
         shell.user_ns.pop("net")
