@@ -3,7 +3,9 @@
 ``recommend`` evaluates, for every batch size and precision asked:
 
 - every EI accelerator on every notebook instance (price = instance + accelerator, SageMaker);
-- every whole-GPU instance (``ml.g4dn.xlarge``, ``ml.g5.xlarge``, ``ml.p3.2xlarge``);
+- every whole-GPU instance (``ml.g4dn.xlarge``, ``ml.g5.xlarge``, ``ml.p3.2xlarge``), twice: with
+  the framework runtime EI's client would have used, and with a tuned runtime (TensorRT-class),
+  since published figures for one GPU differ by 10x between the two;
 - CPU-only: every notebook instance and every CPU instance on its own (fp32 only: onnxruntime on
   CPU gains nothing from fp16).
 
@@ -17,6 +19,10 @@ most the target and throughput at least the rate.
 
 Rows are sorted: those that meet first, then by $/h, $ per million inferences and latency. The pick
 is the first row that meets; without a target or a rate, the one with the lowest cost per million.
+
+The latencies carry the model's validated error (``Catalog.validation``, stated in ``accuracy``).
+When the pick, or a cheaper option that misses, is within that error of the latency target, the
+answer is too close to call (``too_close``) and the reason says so instead of pretending to know.
 """
 
 from __future__ import annotations
@@ -35,8 +41,8 @@ from ei_widgets.estimate import (
     Estimate,
     check_batch,
     check_precision,
+    default_runtime,
     estimate_batches,
-    host_op_count,
 )
 
 if TYPE_CHECKING:
@@ -48,9 +54,12 @@ DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
 
 BASIS = {
     "accelerator": "modelled: network-attached EI accelerator",
-    "gpu": "modelled: whole GPU",
-    "cpu": "modelled: CPU only (host_gflops_per_vcpu)",
+    "gpu": "modelled: whole GPU, framework runtime",
+    "tuned": "modelled: whole GPU, tuned runtime (TensorRT-class)",
+    "cpu": "modelled: CPU only",
 }
+TUNED = "tensorrt"
+NOT_VALIDATED = "modelled; not validated against published measurements"
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class Row:
     cost_per_million: Decimal | None  # None when the option serves nothing
     meets: bool
     basis: str
+    runtime: str  # the runtime modelled: an EI client framework, or "tensorrt" on a whole GPU
 
     @property
     def label(self) -> str:
@@ -89,6 +99,8 @@ class Recommendation:
     reason: str
     latency_target_ms: float | None
     requests_per_second: float | None
+    accuracy: str = NOT_VALIDATED  # the latency model's validated error, as users are told it
+    too_close: bool = False  # the answer is within that error of the latency target
 
     def __iter__(self) -> Iterator[Row]:
         return iter(self.rows)
@@ -175,7 +187,10 @@ def recommend(
         option = f"{acc} on {host.name}" if acc else host.name
         if kind == "cpu":
             option += " (CPU only)"
-        basis = BASIS[kind]
+        tuned = ests[0].runtime == TUNED
+        if tuned:
+            option += " (TensorRT)"
+        basis = BASIS["tuned" if tuned else kind]
         for est in ests:
             latency_ms = est.latency_s * 1e3
             if concurrency is None:
@@ -212,24 +227,26 @@ def recommend(
                     cost_per_million=cost,
                     meets=meets,
                     basis=basis,
+                    runtime=est.runtime,
                 )
             )
 
-    # Without host-side ops the notebook instance changes only the price: estimate once.
-    per_host = host_op_count(profile, catalog=cat) > 0
+    # The notebook instance changes more than the price: its network carries every call's
+    # payload, and its CPUs run the client runtime and any host-side ops.
     for acc in cat.accelerators.values():
         for prec in precs:
-            shared = None
             for host in notebooks:
-                if shared is None or per_host:
-                    shared = estimate_batches(
-                        profile, acc, batches, precision=prec, instance=host, catalog=cat
-                    )
-                add(shared, "accelerator", acc.name, host, host.price_per_hour + acc.price_per_hour)
+                ests = estimate_batches(
+                    profile, acc, batches, precision=prec, instance=host, catalog=cat
+                )
+                add(ests, "accelerator", acc.name, host, host.price_per_hour + acc.price_per_hour)
     for gpu in cat.gpu_instances():
         for prec in precs:
-            ests = estimate_batches(profile, gpu, batches, precision=prec, catalog=cat)
-            add(ests, "gpu", None, gpu, gpu.price_per_hour)
+            for runtime in (default_runtime(profile), TUNED):
+                ests = estimate_batches(
+                    profile, gpu, batches, precision=prec, runtime=runtime, catalog=cat
+                )
+                add(ests, "gpu", None, gpu, gpu.price_per_hour)
     for host in (*notebooks, *cat.cpu_instances()):
         ests = estimate_batches(profile, host, batches, precision="fp32", catalog=cat)
         add(ests, "cpu", None, host, host.price_per_hour)
@@ -245,12 +262,50 @@ def recommend(
 
     rows.sort(key=key)
     pick = rows[0] if rows and rows[0].meets else None
+    validation = cat.validation
+    reason = _reason(rows, pick, target, rps)
+    close = None
+    if validation is not None and target is not None:
+        close = _too_close(rows, pick, target, rps, validation.band)
+        if close:
+            reason += " " + close
     return Recommendation(
         rows=tuple(rows),
         pick=pick,
-        reason=_reason(rows, pick, target, rps),
+        reason=reason,
         latency_target_ms=target,
         requests_per_second=rps,
+        accuracy=validation.text if validation is not None else NOT_VALIDATED,
+        too_close=bool(close),
+    )
+
+
+def _too_close(
+    rows: list[Row], pick: Row | None, target: float, rps: float | None, band: float
+) -> str | None:
+    """A sentence when the model's error could change the answer at ``target``, else None.
+
+    An estimate ``L`` stands for a true latency anywhere in ``L x (1 ± band)``: the pick may miss
+    the target when ``L x (1 + band) > target``, and a cheaper option that fits but misses may
+    meet it when ``L x (1 - band) <= target``.
+    """
+    if pick is None:
+        return None
+    cheaper = [
+        r for r in rows
+        if r.fits and not r.meets and r.price_per_hour < pick.price_per_hour
+        and r.latency_ms * (1 - band) <= target and (rps is None or r.throughput_per_s >= rps)
+    ]  # fmt: skip
+    at_risk = pick.latency_ms * (1 + band) > target
+    if not cheaper and not at_risk:
+        return None
+    parts = [f"{pick.label} at {pick.latency_ms:.3g} ms"]
+    if cheaper:
+        near = min(cheaper, key=lambda r: (r.price_per_hour, r.latency_ms))
+        parts.append(f"the cheaper {near.label} at {near.latency_ms:.3g} ms")
+    return (
+        f"Too close to call: {' and '.join(parts)} are within the model's ±{band:.0%} of the "
+        f"{target:g} ms target; measure on the real service before you decide."
     )
 
 
