@@ -6,7 +6,8 @@ notebook's own kernel connection. Every message it sends is checked against the 
 below and answered with a ``reply`` or an ``error``; nothing in a message is ever executed, only
 compared against the catalog's names. Every change of the kernel's accelerator state (from the
 picker, a magic or the dashboard) and a tick each second are pushed to every open comm as a
-``state`` message.
+``state`` message. The state lists the models in the user's variables as ``%ei_status`` finds
+them; ``set-model`` profiles one of them (by name among those found) to judge fits by it.
 
 :class:`Handler` holds the protocol logic and works with any ``send`` function, so it is tested
 without a kernel.

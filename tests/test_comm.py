@@ -442,6 +442,14 @@ def test_the_latency_model_accuracy_is_read_from_the_catalog_when_it_states_one(
     assert comm_mod._latency_accuracy(SimpleNamespace(validation=None)) is None
 
 
+def test_the_comm_target_lists_the_kernels_models(manager: FakeManager) -> None:
+    from types import SimpleNamespace
+
+    comm_mod.register(SimpleNamespace(user_ns={"net": tiny(), "x": 1}))
+    fake = open_comm(manager)
+    assert [m["variable"] for m in fake.sent[0]["state"]["models"]] == ["net"]
+
+
 # --- always answer, never echo much (issue 14, item 14) -------------------------------------
 
 LONE_SURROGATE = "\ud800"
@@ -541,26 +549,78 @@ def test_the_comm_target_answers_a_lone_surrogate_id(manager: FakeManager) -> No
 
 # --- the front end's fixture: one source for both halves of docs/protocol.md ----------------
 
-FIXTURE = (
-    Path(__file__).resolve().parents[1] / "labextension/src/__tests__/fixtures/protocol.json"
-)
+FIXTURE = Path(__file__).resolve().parents[1] / "labextension/src/__tests__/fixtures/protocol.json"
 REGENERATE = "python -m tests.test_comm"
 
 # Sample figures the front end's format.ts must show as the kernel's formatters do: ties,
 # unit and magnitude boundaries, signs.
 FORMAT_SAMPLES: dict[str, list[float]] = {
     "money": [
-        0, 0.336, 0.05, 0.168, 0.736, 0.00125, 0.00135, 0.005, 0.0099999, 0.01, 0.015, 0.025,
-        0.125, 1.005, 2.675, 12.5, 1234.565, 1234567.891, 0.000021, 0.00004, -0.5, -0.0012,
-        0.0500139, 0.0500125, 0.000000545, 0.00001235, 99.995, 999.95, -0.52,
+        0,
+        0.336,
+        0.05,
+        0.168,
+        0.736,
+        0.00125,
+        0.00135,
+        0.005,
+        0.0099999,
+        0.01,
+        0.015,
+        0.025,
+        0.125,
+        1.005,
+        2.675,
+        12.5,
+        1234.565,
+        1234567.891,
+        0.000021,
+        0.00004,
+        -0.5,
+        -0.0012,
+        0.0500139,
+        0.0500125,
+        0.000000545,
+        0.00001235,
+        99.995,
+        999.95,
+        -0.52,
     ],
     "bytes": [
-        0, 1, 2.5, 3.5, 512.5, 1023, 1024, 1536, 10_000, 1023.99 * 2**10, 2**31, 2**32,
-        3 * 2**30 + 12_345, 3.43 * 2**30, 1.5 * 2**40, 2**50, -1536,
+        0,
+        1,
+        2.5,
+        3.5,
+        512.5,
+        1023,
+        1024,
+        1536,
+        10_000,
+        1023.99 * 2**10,
+        2**31,
+        2**32,
+        3 * 2**30 + 12_345,
+        3.43 * 2**30,
+        1.5 * 2**40,
+        2**50,
+        -1536,
     ],
     "count": [
-        0, 1, 0.5, 0.001234, 12.5, 999, 999.5, 1000, 1234, 99_950, 25_610_153, 1e9, 1.2345e12,
-        1e15, -2500,
+        0,
+        1,
+        0.5,
+        0.001234,
+        12.5,
+        999,
+        999.5,
+        1000,
+        1234,
+        99_950,
+        25_610_153,
+        1e9,
+        1.2345e12,
+        1e15,
+        -2500,
     ],
     "ms": [0, 1e-7, 0.00012345, 0.0109, 0.0135, 0.125, 0.5, 1, 9.999, 10, 12.345, 1234.5],
     "rate": [0, 0.5, 0.0625, 91.743, 213.4, 999.95, 12_345.6],
