@@ -46,6 +46,9 @@ MEASUREMENTS = HERE / "calibration" / "measurements.csv"
 MODELS = HERE / "calibration" / "models"
 LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 CATALOG = ROOT / "ei_widgets" / "data" / "catalog.toml"
+DOC = ROOT / "docs" / "validation.md"
+DOC_START = "<!-- calibration: written by benchmarks/calibrate.py --write; do not edit by hand -->"
+DOC_END = "<!-- end of calibration -->"
 PICTURE = ROOT / "docs" / "images" / "validation.png"
 
 PUBLISHED_COLUMNS = ("id", "source", "model", "framework", "input", "batch", "precision", "device",
@@ -440,6 +443,27 @@ def write_catalog(catalog: Catalog, s: Summary, n_published: int, today: str) ->
     CATALOG.write_text(text, encoding="utf-8")
 
 
+def doc_section(outcomes: Sequence[Outcome], s: Summary, fitted: Catalog) -> str:
+    """What docs/validation.md shows between its markers: the summary, the constants, the rows."""
+    values = current_values(fitted)
+    constants = "\n".join(
+        f"| `{free.name}` | {values[free.path]:.4g} | {free.low:g} to {free.high:g} |"
+        f" {free.prior:g} |"
+        for free in FREE
+    )
+    return (
+        f"{DOC_START}\n\n```\n{summary_text(s)}\n```\n\n"
+        "| fitted constant | value | bounds | prior |\n|---|---|---|---|\n"
+        f"{constants}\n\n{table(outcomes)}\n\n{DOC_END}"
+    )
+
+
+def write_doc(section: str) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    start, end = text.index(DOC_START), text.index(DOC_END) + len(DOC_END)
+    DOC.write_text(text[:start] + section + text[end:], encoding="utf-8")
+
+
 def draw(outcomes: Sequence[Outcome], s: Summary, path: Path = PICTURE) -> None:
     """Estimated against published, log-log, one point per modelled row, with the ±20% band."""
     import matplotlib
@@ -507,7 +531,9 @@ def run(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = print
         today = dt.date.today().isoformat()
         write_catalog(fitted, s, s.rows, today)
         draw(outcomes, s)
-        out(f"\nwrote {CATALOG.relative_to(ROOT)} and {PICTURE.relative_to(ROOT)}")
+        write_doc(doc_section(outcomes, s, fitted))
+        written = ", ".join(str(p.relative_to(ROOT)) for p in (CATALOG, PICTURE, DOC))
+        out(f"\nwrote {written}")
     return s
 
 

@@ -294,7 +294,7 @@ def host_op_count(profile: Profile, *, catalog: Catalog | None = None) -> int:
 # Estimates
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Estimate:
     """Simulated figures for one call (modelled, never measured)."""
 

@@ -41,8 +41,11 @@ from ei_widgets.estimate import (
     Estimate,
     check_batch,
     check_precision,
+    cpu_flops,
     default_runtime,
+    device,
     estimate_batches,
+    host_op_count,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +65,7 @@ TUNED = "tensorrt"
 NOT_VALIDATED = "modelled; not validated against published measurements"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     option: str  # what is rented: "ml.eia2.medium on ml.t3.medium", "ml.g4dn.xlarge", ...
     kind: str  # "accelerator" | "gpu" | "cpu"
@@ -232,14 +235,20 @@ def recommend(
             )
 
     # The notebook instance changes more than the price: its network carries every call's
-    # payload, and its CPUs run the client runtime and any host-side ops.
+    # payload, and its CPUs run any host-side ops. Instances alike in both share one estimate.
+    host_ops = host_op_count(profile, catalog=cat) > 0
     for acc in cat.accelerators.values():
         for prec in precs:
+            shared: dict[tuple[float, float], list[Estimate]] = {}
             for host in notebooks:
-                ests = estimate_batches(
-                    profile, acc, batches, precision=prec, instance=host, catalog=cat
-                )
-                add(ests, "accelerator", acc.name, host, host.price_per_hour + acc.price_per_hour)
+                link = device(acc, instance=host, catalog=cat).link_bytes_per_second
+                alike = (link, cpu_flops(host, cat) if host_ops else 0.0)
+                if alike not in shared:
+                    shared[alike] = estimate_batches(
+                        profile, acc, batches, precision=prec, instance=host, catalog=cat
+                    )
+                price = host.price_per_hour + acc.price_per_hour
+                add(shared[alike], "accelerator", acc.name, host, price)
     for gpu in cat.gpu_instances():
         for prec in precs:
             for runtime in (default_runtime(profile), TUNED):
