@@ -5,7 +5,8 @@ Figures (each printed next to its target, with met / not met):
 1. The sweep of the issue: every accelerator × batch 1..32 × fp32/fp16 (384 estimates), with the
    per-profile arrays already built. Target: under 100 ms.
 2. The full ``recommend()`` over batch 1..32 (every accelerator on every notebook instance, the
-   whole-GPU instances and CPU-only; about 2,700 rows). Target: under 100 ms.
+   whole-GPU instances with both runtimes and CPU-only; about 2,900 rows). Target: under 100 ms.
+3. One ``estimate()`` of DenseNet-121 on one accelerator, arrays built. Target: under 1 ms.
 
 The first sweep (which builds the profile's arrays) is reported too, for information.
 Each figure is the median of several repeats. ``--quick`` does fewer repeats (CI smoke).
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ei_widgets.catalog import default_catalog
 from ei_widgets.demo import demo_model
-from ei_widgets.estimate import PRECISIONS, estimate_batches
+from ei_widgets.estimate import PRECISIONS, estimate, estimate_batches
 from ei_widgets.profile import Profile, profile
 from ei_widgets.sizing import recommend
 
@@ -89,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     )
     report("recommend(): every option x b1-32", ms, 100, f"{len(rec)} rows")
     print(rec.reason)
+    calls = 200
+    ms = timed(lambda: [estimate(prof, "ml.eia2.medium") for _ in range(calls)], repeats) * 1e3
+    report("one estimate(), DenseNet-121 on ml.eia2.medium", ms / calls, 1, "arrays built")
     return rows
 
 

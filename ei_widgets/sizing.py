@@ -65,7 +65,7 @@ TUNED = "tensorrt"
 NOT_VALIDATED = "modelled; not validated against published measurements"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: recommend() builds thousands, and frozen init is 5x slower
 class Row:
     option: str  # what is rented: "ml.eia2.medium on ml.t3.medium", "ml.g4dn.xlarge", ...
     kind: str  # "accelerator" | "gpu" | "cpu"
@@ -194,6 +194,7 @@ def recommend(
         if tuned:
             option += " (TensorRT)"
         basis = BASIS["tuned" if tuned else kind]
+        price_float = float(price)
         for est in ests:
             latency_ms = est.latency_s * 1e3
             if concurrency is None:
@@ -204,9 +205,8 @@ def recommend(
             served = min(throughput, rps) if rps is not None else throughput
             cost = None
             if fits and served > 0 and math.isfinite(served):
-                cost = (price * Decimal(f"{1e6 / (3600.0 * served):.6g}")).quantize(
-                    Decimal("0.000001")
-                )
+                # to the micro-dollar; float is exact enough there and far cheaper per row
+                cost = Decimal(f"{price_float * 1e6 / (3600.0 * served):.6f}")
             meets = (
                 fits
                 and (target is None or latency_ms <= target)
