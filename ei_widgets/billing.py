@@ -171,6 +171,10 @@ class _Subscribers:
 
         return unsubscribe
 
+    def __contains__(self, callback: object) -> bool:
+        with self._lock:
+            return callback in self._callbacks
+
     def notify(self, events: list[Event]) -> None:
         with self._lock:
             callbacks = list(self._callbacks)

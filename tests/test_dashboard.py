@@ -428,7 +428,7 @@ def test_cost_ticks_from_the_meter(
         clock.advance(3600)
         meter.tick()
         expected = Decimal("0.05") + Decimal("0.168")
-        assert "$0.22" in board.cost.total.value  # one hour of ml.t3.medium + ml.eia2.medium
+        assert "$0.218" in board.cost.total.value  # one hour of ml.t3.medium + ml.eia2.medium
         assert f"${expected.normalize():f}/h" in board.cost.details.value
         assert "ml.g4dn.xlarge" in board.cost.savings.value
         assert "so far" in board.header.value

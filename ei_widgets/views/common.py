@@ -1,18 +1,16 @@
-"""Small display helpers shared by the dashboard's panels: number formats, HTML bits, layout.
+"""Small display helpers shared by the dashboard's panels: HTML bits and layout.
 
-Only formatting lives here; every figure shown comes from the core.
+Figures are formatted by :mod:`ei_widgets.units` and :mod:`ei_widgets.money` (one formatter per
+kind of figure for every view); every figure shown comes from the core.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 import ipywidgets as w
-
-GIB = 2**30
 
 SIMULATED = (
     '<span title="From the documented latency and memory model, not measured on this host" '
@@ -37,61 +35,6 @@ _CELL = (
 def esc(value: object) -> str:
     """HTML-escape anything."""
     return html.escape(str(value))
-
-
-def fmt_bytes(n: float | None) -> str:
-    """1536 -> '1.5 KiB'."""
-    if n is None:
-        return "—"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
-def fmt_count(n: float | None) -> str:
-    """1234567 -> '1.23 M'."""
-    if n is None:
-        return "—"
-    value = float(n)
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:.0f}" if value == int(value) else f"{value:.3g}"
-
-
-def fmt_gflops(flops: float | None) -> str:
-    """FLOPs as GFLOPs with sensible precision."""
-    if flops is None:
-        return "—"
-    g = float(flops) / 1e9
-    return f"{g:.3g}" if g < 100 else f"{g:,.0f}"
-
-
-def fmt_ms(ms: float | None) -> str:
-    if ms is None:
-        return "—"
-    return f"{ms:.3g} ms" if ms < 100 else f"{ms:,.0f} ms"
-
-
-def fmt_money(value: Decimal | float | None, places: int = 4) -> str:
-    """Dollars; small amounts keep enough digits to tick visibly."""
-    if value is None:
-        return "—"
-    number = float(value)
-    if number != 0 and abs(number) < 0.01:
-        return f"${number:.{max(places, 6)}f}"
-    return f"${number:,.{places}f}"
-
-
-def fmt_rate(value: Decimal | float | None) -> str:
-    return "—" if value is None else f"${float(value):,.4g}/h"
-
-
-def fmt_percent(fraction: float | None) -> str:
-    return "—" if fraction is None else f"{100 * float(fraction):.0f}%"
 
 
 def table(

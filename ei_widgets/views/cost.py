@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import ipywidgets as w
 
-from ei_widgets.billing import BudgetEvent, CostMeter, CostSnapshot, format_money
+from ei_widgets.billing import BudgetEvent, CostMeter, CostSnapshot
 from ei_widgets.errors import EIError
+from ei_widgets.money import format_money
 from ei_widgets.views.common import SIMULATED, error_html, esc, note, set_if_changed
 
 _BIG = "font-size:22px;font-weight:600;font-variant-numeric:tabular-nums"
@@ -19,7 +20,7 @@ def _money(value: Decimal | None) -> str:
 
 
 def _rate(value: Decimal) -> str:
-    return f"${value.normalize():f}/h" if value else "$0/h"
+    return f"{format_money(value)}/h"
 
 
 class CostPanel(w.VBox):

@@ -41,11 +41,12 @@ from ei_widgets.catalog import Catalog, default_catalog
 from ei_widgets.discovery import find_models
 from ei_widgets.errors import EIError
 from ei_widgets.estimate import Estimate, estimate
+from ei_widgets.money import format_money
 from ei_widgets.pacing import Pacing
 from ei_widgets.profile import Profile, profile
 from ei_widgets.runner import Run, RunError, RunState
 from ei_widgets.sizing import Recommendation, recommend
-from ei_widgets.views.common import esc, fmt_money
+from ei_widgets.views.common import esc
 from ei_widgets.views.cost import CostPanel
 from ei_widgets.views.gauges import SERIES_SECONDS, GaugesPanel
 from ei_widgets.views.models import InspectorPanel, ModelsPanel, ProfileCache
@@ -424,7 +425,7 @@ class Dashboard(w.VBox):
             with contextlib.suppress(EIError):
                 cost = self._last_cost = self.meter.snapshot()
         money = (
-            f" · {fmt_money(cost.total)} so far at ${cost.rate_per_hour.normalize():f}/h"
+            f" · {format_money(cost.total)} so far at {format_money(cost.rate_per_hour)}/h"
             if cost is not None
             else ""
         )

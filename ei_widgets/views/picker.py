@@ -16,8 +16,10 @@ from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.catalog import Accelerator, Catalog
 from ei_widgets.errors import EIError
 from ei_widgets.estimate import does_not_fit, estimate
+from ei_widgets.money import format_money
 from ei_widgets.profile import Profile
-from ei_widgets.views.common import SIMULATED, error_html, esc, fmt_bytes, fmt_ms, note
+from ei_widgets.units import format_bytes, format_ms
+from ei_widgets.views.common import SIMULATED, error_html, esc, note
 
 NONE = "none"
 _COLUMNS = "170px 70px 70px 70px 70px 1fr"
@@ -70,7 +72,7 @@ class PickerPanel(w.VBox):
                 self._button(acc.name, acc.name),
                 _cell(f"{acc.f32_tflops:g}"),
                 _cell(f"{acc.f16_tflops:g}"),
-                _cell(fmt_bytes(acc.memory_bytes)),
+                _cell(format_bytes(acc.memory_bytes)),
                 _cell(f"{acc.price_per_hour:f}"),
                 self.fit_cells[acc.name],
             ]
@@ -131,7 +133,8 @@ class PickerPanel(w.VBox):
     def _instance_options(cat: Catalog) -> list[tuple[str, str]]:
         return [
             (
-                f"{i.name} — {i.vcpus} vCPU, {fmt_bytes(i.memory_bytes)}, ${i.price_per_hour:f}/h",
+                f"{i.name} — {i.vcpus} vCPU, {format_bytes(i.memory_bytes)},"
+                f" {format_money(i.price_per_hour)}/h",
                 i.name,
             )
             for i in cat.notebook_instances()
@@ -243,15 +246,15 @@ class PickerPanel(w.VBox):
                     self.fits[acc.name], self.reasons[acc.name] = fits, reason
                     if fits:
                         text = (
-                            f"fits ({fmt_bytes(est.memory_needed_bytes)} needed);"
-                            f" {fmt_ms(est.latency_ms)} per call at batch {batch_size},"
+                            f"fits ({format_bytes(est.memory_needed_bytes)} needed);"
+                            f" {format_ms(est.latency_s)} per call at batch {batch_size},"
                             f" {est.bound}-bound"
                         )
                         colour = "#25632a"
                     else:
                         text = (
-                            f"does not fit: needs {fmt_bytes(est.memory_needed_bytes)}, has "
-                            f"{fmt_bytes(acc.memory_bytes)}"
+                            f"does not fit: needs {format_bytes(est.memory_needed_bytes)}, has "
+                            f"{format_bytes(acc.memory_bytes)}"
                         )
                         colour = "#a4262c"
             cell = self.fit_cells[acc.name]

@@ -12,8 +12,10 @@ import ipywidgets as w
 import numpy as np
 
 from ei_widgets.errors import EIError
+from ei_widgets.money import format_money
 from ei_widgets.sizing import Recommendation, Row
-from ei_widgets.views.common import SIMULATED, error_html, esc, fmt_bytes, fmt_ms, note, table
+from ei_widgets.units import format_bytes, format_ms, significant
+from ei_widgets.views.common import SIMULATED, error_html, esc, note, table
 
 TABLE_ROWS = 15
 KIND_COLOURS = {"accelerator": "#4e79a7", "gpu": "#f28e2b", "cpu": "#9c9c9c"}
@@ -22,7 +24,7 @@ Recommend = Callable[..., Recommendation]
 
 
 def _money(value: object) -> str:
-    return "—" if value is None else f"${float(value):,.4g}"  # type: ignore[arg-type]
+    return "—" if value is None else format_money(value)  # type: ignore[arg-type]
 
 
 class SizingPanel(w.VBox):
@@ -214,9 +216,10 @@ class SizingPanel(w.VBox):
                     r.option,
                     r.batch_size,
                     r.precision,
-                    fmt_ms(r.latency_ms),
-                    f"{r.throughput_per_s:,.1f}",
-                    f"{fmt_bytes(r.memory_needed_bytes)} of {fmt_bytes(r.memory_available_bytes)}",
+                    format_ms(r.latency_ms / 1e3),
+                    significant(r.throughput_per_s),
+                    f"{format_bytes(r.memory_needed_bytes)}"
+                    f" of {format_bytes(r.memory_available_bytes)}",
                     _money(r.price_per_hour),
                     _money(r.cost_per_million),
                     r.bound,
