@@ -47,11 +47,10 @@ from ei_widgets.estimate import (
     estimate_batches,
     host_op_count,
 )
+from ei_widgets.profile import Profile, profile
 
 if TYPE_CHECKING:
     import pandas
-
-    from ei_widgets.profile import Profile
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
 
@@ -352,6 +351,4 @@ def _reason(rows: list[Row], pick: Row | None, target: float | None, rps: float 
 
 
 def _profile(model: Any, **loader_options: Any) -> Profile:
-    from ei_widgets.profile import Profile, profile
-
     return model if isinstance(model, Profile) else profile(model, **loader_options)
