@@ -116,8 +116,9 @@ def _damaged(path: Path | None, reason: str) -> LedgerError:
     if path is not None and header_is_ours(path):
         return Corrupt(reason)
     return LedgerError(
-        f"{path} is not an ei_widgets ledger ({reason}); it is left untouched. Point"
-        f" ${ENV_VAR} at another file, or move this one away."
+        f"{path} cannot be read ({reason}) and is not an ei_widgets ledger that could be moved"
+        f" aside, so it is left untouched. Point ${ENV_VAR} at another file, or move this one"
+        " away."
     )
 
 
