@@ -22,6 +22,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import test_billing
+from test_billing import Work, make
+from test_ledger import add_session, ts
 
 from ei_widgets import ledger_file
 from ei_widgets.accelerator import AcceleratorState
@@ -45,38 +48,8 @@ HOUR = 3600.0
 H = 3_600_000_000  # one hour in microseconds
 MIN = 60_000_000  # one minute in microseconds
 
-
-class Work:
-    """A settable (inferences, errors, simulated seconds) source."""
-
-    def __init__(self) -> None:
-        self.inferences = 0
-
-    def __call__(self) -> tuple[int, int, float]:
-        return (self.inferences, 0, 0.0)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc))
-
-
-@pytest.fixture
-def state() -> AcceleratorState:
-    return AcceleratorState(instance="ml.t3.medium", catalog=packaged_catalog())
-
-
-def make(
-    state: AcceleratorState, clock: ManualClock, ledger: Ledger | None = None, **kw: object
-) -> CostMeter:
-    return CostMeter(
-        state,
-        ledger=ledger,
-        clock=clock,
-        work=Work(),
-        catalog=packaged_catalog(),
-        **kw,  # type: ignore[arg-type]
-    ).start(thread=False)
+clock = test_billing.clock  # the fixtures of the meter's own tests
+state = test_billing.state
 
 
 HOLD_LOCK = textwrap.dedent(
@@ -133,7 +106,7 @@ def test_a_ledger_locked_by_another_process_loses_nothing_and_warns_once(
         return real_heartbeat(*args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(led, "heartbeat", counted)
-    m = make(state, clock, led, heartbeat=1)
+    m = make(state, clock, Work(), led, heartbeat=1)
     sid = m.session_id
     clock.advance(1)
     m.tick()
@@ -208,7 +181,7 @@ def test_a_file_that_is_not_sqlite_is_refused_and_left_in_place(tmp_path: Path) 
 def test_an_auto_detach_budget_refuses_attaching_while_it_is_over(
     state: AcceleratorState, clock: ManualClock
 ) -> None:
-    m = make(state, clock)
+    m = make(state, clock, Work())
     got: list[BudgetEvent] = []
     m.subscribe(lambda e: got.append(e) if isinstance(e, BudgetEvent) else None)
     state.attach("ml.eia2.medium")  # 0.218 $/h with the instance
@@ -233,7 +206,7 @@ def test_an_auto_detach_budget_refuses_attaching_while_it_is_over(
 def test_a_wall_clock_jump_neither_refires_month_events_nor_lifts_the_cap(
     state: AcceleratorState, clock: ManualClock, tmp_path: Path
 ) -> None:
-    m = make(state, clock, Ledger(tmp_path / "usage.sqlite3"))
+    m = make(state, clock, Work(), Ledger(tmp_path / "usage.sqlite3"))
     got: list[BudgetEvent] = []
     m.subscribe(lambda e: got.append(e) if isinstance(e, BudgetEvent) else None)
     state.attach("ml.eia2.medium")
@@ -265,32 +238,14 @@ def test_a_wall_clock_jump_neither_refires_month_events_nor_lifts_the_cap(
 def test_time_closed_after_the_last_heartbeat_counts_in_since_and_until(tmp_path: Path) -> None:
     start = datetime(2026, 11, 2, 10, tzinfo=timezone.utc)
     with Ledger(tmp_path / "usage.sqlite3") as led:
-        sid = led.open_session(
-            instance="ml.t3.medium",
-            rate_micro=50_000,
-            started_at=start.timestamp(),
-            heartbeat_period=600,
+        sid = add_session(  # a heartbeat at 10 minutes, both intervals open
+            led,
+            start=start.timestamp(),
+            instance=("ml.t3.medium", "0.05", 10 * MIN),
+            accelerators=(("ml.eia2.medium", "0.168", 0, 10 * MIN, 0),),
+            close=False,
         )
-        inst = led.open_interval(
-            sid,
-            kind="instance",
-            name="ml.t3.medium",
-            rate_micro=50_000,
-            offset_us=0,
-            started_at=start.timestamp(),
-        )
-        acc = led.open_interval(
-            sid,
-            kind="accelerator",
-            name="ml.eia2.medium",
-            rate_micro=168_000,
-            offset_us=0,
-            started_at=start.timestamp(),
-        )
-        progress = {inst: IntervalProgress(10 * MIN), acc: IntervalProgress(10 * MIN)}
-        assert led.heartbeat(
-            sid, elapsed_us=10 * MIN, wall=start.timestamp() + 600, intervals=progress
-        )
+        acc = led.intervals(sid)[1]["id"]
         led.close_interval(acc, IntervalProgress(20 * MIN))  # a detach 10 minutes later
         cut = start + timedelta(minutes=15)
         whole = led.total_units()
@@ -306,7 +261,7 @@ def test_time_closed_after_the_last_heartbeat_counts_in_since_and_until(tmp_path
 def test_snapshot_parts_add_up_to_the_total_exactly(
     state: AcceleratorState, clock: ManualClock
 ) -> None:
-    m = make(state, clock)
+    m = make(state, clock, Work())
     state.attach("ml.eia2.medium")
     for _ in range(300):
         clock.advance(1.37)
@@ -320,28 +275,13 @@ def test_usage_row_parts_add_up_to_the_total_exactly(tmp_path: Path) -> None:
     with Ledger(tmp_path / "usage.sqlite3") as led:
         for n in range(1, 120):
             duration = n * 1_370_000
-            sid = led.open_session(
-                instance="ml.t3.medium",
-                rate_micro=50_000,
-                started_at=start + n * 86_400,
-                heartbeat_period=10,
+            add_session(
+                led,
+                start=start + n * 86_400,
+                instance=("ml.t3.medium", "0.05", duration),
+                accelerators=(("ml.eia2.medium", "0.168", 0, duration, 0),),
                 notebook=f"nb{n:03d}",
             )
-            ids = {
-                led.open_interval(
-                    sid,
-                    kind=kind,
-                    name=name,
-                    rate_micro=rate,
-                    offset_us=0,
-                    started_at=start,
-                ): IntervalProgress(duration)
-                for kind, name, rate in (
-                    ("instance", "ml.t3.medium", 50_000),
-                    ("accelerator", "ml.eia2.medium", 168_000),
-                )
-            }
-            led.close_session(sid, elapsed_us=duration, wall=start, intervals=ids)
         rows = led.usage(by="notebook")
     assert len(rows) == 119
     for row in rows:
@@ -406,24 +346,7 @@ def test_a_forked_child_exiting_normally_leaves_the_parents_session_open(tmp_pat
 
 def _write_ledger(path: Path) -> None:
     with Ledger(path) as led:
-        start = datetime(2026, 11, 2, 10, tzinfo=timezone.utc).timestamp()
-        sid = led.open_session(
-            instance="ml.t3.medium",
-            rate_micro=50_000,
-            started_at=start,
-            heartbeat_period=10,
-            notebook="a.ipynb",
-        )
-        iid = led.open_interval(
-            sid,
-            kind="instance",
-            name="ml.t3.medium",
-            rate_micro=50_000,
-            offset_us=0,
-            started_at=start,
-        )
-        final = {iid: IntervalProgress(2 * H)}
-        led.close_session(sid, elapsed_us=2 * H, wall=start, intervals=final)
+        add_session(led, start=ts(2026, 11, 2, 10), notebook="a.ipynb")  # 2 h at $0.05/h
 
 
 def test_reading_an_empty_file_writes_no_schema(tmp_path: Path) -> None:
@@ -431,7 +354,7 @@ def test_reading_an_empty_file_writes_no_schema(tmp_path: Path) -> None:
     path.touch()
     assert usage(path=path) == []
     assert path.stat().st_size == 0
-    with Ledger(path, read_only=True) as led:  # type: ignore[call-arg]
+    with Ledger(path, read_only=True) as led:
         assert led.sessions() == []
         with pytest.raises(LedgerError, match="read"):
             led.open_session(
