@@ -28,6 +28,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
@@ -62,10 +63,16 @@ class Accelerator:
     source: str
     as_of: str
     derived: frozenset[str]
+    available_until: str | None = None  # ISO date it closed to new customers (EI: 2023-04-15)
 
     @property
     def memory_gib(self) -> float:
         return self.memory_bytes / GIB
+
+    @property
+    def retired(self) -> bool:
+        """Closed to new customers (every EI accelerator since 2023-04-15)."""
+        return self.available_until is not None
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,10 @@ class Instance:
     gpu_f16_tflops: float | None = None
     gpu_memory_bytes: int | None = None
     gpu_memory_bandwidth_gbps: float | None = None
+    # From the accelerator's [gpus.X] entry: whether a tuned (TensorRT-class) runtime exists for
+    # it (not on Inferentia2), and what its latency model is when it is not a GPU's.
+    tuned_runtime: bool = True
+    model_note: str | None = None
 
     @property
     def memory_gib(self) -> float:
@@ -242,6 +253,21 @@ def _text(row: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
+def _date(row: Mapping[str, Any], key: str, where: str) -> str | None:
+    """An optional ISO date (``"2023-04-15"``), kept as text."""
+    value = row.get(key)
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):  # TOML reads a bare date as a date
+        return str(value.isoformat())
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise CatalogError(
+            f"{where}: {key!r} must be a date like 2023-04-15, got {value!r}"
+        ) from None
+
+
 def parse_catalog(data: Mapping[str, Any]) -> Catalog:
     """Build a :class:`Catalog` from the parsed data file (validating every row)."""
     meta = data.get("meta", {})
@@ -271,6 +297,7 @@ def parse_catalog(data: Mapping[str, Any]) -> Catalog:
             source=_text(row, "source", where),
             as_of=_text(row, "as_of", where),
             derived=_derived(row, where, acc_fields),
+            available_until=_date(row, "available_until", where),
         )
     instances: dict[str, Instance] = {}
     inst_fields = set(Instance.__dataclass_fields__)
@@ -296,6 +323,8 @@ def parse_catalog(data: Mapping[str, Any]) -> Catalog:
                 "gpu_f16_tflops": float(spec["f16_tflops"]) * count,
                 "gpu_memory_bytes": int(spec["memory_gib"] * GIB) * count,
                 "gpu_memory_bandwidth_gbps": float(spec["memory_bandwidth_gbps"]) * count,
+                "tuned_runtime": bool(spec.get("tuned_runtime", True)),
+                "model_note": spec.get("model"),
             }
         instances[name] = Instance(
             name=name,
