@@ -409,7 +409,10 @@ class CostMeter:
                 self._last_notify = now
                 events.append(snap)
             events.extend(budget_events)
-            detach = any(e.percent >= 100 and e.budget.auto_detach for e in budget_events)
+            # Also whatever got attached while the cap held (the attach guard refuses it first).
+            detach = self._budgets.capped or any(
+                e.percent >= 100 and e.budget.auto_detach for e in budget_events
+            )
             name = self._accelerator.name if self._accelerator is not None else None
         if detach and name is not None:
             self._state.detach()

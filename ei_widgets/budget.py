@@ -117,6 +117,11 @@ class BudgetWatcher:
                 events.append(BudgetEvent(pct, budget, spent, at))
         return events
 
+    @property
+    def capped(self) -> bool:
+        """Is an auto-detach budget spent (so nothing may stay attached)?"""
+        return self._capped is not None
+
     def guard(self, accelerator: object) -> None:
         """Refuse an attach while an auto-detach budget is spent (``EIError`` saying why)."""
         budget, spent = self.budget, self._capped

@@ -485,3 +485,19 @@ def test_no_warning_leaks(state: AcceleratorState, clock: ManualClock, work: Wor
         clock.advance(100)
         m.tick()
         m.stop()
+
+
+def test_an_accelerator_attached_past_the_guard_is_detached_at_the_next_tick(
+    state: AcceleratorState, clock: ManualClock, work: Work
+) -> None:
+    m = make(state, clock, work)
+    state.attach("ml.eia2.medium")
+    m.set_budget("0.1", auto_detach=True)
+    clock.advance(HOUR)
+    m.tick()
+    assert state.attachment is None
+    state._guards.clear()  # an attach that got past the guard (as if it raced the tick)
+    state.attach("ml.eia2.medium")
+    m.tick()
+    assert state.attachment is None
+    m.stop()
