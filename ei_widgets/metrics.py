@@ -9,8 +9,12 @@ What is kept, whatever the number of calls:
   FLOPs over peak) for throughput, utilisation and the gauges' time series;
 - a bounded table of error counts by exception type.
 
-Times are in the recording session's clock (monotonic seconds when paced, the virtual clock's
-seconds when virtual); do not mix both clocks in one stream.
+A warm-up call (the first after a load or a change of accelerator) counts as a call and as
+inferences, but its latency stays out of the quantiles and the per-second means: it is kept
+apart (``warmup_ms``), so one slow first call does not stretch every latency figure.
+
+Times are simulated seconds in the recording session's clock (the paced timeline, or the virtual
+clock's seconds when virtual); do not mix both clocks in one stream.
 
 Subscribers get a :class:`MetricsSnapshot`, at most once every ``notify_interval_s`` of wall time
 (and on :meth:`MetricsStream.notify` and :meth:`MetricsStream.reset`), so views never slow a run.
@@ -41,7 +45,7 @@ class SeriesPoint:
     calls: int
     inferences: int
     errors: int
-    mean_latency_ms: float
+    mean_latency_ms: float  # of the second's calls other than warm-up (0 without any)
     utilisation: float
 
 
@@ -65,6 +69,7 @@ class MetricsSnapshot:
     errors_by_kind: dict[str, int]
     accelerator: str | None
     window_s: float  # span the throughput and utilisation were measured over
+    warmup_ms: float = float("nan")  # the last warm-up call's latency; NaN before any
 
 
 _EMPTY_LATENCY = float("nan")
@@ -105,6 +110,7 @@ class MetricsStream:
         self._memory = 0
         self._peak_memory = 0
         self._accelerator: str | None = None
+        self._warmup_s = math.nan
         self._errors_by_kind: dict[str, int] = {}
         # array.array stores raw C values: updating a slot allocates nothing, so memory is fixed
         # from the start, whatever the number of calls.
@@ -118,6 +124,7 @@ class MetricsStream:
         self._b_inf = array("q", bytes(8 * n))
         self._b_err = array("q", bytes(8 * n))
         self._b_lat = array("d", bytes(8 * n))
+        self._b_lat_n = array("q", bytes(8 * n))  # calls in _b_lat (warm-up calls are not)
         self._b_util = array("d", bytes(8 * n))  # Σ flops/peak: seconds of the device at full peak
         self._first_t: float | None = None
         self._last_t = 0.0
@@ -128,7 +135,7 @@ class MetricsStream:
         i = second % self._series_size
         if self._sec[i] != second:
             self._sec[i] = second
-            self._b_calls[i] = self._b_inf[i] = self._b_err[i] = 0
+            self._b_calls[i] = self._b_inf[i] = self._b_err[i] = self._b_lat_n[i] = 0
             self._b_lat[i] = self._b_util[i] = 0.0
         if self._first_t is None:
             self._first_t = start  # the stream's time begins when its first call began
@@ -150,8 +157,10 @@ class MetricsStream:
         memory_bytes: int | None = None,
         host_bound: bool = False,
         accelerator: str | None = None,
+        warmup: bool = False,
     ) -> None:
-        """One successful call: its simulated latency, batch and what it did."""
+        """One successful call: its simulated latency, batch and what it did (``warmup``: the
+        first call after a load, kept out of the latency figures)."""
         t = time.monotonic() if at is None else at
         with self._lock:
             i = self._slot(t, t - latency_s)
@@ -169,13 +178,17 @@ class MetricsStream:
                     self._peak_memory = memory_bytes
             if accelerator is not None:
                 self._accelerator = accelerator
-            self._lat[self._lat_i] = latency_s
-            self._lat_i = (self._lat_i + 1) % self._lat_size
-            if self._lat_n < self._lat_size:
-                self._lat_n += 1
+            if warmup:
+                self._warmup_s = latency_s
+            else:
+                self._lat[self._lat_i] = latency_s
+                self._lat_i = (self._lat_i + 1) % self._lat_size
+                if self._lat_n < self._lat_size:
+                    self._lat_n += 1
+                self._b_lat[i] += latency_s
+                self._b_lat_n[i] += 1
             self._b_calls[i] += 1
             self._b_inf[i] += batch_size
-            self._b_lat[i] += latency_s
             if peak_flops > 0:
                 self._b_util[i] += flops / peak_flops
             due = bool(self._subscribers) and self._due()
@@ -254,6 +267,7 @@ class MetricsStream:
                 host_seconds=self._host_s,
                 errors_by_kind=dict(self._errors_by_kind),
                 accelerator=self._accelerator,
+                warmup_ms=self._warmup_s * 1e3,
             )
         if lat.size:
             p50, p95, p99 = np.percentile(lat, (50, 95, 99)) * 1e3
@@ -284,13 +298,14 @@ class MetricsStream:
                 i = second % self._series_size
                 if self._sec[i] == second:
                     calls = self._b_calls[i]
+                    timed = self._b_lat_n[i]
                     points.append(
                         SeriesPoint(
                             second=second,
                             calls=calls,
                             inferences=self._b_inf[i],
                             errors=self._b_err[i],
-                            mean_latency_ms=self._b_lat[i] / calls * 1e3 if calls else 0.0,
+                            mean_latency_ms=self._b_lat[i] / timed * 1e3 if timed else 0.0,
                             utilisation=min(self._b_util[i], 1.0),
                         )
                     )

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ei_widgets.money import format_money
 from ei_widgets.units import format_bytes, format_count, format_ms, format_percent, significant
 
 if TYPE_CHECKING:
@@ -69,18 +70,9 @@ _PAD = "padding:1px 6px"
 # --- figures -----------------------------------------------------------------------------------
 
 
-def format_money(amount: Decimal) -> str:
-    """Dollars as every view shows them (the money module's formatter)."""
-    try:
-        from ei_widgets.money import format_money as money
-    except ImportError:  # the money module is not in this version yet: billing holds it
-        from ei_widgets.billing import format_money as money
-    return money(amount)
-
-
 def per_hour(rate: Decimal) -> str:
-    """An hourly price as the catalog gives it, never rounded away: ``$0.168/h``."""
-    return f"${rate.normalize():f}/h" if rate else "$0/h"
+    """An hourly price: ``$0.168/h``, as the money formatter shows any amount."""
+    return f"{format_money(rate)}/h"
 
 
 def _esc(value: object) -> str:

@@ -101,18 +101,35 @@ class _Binding:
 
 
 class _Timeline:
-    """The device's busy-until time in wall seconds, for paced calls from many threads."""
+    """The device's timeline for paced calls from many threads, in simulated seconds.
+
+    Simulated time runs with wall time (``perf_counter``) less the delays this machine added:
+    when a call's host work ends after the device would have finished it (host-bound), the excess
+    is this machine's, not the device's, and is left out (``lag``). So a paced run reports the
+    same device figures (throughput, utilisation) as a virtual one, while each call still lasts
+    at least its simulated latency in wall time.
+    """
 
     def __init__(self) -> None:
-        self._free_at = 0.0
+        self._free_at = 0.0  # simulated
+        self._lag = 0.0  # wall seconds this machine fell behind the device, in all
         self._lock = threading.Lock()
 
-    def reserve(self, now: float, busy_s: float, latency_s: float) -> float:
-        """Book the device for one call arriving at ``now``; returns when it completes."""
+    def reserve(self, now: float, busy_s: float, latency_s: float) -> tuple[float, float]:
+        """Book the device for one call that arrived at wall time ``now``: returns when it
+        completes, in simulated time and as a wall-clock deadline."""
         with self._lock:
-            start = now if now > self._free_at else self._free_at
+            arrived = now - self._lag
+            start = arrived if arrived > self._free_at else self._free_at
             self._free_at = start + busy_s
-        return start + latency_s
+            lag = self._lag
+        end = start + latency_s
+        return end, end + lag
+
+    def fell_behind(self, seconds: float) -> None:
+        """This machine finished a call ``seconds`` after its deadline."""
+        with self._lock:
+            self._lag += seconds
 
 
 _VIRTUAL = VirtualClock()
@@ -301,6 +318,7 @@ class AcceleratedSession:
             raise
         host_s = time.perf_counter() - t0
         latency, busy = entry[0], entry[1]
+        first = False
         if not self._warm:
             with self._lock:
                 first, self._warm = not self._warm, True
@@ -310,10 +328,12 @@ class AcceleratedSession:
         if self.clock == "virtual":
             at = self._virtual.advance(latency)
         else:
-            at = _PACED.reserve(t0, busy, latency)
-            wait = at - time.perf_counter()
+            at, deadline = _PACED.reserve(t0, busy, latency)
+            wait = deadline - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)
+            else:  # this machine finished after the device would have: not device time
+                _PACED.fell_behind(-wait)
         stream.record(
             latency,
             batch,
@@ -324,6 +344,7 @@ class AcceleratedSession:
             memory_bytes=entry[4],
             host_bound=host_s > latency,
             accelerator=binding.att.accelerator.name if binding.att is not None else None,
+            warmup=first,
         )
         return outputs
 

@@ -23,6 +23,7 @@ from ei_widgets.billing import CostMeter, ManualClock
 from ei_widgets.estimate import estimate
 from ei_widgets.metrics import MetricsStream
 from ei_widgets.runner import RunState
+from ei_widgets.units import format_bytes, format_percent
 from ei_widgets.views import dashboard as dashboard_module
 from ei_widgets.views.dashboard import Dashboard, dashboard
 from tests.models import huge_constant, mlp
@@ -132,20 +133,16 @@ def test_models_are_listed_and_the_first_is_chosen(board: Dashboard) -> None:
     assert board.profile is not None
     listing = board.models.listing.value
     assert "small" in listing
-    assert "GFLOPs" in listing
+    assert "FLOPs" in listing
     assert board.state.model is not None
     assert board.state.model[0] == "small"
-    # the inspector shows the chosen model, its op types in the bqplot bar chart
-    assert (
-        list(board.inspector.op_bars.x)
-        == [t.op_type for t in board.profile.by_op_type() if t.flops > 0][
-            : len(board.inspector.op_bars.x)
-        ]
-    )
-    assert "MatMul" in list(board.inspector.op_bars.x)
-    assert np.isclose(
-        float(np.sum(board.inspector.op_bars.y)), board.profile.flops / 1e9, rtol=1e-6
-    )
+    # the inspector shows the chosen model, FLOPs by op type as a sorted share
+    share = board.inspector.op_share.value
+    ops = [t.op_type for t in board.profile.by_op_type() if t.flops > 0]
+    assert "MatMul" in ops
+    positions = [share.index(f">{op}<") for op in ops]
+    assert positions == sorted(positions)  # largest share first
+    assert "%" in share
     assert "ml.eia2.medium" in board.inspector.fits.value
     assert "matmul0" in board.inspector.heaviest.value
 
@@ -234,8 +231,10 @@ def test_a_size_that_does_not_fit_is_disabled_with_the_reason(big_board: Dashboa
 
 def test_attach_detach_and_following_the_one_kernel_state(board: Dashboard) -> None:
     picker = board.picker
+    assert picker.attach_button.disabled  # nothing selected that differs from what is attached
     picker.select("ml.eia2.large")
     picker.precision.value = "fp16"
+    assert not picker.attach_button.disabled
     picker.attach()
     attachment = board.state.attachment
     assert attachment is not None
@@ -250,16 +249,20 @@ def test_attach_detach_and_following_the_one_kernel_state(board: Dashboard) -> N
     assert picker.buttons["ml.eia2.large"].icon == ""
     assert "replaces" in picker.message.value
     assert "ml.eia1.xlarge" in board.header.value
-    assert board.gauges.breakdown_figure.title.startswith("Latency breakdown (modelled): ml.eia1")
+    assert "ml.eia1.xlarge, batch 1, fp32" in board.gauges.breakdown_text.value
+    assert board.gauges.breakdown_figure.title == "Latency breakdown"  # short: never cut off
     board.state.set_instance("ml.m5.large")
     assert picker.instance.value == "ml.m5.large"
     board.state.detach()
     assert "Nothing attached" in picker.status.value
     assert "no accelerator" in board.header.value
-    # choosing None and Attach detaches
+    # choosing None and Attach asks first, then detaches
     board.state.attach("ml.eia2.medium")
     picker.select("none")
     picker.attach()
+    assert board.state.attachment is not None
+    assert picker.confirm.layout.display == "flex"
+    picker.confirm_detach()
     assert board.state.attachment is None
 
 
@@ -298,31 +301,37 @@ def test_virtual_run_fills_the_gauges(board: Dashboard, stream: MetricsStream) -
     panel = board.run_panel
     panel.clock.value = "virtual"
     panel.batch.value = 4
-    panel.requests.value = 300
+    panel.requests.value = 3000
     panel.concurrency.value = 2
     throughput_comm = comm_of(board.gauges.throughput)
     before = len(throughput_comm.messages)
     run = panel.start()
     assert run is not None
-    progress = run.wait(60)
+    progress = run.wait(120)
     assert progress.state is RunState.FINISHED
-    assert progress.done == 300
+    assert progress.done == 3000
     assert board.tick()
     snap = stream.snapshot()
-    assert snap.calls == 300
-    assert snap.inferences == 1200
-    # throughput: the stream's per-second inferences, drawn against run time
+    assert snap.calls == 3000
+    assert snap.inferences == 12000
+    # throughput: the stream's per-second inferences against simulated run time, whole seconds
+    # only (the first and the last second are partial)
     series = stream.series()
-    assert float(np.sum(board.gauges.throughput.y)) == sum(p.inferences for p in series) == 1200
-    assert list(board.gauges.throughput.x) == [float(p.second - series[0].second) for p in series]
+    assert len(series) >= 3
+    whole = series[1:-1]
+    assert list(board.gauges.throughput.y) == [float(p.inferences) for p in whole]
+    assert list(board.gauges.throughput.x) == [float(p.second - series[0].second) for p in whole]
     # latency p50/p95 from the snapshot, mean per second from the series
     assert board.gauges.latency_p50.y[-1] == pytest.approx(snap.p50_ms)
     assert board.gauges.latency_p95.y[-1] == pytest.approx(snap.p95_ms)
     assert len(board.gauges.latency_mean.y) >= 1
     # memory against the accelerator's capacity, utilisation of its peak
     capacity = board.catalog().accelerator("ml.eia2.medium").memory_bytes
-    assert board.gauges.usage.y[0] == pytest.approx(100 * snap.memory_bytes / capacity)
-    assert board.gauges.usage.y[1] == pytest.approx(100 * snap.utilisation)
+    memory = board.gauges.memory_gauge.value
+    assert f"{format_bytes(snap.memory_bytes)} / {format_bytes(capacity)}" in memory
+    assert f"({format_percent(snap.memory_bytes / capacity)})" in memory
+    utilisation = board.gauges.utilisation_gauge.value
+    assert f"{format_percent(snap.utilisation)} of peak FLOP/s" in utilisation
     assert snap.memory_bytes > 0
     # the modelled breakdown of one call at the run's batch
     assert board.profile is not None
@@ -333,6 +342,7 @@ def test_virtual_run_fills_the_gauges(board: Dashboard, stream: MetricsStream) -
     assert "finished" in panel.progress_text.value
     assert not panel.run_button.disabled
     assert panel.stop_button.disabled
+    assert panel.stop_button.button_style == ""  # drawn plain while disabled
     # coalesced: one update of the throughput line for the whole run, not one per inference
     sent = throughput_comm.messages[before:]
     assert len(sent) == 1
@@ -342,14 +352,13 @@ def test_virtual_run_fills_the_gauges(board: Dashboard, stream: MetricsStream) -
     assert not board.tick()
     assert len(RecordingComm.log) == count
     # a second run starts from clean charts and draws only its own calls
-    panel.requests.value = 500  # long enough in simulated time to pass into a new second
     second = panel.start()
     assert second is not None
     assert len(board.gauges.throughput.x) == 0
     assert len(board.gauges.latency_p50.x) == 0
-    assert second.wait(60).state is RunState.FINISHED
+    assert second.wait(120).state is RunState.FINISHED
     board.tick()
-    assert 0 < float(np.sum(board.gauges.throughput.y)) <= 500 * 4
+    assert 0 < float(np.sum(board.gauges.throughput.y)) <= 3000 * 4
 
 
 def test_stop_reaches_the_stopped_state(board: Dashboard) -> None:
@@ -406,7 +415,7 @@ def test_the_timer_thread_draws_a_background_run(
         assert run is not None
         run.wait(60)
         wait_for(lambda: "finished" in board.run_panel.progress_text.value)
-        wait_for(lambda: float(np.sum(board.gauges.throughput.y)) == 200)
+        wait_for(lambda: "200 calls" in board.gauges.summary.value)
         assert board.ticks >= 1
     finally:
         board.close()

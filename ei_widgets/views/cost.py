@@ -26,7 +26,7 @@ def _rate(value: Decimal) -> str:
 class CostPanel(w.VBox):
     """Cost so far, $/h, $ per million inferences, savings against a whole GPU, budget."""
 
-    def __init__(self, start_meter: Callable[[], CostMeter]) -> None:
+    def __init__(self, start_meter: Callable[[], CostMeter], overrides: bool = False) -> None:
         self._start_meter = start_meter
         self._meter: CostMeter | None = None
         self.total = w.HTML(f'<div style="{_BIG}">—</div>')
@@ -85,9 +85,9 @@ class CostPanel(w.VBox):
                 self.message,
                 w.HTML(
                     note(
-                        "Per-second billing at the catalog's SageMaker on-demand prices (overrides"
-                        " applied); the comparison prices the same wall time on a whole-GPU"
-                        " instance."
+                        "Per-second billing at the catalog's SageMaker on-demand prices"
+                        + (" (your price overrides applied)" if overrides else "")
+                        + "; the comparison prices the same wall time on a whole-GPU instance."
                     )
                 ),
             ]

@@ -23,6 +23,9 @@ Widget updates may come from the shell thread (clicks, cells, state changes), th
 meter's ticker; one re-entrant lock serialises them.
 
 A kernel shows one dashboard: making a new one closes the previous one (its timer and hooks).
+After a kernel restart the front end marks every widget of the old dashboard as disconnected;
+the header then says so and how to get a live one (a CSS rule in the header, since no kernel is
+left to tell it).
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ from ei_widgets.estimate import Estimate, estimate
 from ei_widgets.money import format_money
 from ei_widgets.pacing import Pacing
 from ei_widgets.profile import Profile, profile
+from ei_widgets.report import recommend_here
 from ei_widgets.runner import Run, RunError, RunState
-from ei_widgets.sizing import Recommendation, recommend
+from ei_widgets.sizing import Recommendation
 from ei_widgets.views.common import esc
 from ei_widgets.views.cost import CostPanel
 from ei_widgets.views.gauges import SERIES_SECONDS, GaugesPanel
@@ -60,6 +64,18 @@ REFRESH_HZ = 5.0
 """How often the timer redraws the gauges and the run's progress (4 to 10 per second)."""
 
 TAB_TITLES = ("Models", "Accelerator", "Run", "Cost", "Sizing")
+RUN_TAB, SIZING_TAB = TAB_TITLES.index("Run"), TAB_TITLES.index("Sizing")
+
+DISCONNECTED = (
+    "<style>.ei-disconnected{display:none}"
+    ".jupyter-widgets-disconnected .ei-disconnected{display:block}</style>"
+    '<div class="ei-disconnected" style="margin:4px 0;padding:4px 8px;border-radius:4px;'
+    'background:#fdecea;color:#a4262c;font-size:13px"><b>Disconnected:</b> the kernel behind '
+    "this dashboard has restarted or stopped, so what it shows is no longer live. Run "
+    "<code>%load_ext ei_widgets</code> and <code>%ei</code> (or <code>ei_widgets.dashboard()"
+    "</code>) for a live one.</div>"
+)
+"""Shown only when the front end marks the widgets disconnected (ipywidgets' own class)."""
 
 _current: Dashboard | None = None
 _current_lock = threading.Lock()
@@ -121,7 +137,7 @@ class Dashboard(w.VBox):
         self.picker = PickerPanel(self.state, self.catalog)
         self.run_panel = RunPanel(self._make_run, self._batch_changed)
         self.gauges = GaugesPanel()
-        self.cost = CostPanel(self._start_meter)
+        self.cost = CostPanel(self._start_meter, overrides=self.catalog().overrides is not None)
         self.sizing = SizingPanel(self._recommend)
         self.header = w.HTML()
         self.tabs = w.Tab(
@@ -135,6 +151,7 @@ class Dashboard(w.VBox):
         )
         for index, title in enumerate(TAB_TITLES):
             self.tabs.set_title(index, title)
+        self.tabs.observe(self._on_tab, names="selected_index")
         super().__init__(
             [self.header, self.tabs],
             layout=w.Layout(width="100%", border="1px solid #ddd", padding="6px"),
@@ -266,6 +283,7 @@ class Dashboard(w.VBox):
                 self.picker.refresh_fits(self.profile, int(self.run_panel.batch.value))
             self._update_breakdown()
             self._render_header()
+            self._last_key = None  # the gauges name what is attached: redraw them
 
     def _batch_changed(self, batch: int) -> None:
         with self._locked():
@@ -292,6 +310,14 @@ class Dashboard(w.VBox):
 
     def _update_breakdown(self) -> None:
         self.gauges.set_breakdown(self._estimate())
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        """A tab was opened: its charts go on the page now, when they can have a width."""
+        with self._locked():
+            if change["new"] == RUN_TAB:
+                self.gauges.show_charts()
+            elif change["new"] == SIZING_TAB:
+                self.sizing.show_chart()
 
     def _make_run(self, **options: Any) -> Run:
         """Build the run the Run panel asked for, on the chosen model."""
@@ -331,9 +357,13 @@ class Dashboard(w.VBox):
         return Run(model, profile=chosen, session_factory=open_session, **options)
 
     def _recommend(self, **options: Any) -> Recommendation:
+        """The notebook's one sizing call, as ``%ei_recommend`` makes it."""
         if self.profile is None:
             raise EIError("Choose a model that can be profiled first.")
-        return recommend(self.profile, instance=self.state.instance.name, **options)
+        result: Recommendation = recommend_here(
+            self.profile, instance=self.state.instance.name, **options
+        )
+        return result
 
     def _start_meter(self) -> billing.CostMeter:
         meter = billing.start_meter()
@@ -379,6 +409,8 @@ class Dashboard(w.VBox):
             snap.errors,
             snap.memory_bytes,
             snap.accelerator,
+            self.state.attachment,
+            self.sizing.target.value,
             progress.state if progress else None,
             progress.done if progress else None,
             round(progress.elapsed_s, 1)
@@ -393,7 +425,15 @@ class Dashboard(w.VBox):
             if self._run_origin is not None:
                 series = [p for p in series if p.second >= self._run_origin]
             capacity = self._capacity(snap.accelerator)
-            sent = self.gauges.refresh(snap, series, capacity)
+            att = self.state.attachment
+            self.gauges.set_target(float(self.sizing.target.value))
+            sent = self.gauges.refresh(
+                snap,
+                series,
+                capacity,
+                paced=self._last_clock == "paced",
+                attached=att.name if att is not None else None,
+            )
             sent += self.run_panel.refresh()
             sent += self._render_header()
         self.ticks += 1
@@ -429,8 +469,8 @@ class Dashboard(w.VBox):
             if cost is not None
             else ""
         )
-        model = f" · model <b>{esc(self.variable)}</b>" if self.variable else ""
-        value = (
+        model = f" · <code>{esc(self.variable)}</code>" if self.variable else ""
+        value = DISCONNECTED + (
             '<div style="display:flex;flex-wrap:wrap;column-gap:8px;align-items:baseline;'
             'font-size:13px"><span style="font-size:15px;font-weight:600">ei_widgets</span>'
             '<span style="color:#555;white-space:nowrap">simulated Elastic Inference</span>'
@@ -466,16 +506,18 @@ class Dashboard(w.VBox):
                 if _current is self:
                     _current = None
             with self._locked():
-                for widget in _descendants(self):
+                # the charts of tabs never opened are not in the tree yet: close them too
+                charts = (*self.gauges.figures, self.sizing.figure)
+                for widget in _descendants(self, *charts):
                     if widget is not self:
                         widget.close()
         super().close()
 
 
-def _descendants(root: w.Widget) -> list[w.Widget]:
-    """Every widget reachable from ``root`` through widget-valued traits (bqplot marks too)."""
+def _descendants(*roots: w.Widget) -> list[w.Widget]:
+    """Every widget reachable from ``roots`` through widget-valued traits (bqplot marks too)."""
     seen: dict[int, w.Widget] = {}
-    stack: list[Any] = [root]
+    stack: list[Any] = list(roots)
     while stack:
         item = stack.pop()
         if isinstance(item, w.Widget):

@@ -3,6 +3,21 @@
 The panel is passive: ``refresh()`` is called by the dashboard's one timer thread (about 5 times
 a second) with a metrics snapshot and its per-second series, and sends a widget message only for
 the figures whose data changed. Nothing here runs per inference.
+
+How the figures read:
+
+- **One time base.** Both time charts run on simulated seconds since the run started, whichever
+  clock ran (a paced session's timeline leaves out the delays this machine added), so a paced and
+  a virtual run of the same model show the same steady-state throughput.
+- **Whole seconds only.** Throughput is drawn for complete seconds: the run's first and the
+  still-filling (or last) second are left out, so partial seconds never draw ramps.
+- **Warm-up out of the scale.** The session's warm-up call is not in the latency quantiles or
+  the per-second means; the legend marks it with its latency.
+- **Gauges, not bars.** Memory and utilisation read as used / capacity with the number, as
+  JupyterLab's resource meter shows RAM.
+- **Charts only where seen.** The bqplot figures are put on the page when ``show_charts()`` is
+  called (the dashboard does so when the Run tab is first opened): a chart drawn in a hidden tab
+  has no width, and bqplot then draws negative-width rectangles.
 """
 
 from __future__ import annotations
@@ -18,7 +33,8 @@ import numpy as np
 
 from ei_widgets.estimate import TERMS, Estimate
 from ei_widgets.metrics import MetricsSnapshot, SeriesPoint
-from ei_widgets.views.common import SIMULATED, fmt_bytes, fmt_ms, fmt_percent, set_if_changed
+from ei_widgets.units import format_bytes, format_ms, format_percent, significant
+from ei_widgets.views.common import SIMULATED, esc, set_if_changed
 
 SERIES_SECONDS = 120
 """Seconds of history drawn in the time charts (the stream keeps its own bounded ring)."""
@@ -29,6 +45,9 @@ QUANTILE_POINTS = 600
 HOST_BOUND_SHARE = 0.5
 """Show the host-bound mark when at least this share of calls were host-bound (per the session)."""
 
+TARGET_SPAN = 3.0
+"""The latency target is drawn when it lies within this factor of the highest latency shown."""
+
 TERM_COLOURS = {
     "network": "#6c8ebf",
     "compute": "#82b366",
@@ -36,9 +55,20 @@ TERM_COLOURS = {
     "launch": "#b39ddb",
     "host": "#e57373",
 }
+LINE_COLOURS = {"p50": "#2ca02c", "p95": "#d62728", "mean": "#999999", "target": "#1f5fa8"}
+
+TIME_AXIS = "simulated seconds since the run started"
+HOST_BOUND_TEXT = (
+    '<span style="background:#e57373;color:white;font-weight:600;padding:2px 10px;'
+    'border-radius:10px" title="Most calls took longer on this machine&#39;s CPU than their '
+    'simulated latency, so the paced run could not keep the simulated pace">HOST-BOUND</span>'
+    " This machine cannot keep up with the simulated device; the simulated figures are"
+    " unaffected."
+)
 
 _MARGIN = {"top": 30, "bottom": 40, "left": 70, "right": 15}
 _LABEL_OFFSET = "55px"
+_TICKS = ",.3~r"  # three significant figures, plain decimals: never "900m" for 0.9
 
 
 def _figure(marks: list[Any], axes: list[bq.Axis], title: str, height: str = "210px") -> bq.Figure:
@@ -70,6 +100,35 @@ def _set_xy(mark: bq.Mark, x: np.ndarray, y: np.ndarray) -> bool:
     return True
 
 
+def _line(scales: dict[str, bq.Scale], colour: str, label: str, **style: Any) -> bq.Lines:
+    return bq.Lines(
+        x=np.zeros(0), y=np.zeros(0), scales=scales, colors=[colour], labels=[label], **style
+    )
+
+
+def _swatch(colour: str, text: str, dashed: bool = False) -> str:
+    line = "dashed" if dashed else "solid"
+    return (
+        f'<span style="white-space:nowrap"><span style="display:inline-block;width:14px;'
+        f'border-top:2px {line} {colour};margin:0 4px 3px 0"></span>{text}</span>'
+    )
+
+
+def gauge_html(label: str, fraction: float | None, text: str, colour: str) -> str:
+    """One horizontal gauge: a label, a bar filled to ``fraction`` (0..1) and the number."""
+    width = 0.0 if fraction is None else max(0.0, min(fraction, 1.0)) * 100
+    over = fraction is not None and fraction > 1
+    fill = "#a4262c" if over else colour
+    return (
+        '<div style="display:flex;align-items:center;gap:8px;font-size:12px;margin:3px 0">'
+        f'<span style="width:150px">{esc(label)}</span>'
+        '<span style="flex:0 0 160px;height:10px;background:#e8e8e8;border-radius:5px;'
+        f'overflow:hidden"><span style="display:block;height:100%;width:{width:.1f}%;'
+        f'background:{fill}"></span></span>'
+        f'<span style="font-variant-numeric:tabular-nums">{esc(text)}</span></div>'
+    )
+
+
 class GaugesPanel(w.VBox):
     """Throughput, latency p50/p95, memory against capacity, utilisation, latency breakdown."""
 
@@ -77,90 +136,50 @@ class GaugesPanel(w.VBox):
         self._origin: int | None = None  # first stream second shown, so x starts at 0
         self._quantiles: deque[tuple[float, float, float]] = deque(maxlen=QUANTILE_POINTS)
         self._last_calls = -1
+        self._target_ms: float | None = None
+        self._warmup_ms: float | None = None  # the last warm-up call's latency, if any
         self.messages_sent = 0  # widget updates actually sent (coalescing check in tests)
 
         tx, ty = bq.LinearScale(), bq.LinearScale(min=0)
-        self.throughput = bq.Lines(
-            x=np.zeros(0),
-            y=np.zeros(0),
-            scales={"x": tx, "y": ty},
-            colors=["#1f77b4"],
-            stroke_width=2,
-            labels=["inferences/s"],
-        )
+        self.throughput = _line({"x": tx, "y": ty}, "#1f77b4", "inferences/s", stroke_width=2)
         self.throughput_figure = _figure(
             [self.throughput],
             [
-                bq.Axis(scale=tx, label="run time (s)"),
+                bq.Axis(scale=tx, label=TIME_AXIS, tick_format=_TICKS),
                 bq.Axis(
                     scale=ty,
                     side="left",
                     label="inferences/s",
-                    tick_format=".3s",
+                    tick_format=_TICKS,
                     label_offset=_LABEL_OFFSET,
                 ),
             ],
-            "Throughput (simulated time)",
+            "Throughput, whole seconds",
         )
 
-        lx, ly = bq.LinearScale(), bq.LinearScale(min=0)
-        self.latency_mean = bq.Lines(
-            x=np.zeros(0),
-            y=np.zeros(0),
-            scales={"x": lx, "y": ly},
-            colors=["#bbbbbb"],
-            labels=["mean per second"],
-        )
-        self.latency_p50 = bq.Lines(
-            x=np.zeros(0),
-            y=np.zeros(0),
-            scales={"x": lx, "y": ly},
-            colors=["#2ca02c"],
-            labels=["p50"],
-            stroke_width=2,
-        )
-        self.latency_p95 = bq.Lines(
-            x=np.zeros(0),
-            y=np.zeros(0),
-            scales={"x": lx, "y": ly},
-            colors=["#d62728"],
-            labels=["p95"],
-            stroke_width=2,
+        self.latency_scale = bq.LinearScale(min=0)
+        scales = {"x": bq.LinearScale(), "y": self.latency_scale}
+        self.latency_mean = _line(scales, LINE_COLOURS["mean"], "mean per second")
+        self.latency_p50 = _line(scales, LINE_COLOURS["p50"], "p50", stroke_width=2)
+        self.latency_p95 = _line(scales, LINE_COLOURS["p95"], "p95", stroke_width=2)
+        self.latency_target = _line(
+            scales, LINE_COLOURS["target"], "latency target", line_style="dashed"
         )
         self.latency_figure = _figure(
-            [self.latency_mean, self.latency_p50, self.latency_p95],
+            [self.latency_mean, self.latency_p50, self.latency_p95, self.latency_target],
             [
-                bq.Axis(scale=lx, label="run time (s)"),
+                bq.Axis(scale=scales["x"], label=TIME_AXIS, tick_format=_TICKS),
                 bq.Axis(
-                    scale=ly,
+                    scale=self.latency_scale,
                     side="left",
-                    label="ms",
-                    tick_format=".3g",
+                    label="ms per call",
+                    tick_format=_TICKS,
                     label_offset=_LABEL_OFFSET,
                 ),
             ],
-            "Latency per call (simulated): p50, p95, mean per second",
+            "Latency per call",
         )
-
-        ux, uy = bq.OrdinalScale(), bq.LinearScale(min=0, max=100)
-        self.usage = bq.Bars(
-            x=["memory", "utilisation"],
-            y=np.zeros(2),
-            scales={"x": ux, "y": uy},
-            colors=["#6c8ebf", "#82b366"],
-            color_mode="element",
-            padding=0.4,
-        )
-        self.usage_figure = _figure(
-            [self.usage],
-            [
-                bq.Axis(scale=ux),
-                bq.Axis(
-                    scale=uy, side="left", label="% of capacity / peak", label_offset=_LABEL_OFFSET
-                ),
-            ],
-            "Accelerator memory and utilisation (modelled)",
-        )
+        self.latency_legend = w.HTML()
 
         bx, by = bq.OrdinalScale(), bq.LinearScale(min=0)
         self.breakdown = bq.Bars(
@@ -177,34 +196,49 @@ class GaugesPanel(w.VBox):
             [self.breakdown],
             [
                 bq.Axis(scale=bx, side="left"),
-                bq.Axis(scale=by, label="ms per call", tick_format=".3g"),
+                bq.Axis(scale=by, label="ms per call", tick_format=_TICKS),
             ],
-            "Latency breakdown (modelled)",
+            "Latency breakdown",
             height="150px",
         )
         self.breakdown_text = w.HTML()
 
         self.summary = w.HTML()
-        self.host_bound = w.HTML(layout=w.Layout(display="none"))
-        self.host_bound.value = (
-            '<span style="background:#e57373;color:white;font-weight:600;padding:2px 10px;'
-            'border-radius:10px" title="Most calls spent their time in ops that run on the '
-            "notebook instance's CPUs\">HOST-BOUND</span> the notebook instance's CPUs limit "
-            "this run; a larger accelerator will not make it faster."
-        )
-        self.usage_text = w.HTML()
-        grid = w.GridBox(
-            [
-                self.throughput_figure,
-                self.latency_figure,
-                self.usage_figure,
-                w.VBox([self.breakdown_figure, self.breakdown_text, self.usage_text]),
-            ],
-            layout=w.Layout(grid_template_columns="repeat(2, minmax(260px, 1fr))", width="100%"),
+        self.host_bound = w.HTML(HOST_BOUND_TEXT, layout=w.Layout(display="none"))
+        self.memory_gauge = w.HTML()
+        self.utilisation_gauge = w.HTML()
+        self.grid = w.GridBox(
+            layout=w.Layout(grid_template_columns="repeat(2, minmax(260px, 1fr))", width="100%")
         )
         super().__init__(
-            [w.HTML(f"<b>Live gauges</b> {SIMULATED}"), self.summary, self.host_bound, grid]
+            [
+                w.HTML(f"<b>Live gauges</b> {SIMULATED}"),
+                self.summary,
+                self.host_bound,
+                self.memory_gauge,
+                self.utilisation_gauge,
+                self.grid,
+            ]
         )
+        self.set_breakdown(None)
+        self._render_legend(None)
+
+    @property
+    def figures(self) -> tuple[bq.Figure, ...]:
+        return (self.throughput_figure, self.latency_figure, self.breakdown_figure)
+
+    @property
+    def charts_shown(self) -> bool:
+        return bool(self.grid.children)
+
+    def show_charts(self) -> None:
+        """Put the charts on the page (once their tab is visible, so they have a width)."""
+        if not self.charts_shown:
+            self.grid.children = (
+                w.VBox([self.throughput_figure]),
+                w.VBox([self.latency_figure, self.latency_legend]),
+                w.VBox([self.breakdown_figure, self.breakdown_text]),
+            )
 
     # --- updates -------------------------------------------------------------------------------
 
@@ -214,54 +248,106 @@ class GaugesPanel(w.VBox):
         self._quantiles.clear()
         self._last_calls = -1
         empty = np.zeros(0)
-        for mark in (self.throughput, self.latency_mean, self.latency_p50, self.latency_p95):
+        for mark in (
+            self.throughput,
+            self.latency_mean,
+            self.latency_p50,
+            self.latency_p95,
+            self.latency_target,
+        ):
             self.messages_sent += _set_xy(mark, empty, empty)
+
+    def set_target(self, target_ms: float | None) -> None:
+        """The latency target drawn on the latency chart (the Sizing tab's)."""
+        self._target_ms = target_ms
 
     def set_breakdown(self, estimate: Estimate | None) -> None:
         """Show the modelled per-call breakdown (network, compute, memory, launch, host)."""
         if estimate is None:
             values = np.zeros((len(TERMS), 1))
-            title = "Latency breakdown (modelled)"
+            what = "Attach an accelerator and choose a model to see where a call's time goes."
         else:
             parts = estimate.breakdown
             values = np.array([[parts[t] * 1e3] for t in TERMS])
-            title = (
-                f"Latency breakdown (modelled): {estimate.target}, batch {estimate.batch_size},"
-                f" {estimate.precision}; {estimate.bound}-bound"
+            what = (
+                f"{estimate.target}, batch {estimate.batch_size}, {estimate.precision}:"
+                f" {format_ms(estimate.latency_s)} per call, {estimate.bound}-bound (modelled)."
             )
         if not _same(self.breakdown.y, values):
             self.breakdown.y = values
             self.messages_sent += 1
-        set_if_changed(self.breakdown_figure, title=title)
         legend = " ".join(
             f'<span style="white-space:nowrap"><span style="display:inline-block;width:10px;'
             f'height:10px;background:{TERM_COLOURS[t]};margin-right:3px"></span>{t}'
-            + (f" {fmt_ms(float(v[0]))}" if estimate is not None else "")
+            + (f" {format_ms(float(v[0]) / 1e3)}" if estimate is not None else "")
             + "</span>"
             for t, v in zip(TERMS, values, strict=True)
         )
         set_if_changed(
             self.breakdown_text,
-            value=f'<div style="font-size:12px;display:flex;flex-wrap:wrap;gap:8px">{legend}</div>',
+            value=f'<div style="font-size:12px">{esc(what)}</div>'
+            f'<div style="font-size:12px;display:flex;flex-wrap:wrap;gap:8px">{legend}</div>',
         )
+
+    def _render_legend(self, warmup_ms: float | None, target_shown: bool = True) -> int:
+        target = self._target_ms
+        items = [
+            _swatch(LINE_COLOURS["p50"], "p50"),
+            _swatch(LINE_COLOURS["p95"], "p95"),
+            _swatch(LINE_COLOURS["mean"], "mean per second"),
+        ]
+        if target is not None:
+            where = "" if target_shown else " (above this scale)"
+            items.append(
+                _swatch(LINE_COLOURS["target"], f"target {format_ms(target / 1e3)}{where}", True)
+            )
+        if warmup_ms is not None:
+            items.append(
+                f'<span style="white-space:nowrap">warm-up call {format_ms(warmup_ms / 1e3)},'
+                " left out of the scale</span>"
+            )
+        value = (
+            '<div style="font-size:12px;display:flex;flex-wrap:wrap;gap:10px">'
+            + "".join(items)
+            + "</div>"
+        )
+        before = self.latency_legend.value
+        set_if_changed(self.latency_legend, value=value)
+        return int(self.latency_legend.value != before)
 
     def refresh(
         self,
         snapshot: MetricsSnapshot,
         series: Sequence[SeriesPoint],
         capacity_bytes: int | None,
+        *,
+        paced: bool = False,
+        attached: str | None = None,
     ) -> int:
-        """Draw the latest metrics; returns how many widget updates were sent (0 if none)."""
+        """Draw the latest metrics; returns how many widget updates were sent (0 if none).
+
+        ``paced``: the run keeps wall time (only then can this machine fall behind). ``attached``:
+        the accelerator attached now (named in the memory gauge before any call).
+        """
         sent = 0
+        self._warmup_ms = None if math.isnan(snapshot.warmup_ms) else snapshot.warmup_ms
         points = list(series)[-SERIES_SECONDS:]
+        top = 0.0
         if points:
             if self._origin is None or points[0].second < self._origin:
                 self._origin = points[0].second
             x = np.array([p.second - self._origin for p in points], dtype=float)
-            sent += _set_xy(self.throughput, x, np.array([p.inferences for p in points], float))
-            calls = np.array([p.calls for p in points])
+            whole = slice(1, -1)  # the first and the last second are partial
+            sent += _set_xy(
+                self.throughput,
+                x[whole],
+                np.array([p.inferences for p in points[whole]], dtype=float),
+            )
             lat = np.array([p.mean_latency_ms for p in points], dtype=float)
-            sent += _set_xy(self.latency_mean, x[calls > 0], lat[calls > 0])
+            timed = lat > 0  # seconds with calls other than the warm-up
+            sent += _set_xy(self.latency_mean, x[timed], lat[timed])
+            if timed.any():
+                top = float(lat[timed].max())
             if snapshot.calls != self._last_calls and snapshot.calls > 0:
                 self._last_calls = snapshot.calls
                 if not (math.isnan(snapshot.p50_ms) or math.isnan(snapshot.p95_ms)):
@@ -274,43 +360,30 @@ class GaugesPanel(w.VBox):
             q = q[q[:, 0] >= (0 if not points else points[0].second - (self._origin or 0))]
             sent += _set_xy(self.latency_p50, q[:, 0], q[:, 1])
             sent += _set_xy(self.latency_p95, q[:, 0], q[:, 2])
+            if len(q):
+                top = max(top, float(q[:, 2].max()))
         else:
             empty = np.zeros(0)
             sent += _set_xy(self.latency_p50, empty, empty)
             sent += _set_xy(self.latency_p95, empty, empty)
+        sent += self._draw_target(points, top)
 
-        memory_pct = 100.0 * snapshot.memory_bytes / capacity_bytes if capacity_bytes else 0.0
-        usage = np.array([min(memory_pct, 100.0), 100.0 * snapshot.utilisation])
-        if not _same(self.usage.y, usage):
-            self.usage.y = usage
-            sent += 1
-        capacity = fmt_bytes(capacity_bytes) if capacity_bytes else "no accelerator"
-        over = (
-            " — over capacity" if capacity_bytes and snapshot.memory_bytes > capacity_bytes else ""
-        )
-        usage_text = (
-            f'<div style="font-size:12px">Memory {fmt_bytes(snapshot.memory_bytes)} of {capacity}'
-            f" (peak {fmt_bytes(snapshot.peak_memory_bytes)}){over}; utilisation"
-            f" {fmt_percent(snapshot.utilisation)} of peak FLOP/s.</div>"
-        )
-        before = self.usage_text.value
-        set_if_changed(self.usage_text, value=usage_text)
-        sent += self.usage_text.value != before
+        sent += self._gauges(snapshot, capacity_bytes, attached)
 
         summary = (
             '<div style="font-size:13px;font-variant-numeric:tabular-nums">'
-            f"<b>{snapshot.throughput_per_s:,.1f}</b> inferences/s"
-            f" &nbsp;·&nbsp; p50 <b>{fmt_ms(_num(snapshot.p50_ms))}</b>"
-            f" &nbsp;·&nbsp; p95 <b>{fmt_ms(_num(snapshot.p95_ms))}</b>"
+            f"<b>{significant(snapshot.throughput_per_s)}</b> inferences/s"
+            f" &nbsp;·&nbsp; p50 <b>{_ms(snapshot.p50_ms)}</b>"
+            f" &nbsp;·&nbsp; p95 <b>{_ms(snapshot.p95_ms)}</b>"
             f" &nbsp;·&nbsp; {snapshot.calls:,} calls, {snapshot.inferences:,} inferences"
             f"{f', {snapshot.errors:,} errors' if snapshot.errors else ''}"
-            f" &nbsp;·&nbsp; simulated time {snapshot.simulated_seconds:,.2f} s</div>"
+            f" &nbsp;·&nbsp; {significant(snapshot.simulated_seconds)} s simulated</div>"
         )
         before = self.summary.value
         set_if_changed(self.summary, value=summary)
         sent += self.summary.value != before
 
-        bound = snapshot.calls > 0 and snapshot.host_bound_share >= HOST_BOUND_SHARE
+        bound = paced and snapshot.calls > 0 and snapshot.host_bound_share >= HOST_BOUND_SHARE
         display = "" if bound else "none"
         if self.host_bound.layout.display != display:
             self.host_bound.layout.display = display
@@ -318,6 +391,51 @@ class GaugesPanel(w.VBox):
         self.messages_sent += sent
         return sent
 
+    def _draw_target(self, points: list[SeriesPoint], top: float) -> int:
+        """The target line across the chart when it lies near the data; the scale follows the
+        steady calls (warm-up is not in them), so a 4 ms line is never pressed to the floor."""
+        target = self._target_ms
+        shown = target is not None and points and top > 0 and target <= TARGET_SPAN * top
+        sent = 0
+        if shown and target is not None:
+            span = float(max(len(points) - 1, 1))
+            sent += _set_xy(self.latency_target, np.array([0.0, span]), np.array([target, target]))
+        else:
+            empty = np.zeros(0)
+            sent += _set_xy(self.latency_target, empty, empty)
+        return sent + self._render_legend(self._warmup_ms, bool(shown) or not points)
 
-def _num(value: float) -> float | None:
-    return None if math.isnan(value) else value
+    def _gauges(
+        self, snapshot: MetricsSnapshot, capacity_bytes: int | None, attached: str | None
+    ) -> int:
+        name = snapshot.accelerator or attached
+        if capacity_bytes and name:
+            used = snapshot.memory_bytes
+            memory = gauge_html(
+                f"{name} memory",
+                used / capacity_bytes,
+                f"{format_bytes(used)} / {format_bytes(capacity_bytes)}"
+                f" ({format_percent(used / capacity_bytes)})"
+                + (f", peak {format_bytes(snapshot.peak_memory_bytes)}" if used else "")
+                + (" — over capacity" if used > capacity_bytes else ""),
+                "#6c8ebf",
+            )
+            utilisation = gauge_html(
+                "utilisation",
+                snapshot.utilisation,
+                f"{format_percent(snapshot.utilisation)} of peak FLOP/s",
+                "#82b366",
+            )
+        else:
+            memory = gauge_html("accelerator memory", None, "no accelerator attached", "#6c8ebf")
+            utilisation = gauge_html("utilisation", None, "—", "#82b366")
+        sent = 0
+        for widget, value in ((self.memory_gauge, memory), (self.utilisation_gauge, utilisation)):
+            if widget.value != value:
+                widget.value = value
+                sent += 1
+        return sent
+
+
+def _ms(milliseconds: float) -> str:
+    return "—" if math.isnan(milliseconds) else format_ms(milliseconds / 1e3)

@@ -13,31 +13,42 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import bqplot as bq
 import ipywidgets as w
-import numpy as np
 
 from ei_widgets.catalog import Catalog
 from ei_widgets.discovery import ModelEntry
 from ei_widgets.errors import EIError
 from ei_widgets.estimate import estimate
-from ei_widgets.profile import Profile, format_shape, format_shapes, op_label
+from ei_widgets.profile import OpTypeTotal, Profile, format_shape, format_shapes, op_label
 from ei_widgets.runner import short_message
-from ei_widgets.views.common import (
-    SIMULATED,
-    Raw,
-    error_html,
-    esc,
-    fmt_bytes,
-    fmt_count,
-    fmt_gflops,
-    fmt_ms,
-    note,
-    table,
-)
+from ei_widgets.units import format_bytes, format_count, format_ms, format_percent
+from ei_widgets.views.common import SIMULATED, Raw, error_html, esc, note, table
 
 TOP_OP_TYPES = 12
 HEAVIEST = 10
+
+
+def op_share_html(ops: list[OpTypeTotal], total: int) -> str:
+    """FLOPs by op type as a sorted share, each with its bar: the small ones stay readable
+    beside a dominant Conv (a linear bar chart would press them to the floor)."""
+    shown = [t for t in ops if t.flops > 0][:TOP_OP_TYPES]
+    rest = sum(t.flops for t in ops if t.flops > 0) - sum(t.flops for t in shown)
+    rows = [(t.op_type, t.flops) for t in shown] + ([("other op types", rest)] if rest else [])
+    lines = "".join(
+        '<div style="display:flex;align-items:center;gap:8px;font-size:12px;'
+        'font-variant-numeric:tabular-nums">'
+        f'<span style="width:150px;overflow:hidden;text-overflow:ellipsis">{esc(name)}</span>'
+        '<span style="flex:0 0 200px;height:9px;background:#eee">'
+        f'<span style="display:block;height:100%;width:{100 * flops / total:.2f}%;'
+        'background:#4e79a7"></span></span>'
+        f'<span style="width:52px;text-align:right">{format_percent(flops / total)}</span>'
+        f'<span style="color:#555">{format_count(flops)}FLOPs</span></div>'
+        for name, flops in rows
+    )
+    return (
+        '<div style="margin:6px 0"><b>FLOPs by op type (batch 1), largest share first</b>'
+        f"{lines or note('No op with a FLOP count.')}</div>"
+    )
 
 
 @dataclass(frozen=True)
@@ -231,15 +242,15 @@ class ModelsPanel(w.VBox):
                     [
                         entry.variable,
                         entry.kind,
-                        fmt_count(profile.param_count) if profile else "—",
-                        fmt_bytes(size) if size is not None else "—",
-                        fmt_gflops(profile.flops) if profile else "—",
+                        format_count(profile.param_count) if profile else "—",
+                        format_bytes(size) if size is not None else "—",
+                        f"{format_count(profile.flops)}FLOPs" if profile else "—",
                         entry.summary,
                         status,
                     ]
                 )
             value = table(
-                ["variable", "kind", "parameters", "size", "GFLOPs (b=1)", "summary", "status"],
+                ["variable", "kind", "parameters", "size", "FLOPs (b=1)", "summary", "status"],
                 rows,
                 align=["left", "left", "right", "right", "right", "left", "left"],
                 highlight=chosen,
@@ -258,31 +269,7 @@ class InspectorPanel(w.VBox):
         self.title = w.HTML()
         self.io = w.HTML()
         self.totals = w.HTML()
-        xs, ys = bq.OrdinalScale(), bq.LinearScale(min=0)
-        self.op_bars = bq.Bars(
-            x=[],
-            y=np.zeros(0),
-            scales={"x": xs, "y": ys},
-            colors=["#4e79a7"],
-            padding=0.25,
-            tooltip=bq.Tooltip(
-                fields=["x", "y"], labels=["op type", "GFLOPs"], formats=["", ".4g"]
-            ),
-        )
-        self.op_figure = bq.Figure(
-            marks=[self.op_bars],
-            axes=[
-                bq.Axis(scale=xs, tick_rotate=-35, tick_style={"font-size": "11px"}),
-                bq.Axis(
-                    scale=ys, side="left", label="GFLOPs", tick_format=".3g", label_offset="55px"
-                ),
-            ],
-            title="FLOPs by op type (batch 1)",
-            fig_margin={"top": 30, "bottom": 70, "left": 75, "right": 10},
-            layout=w.Layout(width="100%", height="260px"),
-            animation_duration=0,
-            title_style={"font-size": "13px"},
-        )
+        self.op_share = w.HTML()
         self.heaviest = w.HTML()
         self.unknown = w.HTML()
         self.fits = w.HTML()
@@ -290,7 +277,7 @@ class InspectorPanel(w.VBox):
             [
                 self.title,
                 w.HBox([self.io, self.totals]),
-                self.op_figure,
+                self.op_share,
                 self.heaviest,
                 self.unknown,
                 self.fits,
@@ -307,13 +294,16 @@ class InspectorPanel(w.VBox):
                 if error
                 else "<b>Inspector</b> " + note("Choose a model in the Models panel.")
             )
-            for widget in (self.io, self.totals, self.heaviest, self.unknown, self.fits):
+            for widget in (
+                self.io,
+                self.totals,
+                self.op_share,
+                self.heaviest,
+                self.unknown,
+                self.fits,
+            ):
                 widget.value = ""
-            with self.op_bars.hold_sync():
-                self.op_bars.x, self.op_bars.y = [], np.zeros(0)
-            self.op_figure.layout.display = "none"
             return
-        self.op_figure.layout.display = ""
         self.title.value = f"<b>Inspector: {esc(profile.name)}</b> " + note(
             f"{profile.kind}, made by {profile.producer or 'unknown'}, opsets "
             + ", ".join(f"{d or 'ai.onnx'} {v}" for d, v in sorted(profile.opsets.items()))
@@ -334,38 +324,33 @@ class InspectorPanel(w.VBox):
                 for role, t in tensors
             ],
         )
-        params = ", ".join(f"{g.dtype} {fmt_count(g.count)}" for g in profile.params) or "none"
+        params = ", ".join(f"{g.dtype} {format_count(g.count)}" for g in profile.params) or "none"
         self.totals.value = table(
             ["total", "value"],
             [
-                ["parameters", f"{fmt_count(profile.param_count)} ({params})"],
-                ["weights", fmt_bytes(profile.param_bytes)],
-                ["model size", fmt_bytes(profile.model_size_bytes)],
-                ["GFLOPs per call (batch 1)", fmt_gflops(profile.flops)],
-                ["MACs", fmt_count(profile.macs)],
-                ["peak activations (batch 1)", fmt_bytes(profile.peak_activation_bytes)],
+                ["parameters", f"{format_count(profile.param_count)} ({params})"],
+                ["weights", format_bytes(profile.param_bytes)],
+                ["model size", format_bytes(profile.model_size_bytes)],
+                ["FLOPs per call (batch 1)", f"{format_count(profile.flops)}FLOPs"],
+                ["MACs", format_count(profile.macs)],
+                ["peak activations (batch 1)", format_bytes(profile.peak_activation_bytes)],
                 ["nodes", f"{profile.node_count:,}"],
             ],
             align=["left", "right"],
         )
-        ops = [t for t in profile.by_op_type() if t.flops > 0][:TOP_OP_TYPES]
-        x = [t.op_type for t in ops]
-        y = np.array([t.flops / 1e9 for t in ops], dtype=float)
-        with self.op_bars.hold_sync():
-            self.op_bars.x = x
-            self.op_bars.y = y
         total = profile.flops or 1
+        self.op_share.value = op_share_html(profile.by_op_type(), total)
         self.heaviest.value = "<b>Heaviest layers</b>" + table(
-            ["node", "op", "GFLOPs", "share", "output shape", "reads", "writes"],
+            ["node", "op", "FLOPs", "share", "output shape", "reads", "writes"],
             [
                 [
                     n.name or "(unnamed)",
                     op_label(n.op_type, n.domain),
-                    fmt_gflops(n.flops),
-                    f"{100 * n.flops / total:.1f}%",
+                    f"{format_count(n.flops)}FLOPs",
+                    format_percent(n.flops / total),
                     format_shapes(n.output_shapes),
-                    fmt_bytes(n.bytes_read),
-                    fmt_bytes(n.bytes_written),
+                    format_bytes(n.bytes_read),
+                    format_bytes(n.bytes_written),
                 ]
                 for n in profile.heaviest(HEAVIEST)
             ],
@@ -388,7 +373,7 @@ class InspectorPanel(w.VBox):
         cat = self._catalog()
         rows = []
         for acc in sorted(cat.accelerators.values(), key=lambda a: (a.family, a.f32_tflops)):
-            row: list[str | Raw] = [acc.name, fmt_bytes(acc.memory_bytes)]
+            row: list[str | Raw] = [acc.name, format_bytes(acc.memory_bytes)]
             for precision in ("fp32", "fp16"):
                 try:
                     est = estimate(
@@ -403,8 +388,8 @@ class InspectorPanel(w.VBox):
                     else '<span style="color:#a4262c">does not fit</span>'
                 )
                 row += [
-                    Raw(f"{mark} ({fmt_bytes(est.memory_needed_bytes)})"),
-                    fmt_ms(est.latency_ms),
+                    Raw(f"{mark} ({format_bytes(est.memory_needed_bytes)})"),
+                    format_ms(est.latency_s),
                 ]
             rows.append(row)
         self.fits.value = (

@@ -4,6 +4,10 @@ Every figure comes from the catalog and the estimate; whether a size fits is the
 check (``estimate(...).fits``) and the reason shown is the core's own message. The panel follows
 the kernel's one accelerator state: whoever attaches (this panel, a magic, the JupyterLab
 picker), ``show_state()`` is called and the panel shows it.
+
+The selection always mirrors what is attached (size, precision, instance) until the user picks
+something else; Attach is disabled while it would change nothing, and detaching (the Detach
+button, or Attach with "None" selected) asks first.
 """
 
 from __future__ import annotations
@@ -92,14 +96,24 @@ class PickerPanel(w.VBox):
             options=self._instance_options(cat),
             value=state.instance.name,
             description="Notebook",
-            layout=w.Layout(width="340px"),
+            layout=w.Layout(width="420px"),
+            style={"description_width": "70px"},
         )
-        self.attach_button = w.Button(description="Attach", button_style="primary", icon="plug")
+        self.attach_button = w.Button(description="Attach", icon="plug")
         self.detach_button = w.Button(description="Detach", icon="times")
+        self.confirm_text = w.HTML()
+        self.confirm_button = w.Button(description="Detach", button_style="warning")
+        self.cancel_button = w.Button(description="Cancel")
+        self.confirm = w.HBox(
+            [self.confirm_text, self.confirm_button, self.cancel_button],
+            layout=w.Layout(display="none", align_items="center"),
+        )
         self.status = w.HTML()
         self.message = w.HTML()
         self.attach_button.on_click(lambda _b: self.attach())
         self.detach_button.on_click(lambda _b: self.detach())
+        self.confirm_button.on_click(lambda _b: self.confirm_detach())
+        self.cancel_button.on_click(lambda _b: self.cancel_detach())
         self.instance.observe(self._on_instance, names="value")
         self.precision.observe(lambda _c: self._after_precision(), names="value")
         self._profile: Profile | None = None
@@ -117,6 +131,7 @@ class PickerPanel(w.VBox):
                 self.grid,
                 w.HBox([self.precision, self.instance]),
                 w.HBox([self.attach_button, self.detach_button]),
+                self.confirm,
                 self.message,
             ]
         )
@@ -151,8 +166,25 @@ class PickerPanel(w.VBox):
         self.message.value = ""
         self._style_buttons()
 
+    def pending_change(self) -> str | None:
+        """What Attach would do now, in words; None when it would change nothing."""
+        att = self._state.attachment
+        if self.selected == NONE:
+            return f"detach {att.name}" if att is not None else None
+        precision = self.precision.value
+        if att is None:
+            return f"attach {self.selected} ({precision})"
+        if att.name == self.selected and att.precision == precision:
+            return None
+        return f"replace {att.name} ({att.precision}) with {self.selected} ({precision})"
+
     def attach(self) -> None:
-        """Attach the selected accelerator (None detaches); a refusal is shown with its reason."""
+        """Attach the selected accelerator; with "None" selected, ask before detaching.
+
+        A refusal is shown with its reason; nothing happens when nothing would change.
+        """
+        if self.pending_change() is None:
+            return
         if self.selected == NONE:
             self.detach()
             return
@@ -168,10 +200,27 @@ class PickerPanel(w.VBox):
         self.message.value = note(f"Attached {attachment.name} ({attachment.precision}).")
 
     def detach(self) -> None:
+        """Ask before detaching (the models would run on the notebook instance's CPUs)."""
+        att = self._state.attachment
+        if att is None:
+            self.message.value = note("No accelerator is attached.")
+            return
+        self.confirm_text.value = (
+            f'<span style="font-size:13px">Detach <b>{esc(att.name)}</b>? Sessions then fail '
+            "until an accelerator is attached again.</span>"
+        )
+        self.confirm.layout.display = "flex"
+
+    def confirm_detach(self) -> None:
+        self.confirm.layout.display = "none"
         previous = self._state.detach()
         self.message.value = note(
             f"Detached {previous.name}." if previous else "No accelerator was attached."
         )
+
+    def cancel_detach(self) -> None:
+        self.confirm.layout.display = "none"
+        self.show_state()
 
     def _check_fit(self, name: str) -> None:
         """Refuse a size that does not fit the chosen model at the run's batch and precision."""
@@ -199,12 +248,13 @@ class PickerPanel(w.VBox):
             self.message.value = error_html(str(error))
 
     def _after_precision(self) -> None:
-        self.refresh_fits(self._profile, self._batch)
+        self.refresh_fits(self._profile, self._batch)  # restyles the buttons too
 
     # --- following the core --------------------------------------------------------------------
 
     def show_state(self) -> None:
-        """Show what the kernel's state holds now (called on every state change)."""
+        """Show what the kernel's state holds now (called on every state change): the status
+        line, and a selection, precision and instance that mirror what is attached."""
         att = self._state.attachment
         if att is None:
             text = "Nothing attached: models run on the notebook instance's CPUs."
@@ -214,8 +264,13 @@ class PickerPanel(w.VBox):
                 f"{att.since:%H:%M:%S} UTC, on {esc(self._state.instance.name)}."
             )
         self.status.value = f'<div style="font-size:13px">{text}</div>'
+        self.selected = att.name if att is not None else NONE
+        if att is not None and self.precision.value != att.precision:
+            self.precision.value = att.precision
         if self.instance.value != self._state.instance.name:
             self.instance.value = self._state.instance.name
+        if att is None:
+            self.confirm.layout.display = "none"
         self._style_buttons()
 
     def refresh_fits(self, profile: Profile | None, batch_size: int) -> None:
@@ -265,7 +320,8 @@ class PickerPanel(w.VBox):
             if cell.value != value:
                 cell.value = value
         if self.selected != NONE and not self.fits.get(self.selected, True):
-            self.selected = NONE
+            att = self._state.attachment  # back to what is attached, never to a silent detach
+            self.selected = att.name if att is not None else NONE
         self._style_buttons()
 
     def _style_buttons(self) -> None:
@@ -285,3 +341,20 @@ class PickerPanel(w.VBox):
                 button.button_style = style
                 button.icon = icon
                 button.tooltip = tooltip
+        change = self.pending_change()
+        detaching = self.selected == NONE
+        with self.attach_button.hold_sync():
+            self.attach_button.disabled = change is None
+            # a disabled button is drawn plain, so it never looks pressable
+            self.attach_button.button_style = (
+                "" if change is None else "warning" if detaching else "primary"
+            )
+            self.attach_button.description = "Detach…" if detaching and change else "Attach"
+            self.attach_button.tooltip = (
+                "this is what is attached now" if change is None else change[0].upper() + change[1:]
+            )
+        with self.detach_button.hold_sync():
+            self.detach_button.disabled = att is None
+            self.detach_button.tooltip = (
+                "nothing is attached" if att is None else f"detach {att.name}"
+            )

@@ -83,9 +83,7 @@ class RunPanel(w.VBox):
             ],
         )
         self.run_button = w.Button(description="Run", button_style="success", icon="play")
-        self.stop_button = w.Button(
-            description="Stop", button_style="danger", icon="stop", disabled=True
-        )
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="320px"))
         self.progress_text = w.HTML(note("idle"))
         self.message = w.HTML()
@@ -155,8 +153,12 @@ class RunPanel(w.VBox):
         running = p.state is RunState.RUNNING
         changed = False
         for widget, values in (
-            (self.run_button, {"disabled": running}),
-            (self.stop_button, {"disabled": not running}),
+            # a disabled button is drawn plain, so it never looks pressable
+            (self.run_button, {"disabled": running, "button_style": "" if running else "success"}),
+            (
+                self.stop_button,
+                {"disabled": not running, "button_style": "danger" if running else ""},
+            ),
             (
                 self.progress,
                 {
@@ -198,4 +200,4 @@ class RunPanel(w.VBox):
             return "no run yet"
         p = self.run.progress()
         total = f"/{p.total:,}" if p.total is not None else ""
-        return esc(f"run {p.state.value}: {p.done:,}{total}")
+        return esc(f"run: {p.done:,}{total} requests, {p.state.value}")

@@ -1,6 +1,9 @@
 """Sizing: the recommender's table, and latency against $/h for every option it weighed.
 
-The table, the pick and its reason all come from ``sizing.recommend``; this panel draws them.
+The table, the pick and its reason all come from the notebook's one sizing call
+(``report.recommend_here``, which ``%ei_recommend`` makes too, with the same defaults); this panel
+draws them and says what was searched. The chart goes on the page when the tab is first opened
+(``show_chart``): a chart drawn in a hidden tab has no width.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import numpy as np
 
 from ei_widgets.errors import EIError
 from ei_widgets.money import format_money
+from ei_widgets.report import SIZING_RPS, SIZING_TARGET_MS
+from ei_widgets.rich import searched_text
 from ei_widgets.sizing import Recommendation, Row
 from ei_widgets.units import format_bytes, format_ms, significant
 from ei_widgets.views.common import SIMULATED, error_html, esc, note, table
@@ -34,14 +39,14 @@ class SizingPanel(w.VBox):
         self._recommend = recommend
         self.recommendation: Recommendation | None = None
         self.target = w.BoundedFloatText(
-            value=50.0,
+            value=SIZING_TARGET_MS,
             min=0.01,
             max=1e6,
             description="Target ms",
             layout=w.Layout(width="180px"),
         )
         self.rate = w.BoundedFloatText(
-            value=10.0,
+            value=SIZING_RPS,
             min=0.0,
             max=1e9,
             description="Req/s",
@@ -51,7 +56,9 @@ class SizingPanel(w.VBox):
         self.button = w.Button(description="Recommend", button_style="primary", icon="search")
         self.button.on_click(lambda _b: self.update())
         self.reason = w.HTML()
+        self.searched = w.HTML()
         self.listing = w.HTML()
+        self.chart = w.Box()
 
         xs = bq.LogScale()
         ys = bq.LogScale()
@@ -140,22 +147,28 @@ class SizingPanel(w.VBox):
                 w.HTML(
                     f"<b>Sizing</b> {SIMULATED} "
                     + note(
-                        "The cheapest option that meets the latency target at the request rate, "
-                        "among every EI accelerator on this notebook instance, whole-GPU "
-                        "instances and CPU-only instances, at batch sizes 1–32 and FP32/FP16."
+                        "The cheapest option that meets the latency target at the request rate "
+                        "(the same call as %ei_recommend)."
                     )
                 ),
                 w.HBox([self.target, self.rate, self.button]),
                 self.reason,
-                self.figure,
+                self.searched,
+                self.chart,
                 self.listing,
             ]
         )
         self.clear("Choose a model, then press Recommend.")
 
+    def show_chart(self) -> None:
+        """Put the chart on the page (once the tab is visible, so it has a width)."""
+        if not self.chart.children:
+            self.chart.children = (self.figure,)
+
     def clear(self, text: str) -> None:
         self.recommendation = None
         self.reason.value = note(text)
+        self.searched.value = ""
         self.listing.value = ""
         empty = np.zeros(0)
         for mark in (*self.points.values(), self.unfit, self.pick, self.target_line):
@@ -182,7 +195,20 @@ class SizingPanel(w.VBox):
         self.recommendation = result
         pick = result.pick
         colour = "#25632a" if pick is not None else "#a4262c"
-        self.reason.value = f'<div style="font-size:13px;color:{colour}">{esc(result.reason)}</div>'
+        close = (
+            '<div style="font-size:12px;color:#8a6d00">Too close to call: the options near the'
+            " target are within the latency model's error of it.</div>"
+            if getattr(result, "too_close", False)
+            else ""
+        )
+        self.reason.value = (
+            f'<div style="font-size:13px;color:{colour}">{esc(result.reason)}</div>{close}'
+        )
+        accuracy = getattr(result, "accuracy", None)
+        self.searched.value = note(
+            searched_text(result)
+            + (f" Latencies are {accuracy}." if accuracy else " Latencies are modelled.")
+        )
         rows = list(result.rows)
         for kind, mark in self.points.items():
             self._plot(mark, [r for r in rows if r.kind == kind and r.fits])
@@ -240,10 +266,7 @@ class SizingPanel(w.VBox):
                 "left",
             ],
             highlight=highlight,
-        ) + note(
-            f"{len(rows)} options weighed; the first {len(shown)} shown. "
-            "Latencies are modelled, not measured."
-        )
+        ) + note(f"{len(rows):,} options weighed; the first {len(shown)} shown.")
 
     @staticmethod
     def _plot(mark: bq.Scatter, rows: list[Row]) -> None:
