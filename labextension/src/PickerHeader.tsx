@@ -22,13 +22,15 @@ export function PickerHeader(props: {
   const judged = state.model;
   const models = state.models.map(m => ({
     variable: m.variable,
-    text: `${m.variable} (${m.kind}${m.summary ? `, ${m.summary}` : ''})`
+    text: `${m.variable} (${m.kind})`,
+    summary: m.summary
   }));
   if (judged && !models.some(m => m.variable === judged.variable)) {
     // Chosen with %ei_inspect or the dashboard from outside the variables.
     models.unshift({
       variable: judged.variable,
-      text: `${judged.variable} (${judged.kind})`
+      text: `${judged.variable} (${judged.kind})`,
+      summary: ''
     });
   }
   return (
@@ -49,7 +51,10 @@ export function PickerHeader(props: {
           ))}
         </select>
       </label>
-      <div className="ei-Picker-model">
+      <div
+        className="ei-Picker-model"
+        title="Fit and latency are estimated by the simulator for this model"
+      >
         {models.length > 0 ? (
           <label>
             <span>Model</span>
@@ -60,12 +65,11 @@ export function PickerHeader(props: {
             >
               {!judged && <option value="">Choose a model…</option>}
               {models.map(m => (
-                <option key={m.variable} value={m.variable}>
+                <option key={m.variable} value={m.variable} title={m.summary}>
                   {m.text}
                 </option>
               ))}
             </select>
-            <span>— fit and latency are estimated by the simulator</span>
           </label>
         ) : (
           'No model in the kernel’s variables: fit and latency are unknown'

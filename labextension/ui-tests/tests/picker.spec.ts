@@ -3,17 +3,6 @@
  * a real kernel, Debian's chromium.
  */
 import { IJupyterLabPageFixture, expect, test } from '@jupyterlab/galata';
-import * as path from 'path';
-
-const SCREENSHOT = path.resolve(
-  __dirname,
-  '..',
-  '..',
-  '..',
-  'docs',
-  'images',
-  'picker.png'
-);
 
 const item = '#jp-main-statusbar .ei-StatusItem';
 const dialog = '.ei-PickerDialog';
@@ -84,15 +73,21 @@ test('attach from the picker, detach, restart', async ({ page }) => {
   });
   await expect(status).toHaveText(/No accelerator/);
 
-  // A model in the kernel: the picker shows whether each accelerator fits it.
+  // The status bar's cost ticks every second (the kernel's meter runs).
+  const cost = status.locator('.ei-StatusItem-cost');
+  const firstCost = (await cost.textContent()) ?? '';
+  expect(firstCost).toMatch(/^\$\d/);
+  await expect(cost).not.toHaveText(firstCost, { timeout: 5000 });
+
+  // Two models in plain variables: no %ei_inspect, no set_model.
   await runInKernel(
     page,
-    'import ei_widgets\nfrom ei_widgets import accelerator\n' +
-      'accelerator.state().set_model("resnet50", ' +
-      'ei_widgets.profile(ei_widgets.demo_model("resnet50")))'
+    'import ei_widgets\n' +
+      'resnet = ei_widgets.demo_model("resnet50")\n' +
+      'squeeze = ei_widgets.demo_model("squeezenet")'
   );
 
-  // Open the picker and pick ml.eia2.large.
+  // Open the picker: the selection mirrors what is attached (nothing).
   await status.click();
   const picker = page.locator(dialog);
   await expect(picker).toBeVisible();
@@ -101,24 +96,76 @@ test('attach from the picker, detach, restart', async ({ page }) => {
   );
   const options = picker.locator('[role="listbox"] [role="option"]');
   await expect(options).toHaveCount(7);
+  const none = picker.locator('[role="option"][data-key="__none__"]');
   const large = picker.locator('[role="option"][data-key="ml.eia2.large"]');
+  const xlarge = picker.locator('[role="option"][data-key="ml.eia2.xlarge"]');
+  const attach = picker.locator('.ei-Picker-attach');
+  await expect(none).toHaveAttribute('aria-selected', 'true');
+  await expect(attach).toBeDisabled();
+
+  // The models were found as %ei_status finds them; the first is judged.
+  const modelChoice = picker.getByRole('combobox', {
+    name: 'Model the fit and latency are estimated for'
+  });
+  await expect(modelChoice).toHaveValue('resnet', { timeout: 60000 });
+  await expect(modelChoice.locator('option')).toHaveText([
+    /^resnet/,
+    /^squeeze/
+  ]);
   await expect(large).toHaveAttribute(
     'aria-label',
     /ml\.eia2\.large.*2 F32 TFLOPS/
   );
   await expect(large).toHaveAttribute(
     'aria-label',
-    /fits the model, estimated latency \d/
+    /fits the model, estimated latency at fp32 \d/
   );
-  await expect(picker.locator('.ei-Picker-model')).toContainText('resnet50');
+
+  // Selecting a row only selects.
   await large.click();
-  await expect(large).toHaveAttribute('aria-selected', 'true', {
+  await expect(large).toHaveAttribute('aria-selected', 'true');
+  await expect(none).toHaveAttribute('aria-selected', 'false');
+  await expect(status).toHaveText(/No accelerator/);
+  await expect(attach).toBeEnabled();
+  await expect(attach).toHaveText('Attach ml.eia2.large (fp32)');
+
+  // The latency column says its precision; the toggle switches it.
+  const columns = picker.locator('.ei-Picker-columns');
+  const latency = large.locator('.ei-Picker-latency');
+  await expect(columns).toContainText('Latency (fp32)');
+  const fp32Latency = (await latency.textContent()) ?? '';
+  expect(fp32Latency).toMatch(/\d ms$/);
+  await picker.getByRole('button', { name: 'FP16', exact: true }).click();
+  await expect(columns).toContainText('Latency (fp16)');
+  await expect(latency).not.toHaveText(fp32Latency);
+  await expect(large).toHaveAttribute('aria-label', /latency at fp16 \d/);
+  await expect(attach).toHaveText('Attach ml.eia2.large (fp16)');
+
+  // The explicit button attaches; pressing it again would change nothing.
+  await attach.click();
+  await expect(status).toHaveText(/ml\.eia2\.large · fp16/, {
     timeout: 60000
   });
-  await expect(status).toHaveText(/ml\.eia2\.large/);
-  await expect(status).toHaveAttribute('data-phase', 'ready');
+  await expect(attach).toBeDisabled();
+  await expect(picker.locator('.ei-Picker-why')).toContainText(
+    'ml.eia2.large at fp16 is attached'
+  );
+  await expect(large).toHaveClass(/ei-mod-attached/);
   await expect(picker.locator('.ei-Picker-totals')).toContainText('whole GPU');
-  await picker.locator('.jp-Dialog-content').screenshot({ path: SCREENSHOT });
+
+  // Another model can be chosen.
+  await modelChoice.selectOption('squeeze');
+  await expect(modelChoice).toHaveValue('squeeze', { timeout: 60000 });
+  await expect(status).toHaveAttribute('data-phase', 'ready');
+  await picker
+    .locator('.jp-Dialog-content')
+    .screenshot({ path: test.info().outputPath('picker.png') });
+
+  // The meter shows the attached accelerator's memory.
+  await expect(status.locator('.ei-MemoryBar')).toHaveAttribute(
+    'aria-label',
+    /the model needs .* of 4 GiB/
+  );
 
   // Close with the keyboard; the kernel agrees.
   await page.keyboard.press('Escape');
@@ -126,28 +173,49 @@ test('attach from the picker, detach, restart', async ({ page }) => {
   expect(
     await runInKernel(
       page,
-      'import ei_widgets\nprint("attached:", ei_widgets.current().name)'
+      'a = ei_widgets.current()\nprint("attached:", a.name, a.precision)'
     )
-  ).toContain('attached: ml.eia2.large');
+  ).toContain('attached: ml.eia2.large fp16');
 
-  // Open with the keyboard, move with the arrows, detach.
+  // Attached elsewhere (a magic): the picker opens on that, precision too.
+  await runInKernel(page, '%ei_attach ml.eia2.xlarge');
+  await expect(status).toHaveText(/ml\.eia2\.xlarge · fp32/);
   await status.focus();
   await page.keyboard.press('Enter');
   await expect(picker).toBeVisible();
-  await expect(large).toBeFocused();
-  await page.keyboard.press('ArrowDown');
+  await expect(xlarge).toHaveAttribute('aria-selected', 'true');
+  await expect(large).toHaveAttribute('aria-selected', 'false');
   await expect(
-    picker.locator('[role="option"][data-key="ml.eia2.xlarge"]')
+    picker.getByRole('button', { name: 'FP32', exact: true })
+  ).toHaveAttribute('aria-pressed', 'true');
+  await expect(attach).toBeDisabled();
+
+  // The keyboard moves between rows.
+  await expect(xlarge).toBeFocused();
+  await page.keyboard.press('ArrowUp');
+  await expect(
+    picker.locator('[role="option"][data-key="ml.eia2.large"]')
   ).toBeFocused();
   await page.keyboard.press('Home');
-  await expect(
-    picker.locator('[role="option"][data-key="__none__"]')
-  ).toBeFocused();
-  await picker.getByRole('button', { name: 'Detach the accelerator' }).click();
+  await expect(none).toBeFocused();
+
+  // Detaching asks first; keeping it changes nothing.
+  const detach = picker.getByRole('button', { name: 'Detach the accelerator' });
+  await detach.click();
+  const confirm = picker.getByRole('group', { name: 'Confirm detaching' });
+  await expect(confirm).toContainText('Detach ml.eia2.xlarge?');
+  await expect(status).toHaveText(/ml\.eia2\.xlarge/);
+  await confirm.getByRole('button', { name: 'Keep it attached' }).click();
+  await expect(confirm).toHaveCount(0);
+  await expect(status).toHaveText(/ml\.eia2\.xlarge/);
+  // Selecting "None" turns Attach into a detach that asks too.
+  await none.click();
+  await expect(attach).toHaveText('Detach ml.eia2.xlarge…');
+  await attach.click();
+  await confirm.getByRole('button', { name: 'Detach', exact: true }).click();
   await expect(status).toHaveText(/No accelerator/, { timeout: 60000 });
-  await expect(
-    picker.locator('[role="option"][data-key="__none__"]')
-  ).toHaveAttribute('aria-selected', 'true');
+  await expect(none).toHaveAttribute('aria-selected', 'true');
+  await expect(detach).toBeDisabled();
   await picker.getByRole('button', { name: 'Close the picker' }).click();
   await expect(picker).toHaveCount(0);
 
