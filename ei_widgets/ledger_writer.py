@@ -108,7 +108,7 @@ class LedgerWriter:
         for seg in segments:
             seg.ledger_start, seg.work0, seg.ledger_id = now, work, None
             self._queue_interval(seg, wall)
-        self.flush(now)
+        self._write_now(now)
 
     def open_interval(self, seg: Segment, now: float, wall: datetime, work: Work) -> None:
         """Open the ledger interval of a segment that just started."""
@@ -116,7 +116,7 @@ class LedgerWriter:
             return
         seg.ledger_start, seg.work0, seg.ledger_id = now, work, None
         self._queue_interval(seg, wall)
-        self.flush(now)
+        self._write_now(now)
 
     def _queue_interval(self, seg: Segment, wall: datetime) -> None:
         offset_us = us(seg.ledger_start - self.session_start)
@@ -148,7 +148,7 @@ class LedgerWriter:
                 led.close_interval(seg.ledger_id, final, reason=reason)
 
         self._pending.append(op)
-        self.flush(now)
+        self._write_now(now)
 
     def heartbeat(
         self, now: float, wall: datetime, segments: Sequence[Segment], work: Work
@@ -217,6 +217,12 @@ class LedgerWriter:
         }
 
     # writing, retrying
+
+    def _write_now(self, now: float) -> None:
+        """Write what was just queued, unless the ledger is failing: then only the heartbeat
+        retries, so an attach or a detach never waits on a locked ledger's busy timeout."""
+        if self._retry_at is None:
+            self.flush(now)
 
     def flush(self, now: float, *, force: bool = False) -> bool:
         """Make the writes owed, in order. False while the ledger refuses them (or is gone)."""

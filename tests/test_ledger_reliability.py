@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -106,6 +106,19 @@ def test_a_ledger_locked_by_another_process_loses_nothing_and_warns_once(
         return real_heartbeat(*args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(led, "heartbeat", counted)
+    interval_writes: list[str] = []
+
+    def counting(name: str) -> Callable[..., int | bool]:
+        real = getattr(led, name)
+
+        def write(*args: object, **kw: object) -> int | bool:
+            interval_writes.append(name)
+            return real(*args, **kw)
+
+        return write
+
+    for name in ("open_interval", "close_interval"):
+        monkeypatch.setattr(led, name, counting(name))
     m = make(state, clock, Work(), led, heartbeat=1)
     sid = m.session_id
     clock.advance(1)
@@ -118,7 +131,9 @@ def test_a_ledger_locked_by_another_process_loses_nothing_and_warns_once(
             for _ in range(18):
                 clock.advance(1)
                 m.tick()
+            interval_writes.clear()
             state.attach("ml.eia2.medium")  # an attach during the outage is kept too
+            assert interval_writes == []  # and waits on no lock: the heartbeat retries
             for _ in range(5):
                 clock.advance(1)
                 m.tick()
