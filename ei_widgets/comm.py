@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from ei_widgets import accelerator, billing
+from ei_widgets.catalog import Catalog
 from ei_widgets.discovery import find_models
 from ei_widgets.errors import EIError
 from ei_widgets.estimate import estimate
@@ -280,11 +281,9 @@ def _models_found(namespace: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     ]
 
 
-def _latency_accuracy(catalog: Any) -> str | None:
+def _latency_accuracy(catalog: Catalog) -> str | None:
     """The latency model's stated accuracy, when the catalog carries its validation."""
-    validation = getattr(catalog, "validation", None)
-    text = getattr(validation, "text", None)
-    return text if isinstance(text, str) and text else None
+    return catalog.validation.text if catalog.validation is not None else None
 
 
 def build_state(

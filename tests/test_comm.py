@@ -433,13 +433,20 @@ def test_estimates_carry_both_precisions_and_the_top_level_follows_the_attached_
     assert medium["fits"] is True
 
 
-def test_the_latency_model_accuracy_is_read_from_the_catalog_when_it_states_one() -> None:
-    from types import SimpleNamespace
+def test_the_state_carries_the_latency_model_stated_accuracy() -> None:
+    from dataclasses import replace
 
-    stated = SimpleNamespace(validation=SimpleNamespace(text="modelled; ±18% against 14"))
-    assert comm_mod._latency_accuracy(stated) == "modelled; ±18% against 14"
-    assert comm_mod._latency_accuracy(SimpleNamespace()) is None
-    assert comm_mod._latency_accuracy(SimpleNamespace(validation=None)) is None
+    from ei_widgets.catalog import Validation, default_catalog
+
+    validation = Validation(
+        rows=14, median_error=0.07, worst_error=0.18, loso_median_error=0.09, fitted_on="x"
+    )
+    stated = AcceleratorState(catalog=replace(default_catalog(), validation=validation))
+    assert build_state(stated)["latency_accuracy"] == (
+        "modelled: ±18% against 14 published EI measurements"
+    )
+    unstated = AcceleratorState(catalog=replace(default_catalog(), validation=None))
+    assert build_state(unstated)["latency_accuracy"] is None
 
 
 def test_the_comm_target_lists_the_kernels_models(manager: FakeManager) -> None:
