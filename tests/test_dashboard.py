@@ -534,3 +534,191 @@ def test_only_standard_ipywidgets_and_bqplot_models_are_used(board: Dashboard) -
     assert modules <= allowed
     assert views <= allowed
     assert "bqplot" in modules
+
+
+# --- read at a glance, never misled --------------------------------------------------------------
+
+
+def test_a_new_dashboard_selects_what_is_attached(
+    namespace: dict[str, Any], state: AcceleratorState, stream: MetricsStream
+) -> None:
+    state.attach("ml.eia2.large", precision="fp16")  # before the dashboard, as from a magic
+    board = Dashboard(namespace, state=state, stream=stream, meter=None, timer=False)
+    try:
+        picker = board.picker
+        assert picker.selected == "ml.eia2.large"
+        assert picker.precision.value == "fp16"
+        assert picker.buttons["ml.eia2.large"].button_style == "info"
+        assert picker.buttons["none"].button_style == ""
+        assert picker.attach_button.disabled  # pressing it would change nothing
+        assert picker.attach_button.button_style == ""  # and it does not look pressable
+        picker.attach()
+        assert state.attachment is not None and state.attachment.name == "ml.eia2.large"
+        # an attach from the status bar or a magic moves the selection with it
+        state.attach("ml.eia1.xlarge", precision="fp32")
+        assert picker.selected == "ml.eia1.xlarge" and picker.precision.value == "fp32"
+        assert picker.attach_button.disabled
+        # changing only the precision is a change
+        picker.precision.value = "fp16"
+        assert not picker.attach_button.disabled
+        assert "fp16" in picker.attach_button.tooltip
+    finally:
+        board.close()
+
+
+def test_detaching_asks_first(board: Dashboard) -> None:
+    picker = board.picker
+    assert picker.detach_button.disabled  # nothing attached
+    board.state.attach("ml.eia2.medium")
+    assert not picker.detach_button.disabled
+    picker.detach()
+    assert board.state.attachment is not None  # only asked
+    assert picker.confirm.layout.display == "flex"
+    assert "ml.eia2.medium" in picker.confirm_text.value
+    picker.cancel_detach()
+    assert board.state.attachment is not None
+    assert picker.confirm.layout.display == "none"
+    assert picker.selected == "ml.eia2.medium"
+    # "None" then Attach: the button says it detaches, and asks too
+    picker.select("none")
+    assert picker.attach_button.description == "Detach…"
+    picker.attach()
+    assert board.state.attachment is not None
+    picker.confirm_detach()
+    assert board.state.attachment is None
+    assert picker.selected == "none"
+    assert picker.attach_button.disabled
+
+
+def snapshot(stream: MetricsStream, host_bound: bool) -> Any:
+    for i in range(20):
+        stream.record(0.004, 1, at=0.1 + 0.004 * i, host_s=0.01 if host_bound else 0.001,
+                      host_bound=host_bound)  # fmt: skip
+    return stream.snapshot()
+
+
+def test_host_bound_shows_only_in_paced_runs_and_blames_this_machine(
+    board: Dashboard, stream: MetricsStream
+) -> None:
+    gauges = board.gauges
+    snap = snapshot(stream, host_bound=True)
+    gauges.refresh(snap, stream.series(), 2**30, paced=False)
+    assert gauges.host_bound.layout.display == "none"  # virtual: the host's speed is irrelevant
+    gauges.refresh(snap, stream.series(), 2**30, paced=True)
+    assert gauges.host_bound.layout.display == ""
+    text = gauges.host_bound.value
+    assert "This machine cannot keep up with the simulated device" in text
+    assert "the simulated figures are unaffected" in text
+    assert "larger accelerator" not in text and "notebook instance" not in text
+    fresh = MetricsStream()
+    gauges.refresh(snapshot(fresh, host_bound=False), fresh.series(), 2**30, paced=True)
+    assert gauges.host_bound.layout.display == "none"
+
+
+def test_throughput_is_drawn_for_whole_seconds_on_one_time_base(board: Dashboard) -> None:
+    stream = MetricsStream()
+    for i in range(350):  # from 0.5 s to 4 s of simulated time: 4 seconds, two of them partial
+        stream.record(0.01, 2, at=0.5 + 0.01 * i)
+    board.gauges.refresh(stream.snapshot(), stream.series(), 2**30)
+    series = stream.series()
+    assert [p.second for p in series] == [0, 1, 2, 3]
+    assert list(board.gauges.throughput.x) == [1.0, 2.0]
+    assert list(board.gauges.throughput.y) == [200.0, 200.0]  # no ramp from partial seconds
+    axes = board.gauges.throughput_figure.axes + board.gauges.latency_figure.axes
+    assert [a.label for a in axes if a.side != "left"] == [
+        "simulated seconds since the run started"
+    ] * 2
+    assert all("m" not in a.tick_format for a in axes if a.tick_format)  # never "900m"
+
+
+def test_warm_up_is_out_of_the_latency_scale_and_marked(board: Dashboard) -> None:
+    stream = MetricsStream()
+    stream.record(0.2, 1, at=0.2, warmup=True)
+    for i in range(300):
+        stream.record(0.004, 1, at=0.2 + 0.004 * (i + 1))
+    board.gauges.set_target(10.0)
+    board.gauges.refresh(stream.snapshot(), stream.series(), 2**30)
+    assert max(board.gauges.latency_mean.y) == pytest.approx(4.0)
+    assert max(board.gauges.latency_p95.y) == pytest.approx(4.0)
+    legend = board.gauges.latency_legend.value
+    assert "warm-up call 200 ms, left out of the scale" in legend
+    for name in ("p50", "p95", "mean per second", "target 10 ms"):
+        assert name in legend
+    assert list(board.gauges.latency_target.y) == [10.0, 10.0]
+    board.gauges.set_target(500.0)  # far above the calls: not drawn, said
+    board.gauges.refresh(stream.snapshot(), stream.series(), 2**30)
+    assert len(board.gauges.latency_target.y) == 0
+    assert "target 500 ms (above this scale)" in board.gauges.latency_legend.value
+
+
+def test_memory_reads_as_a_gauge_naming_what_is_attached(board: Dashboard) -> None:
+    board.state.attach("ml.eia2.large")
+    board.tick()
+    memory = board.gauges.memory_gauge.value
+    assert "ml.eia2.large memory" in memory and "0 B / 4 GiB (0%)" in memory
+    assert "no accelerator" not in memory
+    board.state.detach()
+    board.tick()
+    assert "no accelerator attached" in board.gauges.memory_gauge.value
+
+
+def test_charts_go_on_the_page_when_their_tab_opens(board: Dashboard) -> None:
+    assert not board.gauges.charts_shown  # a hidden tab's chart has no width
+    assert board.sizing.chart.children == ()
+    board.tabs.selected_index = 2
+    assert board.gauges.throughput_figure in board.gauges.grid.children[0].children
+    board.tabs.selected_index = 4
+    assert board.sizing.chart.children == (board.sizing.figure,)
+
+
+def test_the_header_and_labels_say_what_they_mean(
+    namespace: dict[str, Any], state: AcceleratorState, stream: MetricsStream
+) -> None:
+    """The labels that were cut off or wrong: "model model", "(overrides applied)" without any,
+    a disabled Stop drawn active, a breakdown title cut at "network-bou", "$0.(" prices."""
+    board = Dashboard(
+        {"model": namespace["small"]}, state=state, stream=stream, meter=None, timer=False
+    )
+    try:
+        assert "<code>model</code>" in board.header.value  # not "model model"
+        assert "overrides" not in board.cost.children[-1].value  # none are applied
+        assert board.run_panel.stop_button.button_style == ""  # disabled: drawn plain
+        assert board.gauges.breakdown_figure.title == "Latency breakdown"
+        labels = [label for label, _ in board.picker.instance.options]
+        assert any(label.endswith("$0.05/h") for label in labels)
+        state.attach("ml.eia2.medium")
+        board.run_panel.clock.value = "virtual"
+        run = board.run_panel.start()
+        assert run is not None
+        run.wait(60)
+        board.tick()
+        assert "run: 200/200 requests, finished" in board.header.value
+    finally:
+        board.close()
+
+
+def test_after_a_restart_the_old_dashboard_says_it_is_disconnected(board: Dashboard) -> None:
+    header = board.header.value
+    # the note is hidden until ipywidgets marks the views disconnected (a kernel restart)
+    assert ".jupyter-widgets-disconnected .ei-disconnected{display:block}" in header
+    assert ".ei-disconnected{display:none}" in header
+    assert "Disconnected:" in header and "%ei" in header
+
+
+def test_sizing_makes_the_same_call_as_the_magic(board: Dashboard) -> None:
+    from ei_widgets import report
+
+    result = board.sizing.update()
+    assert result is not None
+    same = report.recommend_here(
+        board.profile, latency_target_ms=board.sizing.target.value,
+        requests_per_second=board.sizing.rate.value, instance=board.state.instance.name,
+    )  # fmt: skip
+    assert [r.option for r in result.rows] == [r.option for r in same.rows]
+    assert result.pick is not None and same.pick is not None
+    assert result.pick.option == same.pick.option
+    assert (board.sizing.target.value, board.sizing.rate.value) == (
+        report.SIZING_TARGET_MS,
+        report.SIZING_RPS,
+    )
+    assert "Searched 6 EI accelerators on ml.t3.medium" in board.sizing.searched.value

@@ -194,3 +194,16 @@ def test_totals_survive_a_reset_so_the_bill_never_goes_backwards() -> None:
     inferences, errors, simulated = stream.totals()
     assert (inferences, errors) == (6, 1)
     assert simulated == pytest.approx(0.03)
+
+
+def test_a_warm_up_call_counts_but_stays_out_of_the_latency_figures() -> None:
+    stream = MetricsStream()
+    stream.record(0.2, 1, at=0.2, warmup=True)  # the first call: 200 ms of warm-up
+    for i in range(100):
+        stream.record(0.004, 1, at=0.2 + 0.004 * (i + 1))
+    snap = stream.snapshot()
+    assert snap.calls == 101 and snap.inferences == 101  # counted as a call and an inference
+    assert snap.p95_ms == pytest.approx(4.0) and snap.mean_ms == pytest.approx(4.0)
+    assert snap.warmup_ms == pytest.approx(200.0)  # kept apart, for the chart to mark
+    assert [p.mean_latency_ms for p in stream.series()] == [pytest.approx(4.0)]
+    assert math.isnan(MetricsStream().snapshot().warmup_ms)

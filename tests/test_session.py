@@ -372,3 +372,29 @@ def test_an_estimate_finished_after_a_reattach_is_not_cached_for_the_new_acceler
                     instance=st.instance).latency_s  # fmt: skip
     assert stream.snapshot().simulated_seconds - before == pytest.approx(expected)
     assert stream.snapshot().accelerator == "ml.eia2.xlarge"
+
+
+def test_a_paced_timeline_leaves_out_the_time_this_machine_fell_behind() -> None:
+    """Host 30 ms per call, device 10 ms: the simulated calls end 10 ms apart (the device's
+    throughput, as a virtual run reports it), not 30 ms apart (this machine's)."""
+    from ei_widgets.session import _Timeline
+
+    timeline, wall, ends = _Timeline(), 100.0, []
+    for _ in range(5):
+        end, deadline = timeline.reserve(wall, 0.010, 0.010)
+        finished = wall + 0.030  # this machine took 30 ms
+        if finished > deadline:
+            timeline.fell_behind(finished - deadline)
+        ends.append(end)
+        wall = finished
+    assert np.diff(ends) == pytest.approx([0.010] * 4)
+
+
+def test_a_paced_call_that_keeps_up_still_waits_its_latency() -> None:
+    from ei_widgets.session import _Timeline
+
+    timeline = _Timeline()
+    end, deadline = timeline.reserve(50.0, 0.010, 0.012)
+    assert end == pytest.approx(50.012) and deadline == pytest.approx(50.012)
+    end, deadline = timeline.reserve(50.001, 0.010, 0.012)  # queued behind the first
+    assert end == pytest.approx(50.022) and deadline == pytest.approx(50.022)
