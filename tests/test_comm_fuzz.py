@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import pytest
+from jupyter_client.session import json_packer
 
 from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.comm import MAX_ID_LENGTH, TARGET, Handler, ProtocolError, validate
@@ -23,7 +24,8 @@ N_MESSAGES = 1000
 
 ACCELERATORS = ["ml.eia2.large", "ml.eia1.medium", "ml.eia2.xlarge"]
 INSTANCES = ["ml.t3.medium", "ml.m5.large"]
-TYPES = ["get-state", "attach", "detach", "set-instance"]
+TYPES = ["get-state", "attach", "detach", "set-instance", "set-model"]
+VARIABLES = ["model", "resnet"]  # no such variables: a set-model is refused, never obeyed
 KEYS = ["v", "type", "id", "accelerator", "x", "code", ""]
 OPEN = {"v": 1, "type": "get-state", "id": "open"}
 
@@ -56,6 +58,8 @@ def valid_message(rng: random.Random) -> dict[str, Any]:
             message["precision"] = rng.choice(["fp32", "fp16"])
     elif kind == "set-instance":
         message["instance"] = rng.choice(INSTANCES)
+    elif kind == "set-model":
+        message["variable"] = rng.choice(VARIABLES)
     return message
 
 
@@ -87,6 +91,10 @@ def mutate(rng: random.Random, message: dict[str, Any]) -> Any:
         message["instance"] = rng.choice(["ml.g4dn.xlarge", "", "t3.medium", None, 3])
     elif how == 9 and kind in ("attach", "set-instance"):
         del message["accelerator" if kind == "attach" else "instance"]
+    elif how == 11 and kind == "set-model":
+        message["variable"] = rng.choice(
+            ["", None, 3, ["model"], "x" * 200, "__import__('os')", "os.system"]
+        )
     elif how == 10:
         return random_value(rng)
     else:
@@ -101,7 +109,8 @@ def is_valid(message: Any) -> bool:
     except ProtocolError:
         return False
     return (
-        checked.get("accelerator", ACCELERATORS[0]) in ACCELERATORS
+        checked["type"] != "set-model"  # refused: no model variable of that name here
+        and checked.get("accelerator", ACCELERATORS[0]) in ACCELERATORS
         and checked.get("instance", INSTANCES[0]) in INSTANCES
     )
 
@@ -138,8 +147,8 @@ def test_a_thousand_malformed_messages_are_each_answered_with_an_error() -> None
         if not (isinstance(expected_id, str) and 0 < len(expected_id) <= MAX_ID_LENGTH):
             expected_id = None
         assert answer["id"] == expected_id
-        # Every answer can travel as JSON.
-        json.dumps(answer, allow_nan=False)
+        # Every answer can travel as the kernel's session packs it.
+        json_packer(answer)
     assert len(sent) == N_MESSAGES
     assert snapshot(st) == before
     # Still obeys a good request afterwards.
