@@ -11,6 +11,18 @@
 
 Every latency is modelled (``estimate``), not measured; the ``basis`` column says which model.
 
+**Two groups.** EI closed to new customers on 2023-04-15 (``Accelerator.available_until``): its
+rows are in the group ``"EI (retired 2023)"``, every other option (whole-GPU instances, L4 and
+Inferentia2 included, and CPU-only instances) in ``"available today"``. ``pick_ei`` and
+``pick_today`` are the pick of each group, and the reason ends with both ("With EI …; today …").
+``ml.inf2.xlarge`` is a roofline on Inferentia2's published peaks (its ``basis`` says so) and has
+no tuned-runtime row.
+
+**fp16 agreement.** When an fp16 check of the model was passed (``fp16=``) or already run in this
+process (``ei_widgets.fp16.fp16_check``), every fp16 row carries what fp16 did to the model's
+outputs (``fp16_agreement``: top-1 agreement for a classifier, else the relative error, or "not
+measured" with the check's reason); otherwise the field is None.
+
 Per row: ``latency_ms`` of one call; ``throughput_per_s``, the inferences per second one unit
 serves with ``concurrency`` calls in flight (default: enough to keep its busiest resource busy);
 ``fits`` in memory; ``price_per_hour``; ``cost_per_million`` inferences when serving
@@ -28,6 +40,7 @@ answer is too close to call (``too_close``) and the reason says so instead of pr
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -52,6 +65,8 @@ from ei_widgets.profile import Profile, profile
 if TYPE_CHECKING:
     import pandas
 
+    from ei_widgets.fp16 import FP16Check
+
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
 
 BASIS = {
@@ -62,6 +77,7 @@ BASIS = {
 }
 TUNED = "tensorrt"
 NOT_VALIDATED = "modelled; not validated against published measurements"
+TODAY = "available today"
 
 
 @dataclass(slots=True)  # not frozen: recommend() builds thousands, and frozen init is 5x slower
@@ -83,6 +99,8 @@ class Row:
     meets: bool
     basis: str
     runtime: str  # the runtime modelled: an EI client framework, or "tensorrt" on a whole GPU
+    group: str = TODAY  # "EI (retired 2023)" for EI rows, else "available today"
+    fp16_agreement: str | None = None  # fp16 rows: the measured fp16 check, when there is one
 
     @property
     def label(self) -> str:
@@ -103,6 +121,19 @@ class Recommendation:
     requests_per_second: float | None
     accuracy: str = NOT_VALIDATED  # the latency model's validated error, as users are told it
     too_close: bool = False  # the answer is within that error of the latency target
+    pick_ei: Row | None = None  # the pick among EI accelerators (retired)
+    pick_today: Row | None = None  # the pick among what can be bought today
+    fp16: FP16Check | None = None  # the fp16 check the fp16 rows' agreement comes from
+
+    @property
+    def ei_rows(self) -> tuple[Row, ...]:
+        """The EI accelerator rows (retired 2023), in the table's order."""
+        return tuple(r for r in self.rows if r.group != TODAY)
+
+    @property
+    def today_rows(self) -> tuple[Row, ...]:
+        """The rows of what is available today, in the table's order."""
+        return tuple(r for r in self.rows if r.group == TODAY)
 
     def __iter__(self) -> Iterator[Row]:
         return iter(self.rows)
@@ -158,11 +189,14 @@ def recommend(
     instance: str | None = None,
     concurrency: int | None = None,
     catalog: Catalog | None = None,
+    fp16: FP16Check | None = None,
     **loader_options: Any,
 ) -> Recommendation:
     """Evaluate every option and return the sorted table with its pick and a one-line reason.
 
     ``instance`` restricts the notebook instances to that one (the accelerators still all run).
+    ``fp16``: an fp16 check of the model (``ei_widgets.fp16.fp16_check``) for the fp16 rows'
+    agreement; default: the check already run on this model in this process, if any.
     ``loader_options`` go to the model's loader (``input_shape=`` for a PyTorch module).
     """
     cat = catalog or default_catalog()
@@ -184,7 +218,13 @@ def recommend(
     rows: list[Row] = []
 
     def add(
-        ests: list[Estimate], kind: str, acc: str | None, host: Instance, price: Decimal
+        ests: list[Estimate],
+        kind: str,
+        acc: str | None,
+        host: Instance,
+        price: Decimal,
+        group: str = TODAY,
+        basis: str | None = None,
     ) -> None:
         option = f"{acc} on {host.name}" if acc else host.name
         if kind == "cpu":
@@ -192,7 +232,7 @@ def recommend(
         tuned = ests[0].runtime == TUNED
         if tuned:
             option += " (TensorRT)"
-        basis = BASIS["tuned" if tuned else kind]
+        basis = basis or BASIS["tuned" if tuned else kind]
         price_float = float(price)
         for est in ests:
             latency_ms = est.latency_s * 1e3
@@ -230,6 +270,7 @@ def recommend(
                     meets=meets,
                     basis=basis,
                     runtime=est.runtime,
+                    group=group,
                 )
             )
 
@@ -237,6 +278,7 @@ def recommend(
     # payload, and its CPUs run any host-side ops. Instances alike in both share one estimate.
     host_ops = host_op_count(profile, catalog=cat) > 0
     for acc in cat.accelerators.values():
+        group = _group(acc.available_until)
         for prec in precs:
             shared: dict[tuple[float, float], list[Estimate]] = {}
             for host in notebooks:
@@ -247,14 +289,17 @@ def recommend(
                         profile, acc, batches, precision=prec, instance=host, catalog=cat
                     )
                 price = host.price_per_hour + acc.price_per_hour
-                add(shared[alike], "accelerator", acc.name, host, price)
+                add(shared[alike], "accelerator", acc.name, host, price, group)
     for gpu in cat.gpu_instances():
+        # Inferentia2 is no GPU: one row per setting, a roofline on its published peaks
+        runtimes = (default_runtime(profile), TUNED) if gpu.tuned_runtime else (None,)
+        basis = f"modelled: {gpu.model_note}" if gpu.model_note else None
         for prec in precs:
-            for runtime in (default_runtime(profile), TUNED):
+            for runtime in runtimes:
                 ests = estimate_batches(
                     profile, gpu, batches, precision=prec, runtime=runtime, catalog=cat
                 )
-                add(ests, "gpu", None, gpu, gpu.price_per_hour)
+                add(ests, "gpu", None, gpu, gpu.price_per_hour, basis=basis)
     for host in (*notebooks, *cat.cpu_instances()):
         ests = estimate_batches(profile, host, batches, precision="fp32", catalog=cat)
         add(ests, "cpu", None, host, host.price_per_hour)
@@ -270,8 +315,17 @@ def recommend(
 
     rows.sort(key=key)
     pick = rows[0] if rows and rows[0].meets else None
+    pick_ei = next((r for r in rows if r.group != TODAY and r.meets), None)
+    pick_today = next((r for r in rows if r.group == TODAY and r.meets), None)
+    check = fp16 if fp16 is not None else _cached_fp16(profile)
+    if check is not None and "fp16" in precs:
+        agreement = check.agreement
+        for row in rows:
+            if row.precision == "fp16":
+                row.fp16_agreement = agreement
     validation = cat.validation
     reason = _reason(rows, pick, target, rps)
+    reason += " " + _groups_sentence(rows, pick_ei, pick_today)
     close = None
     if validation is not None and target is not None:
         close = _too_close(rows, pick, target, rps, validation.band)
@@ -285,7 +339,52 @@ def recommend(
         requests_per_second=rps,
         accuracy=validation.text if validation is not None else NOT_VALIDATED,
         too_close=bool(close),
+        pick_ei=pick_ei,
+        pick_today=pick_today,
+        fp16=check,
     )
+
+
+def _group(available_until: str | None) -> str:
+    """``"EI (retired 2023)"`` for an accelerator closed to new customers, else today's group."""
+    return TODAY if available_until is None else f"EI (retired {available_until[:4]})"
+
+
+def _cached_fp16(profile: Profile) -> FP16Check | None:
+    """The fp16 check already run on this model, if the fp16 module was ever used."""
+    module = sys.modules.get("ei_widgets.fp16")  # never imported: no check can exist
+    return module.cached_check(profile) if module is not None else None
+
+
+def _setting(row: Row) -> str:
+    where = f"on {row.instance}, " if row.kind == "accelerator" else ""
+    return f"{where}batch {row.batch_size}, {row.precision}"
+
+
+def _groups_sentence(rows: list[Row], pick_ei: Row | None, pick_today: Row | None) -> str:
+    """``"With EI (retired 2023): …; today: …."``: the pick of each group, or that none meets."""
+    ei_name = next((r.group for r in rows if r.group != TODAY), None)
+    parts = []
+    if ei_name is not None:
+        parts.append(
+            f"With {ei_name}: "
+            + (
+                f"{pick_ei.label} at {_money(pick_ei.price_per_hour)} ({_setting(pick_ei)})"
+                if pick_ei is not None
+                else "no accelerator meets it"
+            )
+        )
+    if any(r.group == TODAY for r in rows):
+        parts.append(
+            ("today: " if parts else "Today: ")
+            + (
+                f"{pick_today.label} at {_money(pick_today.price_per_hour)}"
+                f" ({_setting(pick_today)})"
+                if pick_today is not None
+                else "nothing available meets it"
+            )
+        )
+    return "; ".join(parts) + "."
 
 
 def _too_close(

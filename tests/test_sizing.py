@@ -49,7 +49,8 @@ def test_every_option_is_evaluated(rec: Recommendation) -> None:
     for host in (*CAT.notebook_instances(), *CAT.cpu_instances()):
         assert ("cpu", None, host.name) in kinds
     n_ei = len(CAT.accelerators) * len(CAT.notebook_instances()) * 6 * 2
-    n_gpu = len(CAT.gpu_instances()) * 6 * 2 * 2  # framework and tuned runtimes
+    # framework and tuned runtimes; Inferentia2 has no tuned runtime
+    n_gpu = sum(6 * 2 * (2 if g.tuned_runtime else 1) for g in CAT.gpu_instances())
     n_cpu = (len(CAT.notebook_instances()) + len(CAT.cpu_instances())) * 6
     assert len(rec) == n_ei + n_gpu + n_cpu
     assert {r.precision for r in rec if r.kind == "cpu"} == {"fp32"}
