@@ -1,7 +1,10 @@
 """The IPython extension hook: what ``%load_ext ei_widgets`` sets up and ``%unload_ext`` removes.
 
 Loading registers the magics, starts the cost meter and, inside a Jupyter kernel, the comm target
-the JupyterLab picker talks to. Everything it sets up is remembered per shell so that unloading
+the JupyterLab picker talks to. It also shows an ei_widgets error raised by a cell (say
+``ei_widgets.session('/etc/passwd')``) as its one line, like IPython's own usage errors: the
+message says what is wrong and what to do, and our frames add nothing (``%tb`` still shows them).
+Everything it sets up is remembered per shell so that unloading
 undoes exactly that, and loading again (``%reload_ext``) is harmless.
 """
 
@@ -12,6 +15,17 @@ from typing import Any
 
 # shell -> what load_ipython_extension set up on it, for unload to undo
 _loaded: dict[int, list[str]] = {}
+
+_RED, _RESET = "\x1b[0;31m", "\x1b[0m"
+
+
+def one_line_error(
+    shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: Any = None
+) -> list[str]:
+    """IPython's custom handler for ei_widgets errors: one red line, the cell fails."""
+    stb = [f"{_RED}{etype.__name__}{_RESET}: {value}"]
+    shell._showtraceback(etype, value, stb)  # what IPython and ipykernel send as the error
+    return stb
 
 
 def in_kernel(ipython: Any) -> bool:
@@ -24,9 +38,13 @@ def load_ipython_extension(ipython: Any) -> None:
     if id(ipython) in _loaded:
         return
     from ei_widgets import billing, magics
+    from ei_widgets.errors import EIError
 
     parts = ["magics"]
     magics.register(ipython)
+    if not ipython.custom_exceptions:  # never replace a handler someone else set
+        ipython.set_custom_exc((EIError,), one_line_error)
+        parts.append("errors")
     billing.start_meter()
     parts.append("meter")
     if in_kernel(ipython):
@@ -51,6 +69,8 @@ def load_ipython_extension(ipython: Any) -> None:
 def unload_ipython_extension(ipython: Any) -> None:
     """Called by ``%unload_ext ei_widgets``: undo what loading set up."""
     parts = _loaded.pop(id(ipython), [])
+    if "errors" in parts:
+        ipython.set_custom_exc((), None)
     if "comm" in parts:
         from ei_widgets import comm
 

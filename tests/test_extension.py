@@ -48,7 +48,16 @@ def test_load_twice_then_unload_in_a_kernel() -> None:
 
         again = run(client, "%reload_ext ei_widgets\n%ei_status")
         assert again.error is None
-        assert "No accelerator attached" in again.stdout
+        shown = again.data[-1]  # rich HTML for the notebook, the command line's text besides
+        assert "No accelerator attached" in shown["text/plain"]
+        assert "<b>No accelerator attached</b>" in shown["text/html"]
+
+        # a user error raised by a cell reads as one line, and the cell fails (Run All stops)
+        cell = "%ei_attach ml.eia2.medium\nimport ei_widgets\nei_widgets.session('/etc/passwd')"
+        failed = run(client, cell)
+        assert failed.error is not None
+        assert failed.error.startswith("ModelLoadError: /etc/passwd is not a valid ONNX model")
+        assert "Traceback" not in failed.stdout + failed.stderr
 
 
 def test_load_in_plain_ipython_says_what_is_missing() -> None:
@@ -71,3 +80,33 @@ def test_load_in_plain_ipython_says_what_is_missing() -> None:
     assert "no Jupyter front end here" in completed.stdout
     assert "No accelerator attached" in completed.stdout
     assert "Traceback" not in completed.stdout + completed.stderr
+
+
+def test_an_ei_widgets_error_in_a_cell_is_one_line() -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from ei_widgets import accelerator
+    from ei_widgets.errors import ModelLoadError
+    from ei_widgets.extension import load_ipython_extension, unload_ipython_extension
+
+    ip = InteractiveShell.instance()
+    with capture_output():
+        load_ipython_extension(ip)
+    try:
+        accelerator.attach("ml.eia2.medium")
+        with capture_output() as captured:
+            result = ip.run_cell("import ei_widgets\nei_widgets.session('/etc/passwd')")
+        assert isinstance(result.error_in_exec, ModelLoadError)  # the cell failed
+        lines = (captured.stdout + captured.stderr).strip().splitlines()
+        assert len(lines) == 1, lines
+        assert "ModelLoadError" in lines[0] and "/etc/passwd is not a valid ONNX model" in lines[0]
+        with capture_output() as captured:
+            other = ip.run_cell("int('x')")  # anything else keeps its traceback
+        assert isinstance(other.error_in_exec, ValueError)
+        assert "Traceback" in captured.stdout + captured.stderr
+    finally:
+        accelerator.detach()
+        with capture_output():
+            unload_ipython_extension(ip)
+    assert ip.custom_exceptions == ()
