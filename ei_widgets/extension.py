@@ -23,6 +23,7 @@ def one_line_error(
     shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: Any = None
 ) -> list[str]:
     """IPython's custom handler for ei_widgets errors: one red line, the cell fails."""
+    shell._get_exc_info((etype, value, tb))  # keeps it for %tb and %debug
     stb = [f"{_RED}{etype.__name__}{_RESET}: {value}"]
     shell._showtraceback(etype, value, stb)  # what IPython and ipykernel send as the error
     return stb

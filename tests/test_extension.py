@@ -102,6 +102,9 @@ def test_an_ei_widgets_error_in_a_cell_is_one_line() -> None:
         assert len(lines) == 1, lines
         assert "ModelLoadError" in lines[0] and "/etc/passwd is not a valid ONNX model" in lines[0]
         with capture_output() as captured:
+            ip.run_line_magic("tb", "")  # the whole traceback is there when wanted
+        assert "Traceback" in captured.stdout and "load_model" in captured.stdout
+        with capture_output() as captured:
             other = ip.run_cell("int('x')")  # anything else keeps its traceback
         assert isinstance(other.error_in_exec, ValueError)
         assert "Traceback" in captured.stdout + captured.stderr
