@@ -181,16 +181,28 @@ def serialized_size(model: onnx.ModelProto) -> int:
     dims, and only the small protos are measured exactly.
     """
     graph = model.graph
-    external = onnx.TensorProto.EXTERNAL
     total = 64  # model header: IR version, producer, opset imports (about)
-    for tensor in graph.initializer:
-        if tensor.data_location == external or math.prod(tensor.dims) <= _SMALL_TENSOR:
-            total += tensor.ByteSize()
+    total += sum(_tensor_size(tensor) for tensor in graph.initializer)
+    for node in graph.node:
+        if node.op_type == "Constant":  # weights can hide here too
+            total += 16 + sum(map(len, node.output)) + sum(map(_attribute_size, node.attribute))
         else:
-            total += _tensor_nbytes(tensor) + len(tensor.name) + 8 * len(tensor.dims) + 16
-    total += sum(node.ByteSize() for node in graph.node)
+            total += node.ByteSize()
     total += sum(v.ByteSize() for v in (*graph.input, *graph.output, *graph.value_info))
     return total
+
+
+def _tensor_size(tensor: onnx.TensorProto) -> int:
+    """Serialized size of a tensor; a large one's from its dims (``ByteSize`` would copy it)."""
+    if tensor.data_location == onnx.TensorProto.EXTERNAL or math.prod(tensor.dims) <= _SMALL_TENSOR:
+        return tensor.ByteSize()
+    return _tensor_nbytes(tensor) + len(tensor.name) + 8 * len(tensor.dims) + 16
+
+
+def _attribute_size(attribute: onnx.AttributeProto) -> int:
+    if attribute.type == onnx.AttributeProto.TENSOR:
+        return 16 + _tensor_size(attribute.t)
+    return attribute.ByteSize()
 
 
 def _kept(data: bytes) -> bytes | None:

@@ -306,7 +306,10 @@ def _type_of(tp: onnx.TypeProto) -> TypeInfo:
         if value > 0:
             dims.append(value)
         elif d.dim_param:
-            dims.append(d.dim_param)
+            name = d.dim_param
+            if name.__class__ is bytes:  # protobuf hands invalid UTF-8 back as bytes
+                raise ModelLoadError(f"Dimension name {name!r} is not valid UTF-8.")
+            dims.append(name)
         else:
             dims.append(0 if d.HasField("dim_value") else None)
     return tt.elem_type, tuple(dims)
@@ -324,15 +327,26 @@ def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
     return graphs
 
 
-def _outer_refs(graph: onnx.GraphProto) -> set[str]:
-    """Names a subgraph reads from enclosing scopes."""
+MAX_SUBGRAPH_DEPTH = 30
+"""Deeper nesting of control flow (If in If in ...) is refused: protobuf cannot copy or parse
+such a message (its limit is 100 levels, three per subgraph), and no real model nests so."""
+
+
+def _outer_refs(graph: onnx.GraphProto, depth: int = 1) -> set[str]:
+    """Names a subgraph reads from enclosing scopes; a nesting deeper than
+    ``MAX_SUBGRAPH_DEPTH`` is refused (so the recursion stays shallow)."""
+    if depth > MAX_SUBGRAPH_DEPTH:
+        raise ModelLoadError(
+            f"The model nests subgraphs (If, Loop, Scan) more than {MAX_SUBGRAPH_DEPTH} deep; "
+            "it cannot be profiled or run."
+        )
     defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
     used: set[str] = set()
     for node in graph.node:
         defined.update(node.output)
         used.update(x for x in node.input if x)
         for sub in _subgraphs(node):
-            used |= _outer_refs(sub)
+            used |= _outer_refs(sub, depth + 1)
     return used - defined
 
 
@@ -451,6 +465,7 @@ class _Profiler:
         self.dim_values: dict[str, int] = {}  # symbolic dimension name -> the size bound to it
         self.constants: set[str] = set(self.initializers)
         self.read_anywhere: set[str] = set()  # every tensor some node or the graph output reads
+        self.large_constants: dict[str, TypeInfo] = {}  # big Constant outputs kept out of inference
         for sparse in self.graph.sparse_initializer:
             self.constants.add(sparse.values.name)
             self.types[sparse.values.name] = (sparse.values.data_type, tuple(sparse.dims))
@@ -464,6 +479,8 @@ class _Profiler:
         self.read_anywhere = set().union(*[node.reads for node in order])
         self.read_anywhere.update(o.name for o in self.graph.output)
         self._check_defined(order)
+        self._check_names(order)
+        self.large_constants = self._large_constants(order)
         constants = self.constants
         real_inputs = [i for i in self.input_values if i.name not in constants]
         bound, batch = self._bind_inputs(real_inputs)
@@ -495,6 +512,35 @@ class _Profiler:
             complete=self.loaded.complete,
             framework=self.loaded.framework,
         )
+
+    def _check_names(self, order: list[_Node]) -> None:
+        """Names must be text: protobuf hands invalid UTF-8 back as bytes, which nothing
+        downstream (onnx's helpers, JSON, the views) can take. Checked by type, in C."""
+        names: set[object] = set(self.read_anywhere)
+        names.update(*[node.output for node in order])
+        names.update([node.name for node in order])
+        names.update(self.initializers)
+        names.update(self.input_names)
+        names.add(self.graph.name)
+        names.add(self.loaded.name)
+        if bytes in set(map(type, names)):
+            bad = min(n for n in names if isinstance(n, bytes))
+            raise ModelLoadError(
+                f"The model has a name that is not valid UTF-8 ({bad!r}); ONNX names are text."
+            )
+
+    def _large_constants(self, order: list[_Node]) -> dict[str, TypeInfo]:
+        """Outputs of ``Constant`` nodes too large to keep for shape inference, and their types
+        (like large initializers, they go to it as typed declarations: nothing big is copied)."""
+        large: dict[str, TypeInfo] = {}
+        for node in order:
+            if node.op_type != "Constant" or node.domain not in _ONNX_DOMAINS or not node.output:
+                continue
+            info = _constant_type(node.proto)
+            if info is not None and math.prod(info[1] or ()) > SMALL_CONSTANT_ELEMENTS:
+                large[node.output[0]] = info
+        self.types.update(large)
+        return large
 
     def _check_defined(self, order: list[_Node]) -> None:
         undefined = set().union(*[node.input for node in order])
@@ -686,7 +732,7 @@ class _Profiler:
             return False
         if self.declared != bound:
             return False
-        if len(self.small_initializers) < len(self.initializers):
+        if len(self.small_initializers) < len(self.initializers) or self.large_constants:
             return False
         imported = {imp.domain for imp in self.model.opset_import} | {"", "ai.onnx"}
         return all(node.domain in imported for node in order)
@@ -743,7 +789,17 @@ class _Profiler:
                 g.initializer.append(t)
             else:
                 _declare(g, name, *self.types[name])
-        g.node.extend(node.proto for node in order)
+        large = self.large_constants
+        for name, (elem, shape) in large.items():
+            _declare(g, name, elem, shape)
+        if large:
+            g.node.extend(
+                node.proto
+                for node in order
+                if not (node.output and node.output[0] in large and node.op_type == "Constant")
+            )
+        else:
+            g.node.extend(node.proto for node in order)
         custom_outputs = {
             o for n in order if n.domain not in opcosts.ONNX_DOMAINS for o in n.output
         }
@@ -1110,6 +1166,26 @@ def _node_cost(
     fields["known"] = known
     fields["folded"] = folded
     return cost
+
+
+_CONSTANT_LISTS = {
+    "value_floats": (_T.FLOAT, "floats"),
+    "value_ints": (_T.INT64, "ints"),
+    "value_strings": (_T.STRING, "strings"),
+}
+
+
+def _constant_type(node: onnx.NodeProto) -> TypeInfo | None:
+    """The type of a ``Constant`` node's output, read from its attribute without copying it."""
+    for a in node.attribute:
+        if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+            return a.t.data_type, tuple(a.t.dims)
+        if a.name == "sparse_value" and a.type == onnx.AttributeProto.SPARSE_TENSOR:
+            return a.sparse_tensor.values.data_type, tuple(a.sparse_tensor.dims)
+        if a.name in _CONSTANT_LISTS:
+            elem, field_name = _CONSTANT_LISTS[a.name]
+            return elem, (len(getattr(a, field_name)),)
+    return None
 
 
 def _declare(g: onnx.GraphProto, name: str, elem: int, shape: tuple[Dim, ...] | None) -> None:
