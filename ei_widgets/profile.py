@@ -537,7 +537,7 @@ class _Profiler:
             if node.op_type != "Constant" or node.domain not in _ONNX_DOMAINS or not node.output:
                 continue
             info = _constant_type(node.proto)
-            if info is not None and math.prod(info[1] or ()) > SMALL_CONSTANT_ELEMENTS:
+            if info is not None and math.prod(info[1]) > SMALL_CONSTANT_ELEMENTS:
                 large[node.output[0]] = info
         self.types.update(large)
         return large
@@ -1175,7 +1175,7 @@ _CONSTANT_LISTS = {
 }
 
 
-def _constant_type(node: onnx.NodeProto) -> TypeInfo | None:
+def _constant_type(node: onnx.NodeProto) -> tuple[int, tuple[int, ...]] | None:
     """The type of a ``Constant`` node's output, read from its attribute without copying it."""
     for a in node.attribute:
         if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
