@@ -21,6 +21,10 @@ Clocks (:mod:`ei_widgets.pacing`):
   shared timeline, so concurrent calls queue as they would on one accelerator).
 - ``"virtual"``: nothing sleeps; a shared virtual clock advances by each call's latency.
 
+With fp16 attached, ``run`` returns the outputs of the model converted to fp16 for real
+(``ei_widgets.fp16``: inputs and outputs stay float32), as EI returned an fp16 model's; a model
+that cannot be converted keeps its fp32 outputs (``fp16_check`` says why).
+
 When the host takes longer than the simulated latency, the call cannot be faster than the host:
 it is marked host-bound, and the simulated figures are still the ones reported.
 
@@ -180,8 +184,11 @@ class AcceleratedSession:
         host_load_seconds: float,
         batch_size: int,
         virtual: VirtualClock | None = None,
+        fp16_model: Any = None,
     ) -> None:
         self._sess = ort_session
+        self._fp16_model = fp16_model  # what to convert when fp16 is attached (None: never)
+        self._fp16_sess: Any = None
         self.profile = profile
         self.clock: Pacing = clock
         self._state = state
@@ -356,7 +363,7 @@ class AcceleratedSession:
     ) -> list[Any]:
         """``InferenceSession.run``: real outputs, metered on the attached accelerator."""
         result: list[Any] = self._metered(
-            self._sess.run, input_feed, output_names, input_feed, run_options
+            self._host_session().run, input_feed, output_names, input_feed, run_options
         )
         return result
 
@@ -368,12 +375,26 @@ class AcceleratedSession:
     ) -> Any:
         """``InferenceSession.run_with_ort_values``, metered like ``run``."""
         return self._metered(
-            self._sess.run_with_ort_values,
+            self._host_session().run_with_ort_values,
             input_dict_ort_values,
             output_names,
             input_dict_ort_values,
             run_options,
         )
+
+    def _host_session(self) -> Any:
+        """The session whose outputs a call returns: the fp16 conversion when fp16 is attached."""
+        att = self._state.attachment
+        if att is None or att.precision != "fp16" or self._fp16_model is None:
+            return self._sess
+        if self._fp16_sess is None:
+            from ei_widgets.fp16 import fp16_session
+
+            try:
+                self._fp16_sess = fp16_session(self._fp16_model) or self._sess
+            except EIError:  # the graph is not available (a session given as is): fp32 outputs
+                self._fp16_sess = self._sess
+        return self._fp16_sess
 
     # --- the rest of the InferenceSession API -------------------------------------------------
 
@@ -475,6 +496,7 @@ def session(
         catalog=cat,
         host_load_seconds=host_load,
         batch_size=batch_size,
+        fp16_model=loaded,
     )
 
 

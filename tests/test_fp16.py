@@ -1,0 +1,244 @@
+"""fp16 measured on the model: a real conversion, both models run on the same inputs, the errors
+and a classifier's agreement reported, cached per model, and used by sessions and sizing."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+from ei_widgets import fp16
+from ei_widgets.accelerator import AcceleratorState
+from ei_widgets.demo import demo_model
+from ei_widgets.fp16 import FP16Check, FP16Error, compare_outputs, fp16_check
+from ei_widgets.metrics import MetricsStream
+from ei_widgets.profile import profile
+from ei_widgets.session import session
+from ei_widgets.sizing import recommend
+from tests.models import mlp
+
+
+def with_weights(name: str, seed: int = 0) -> onnx.ModelProto:
+    """A light model with seeded random weights in place of its ConstantOfShape ones.
+
+    The light models' weights are constants (every class scores the same), which would make any
+    top-1 agreement a tie; random weights of variance 1/fan-in give a real classifier's spread
+    without saturating a deep network's softmax. Batch norms get the identity (unit scale and
+    variance, zero bias and mean). The shape vectors the ConstantOfShape nodes read are dropped.
+    """
+    model = onnx.load(demo_model(name))
+    graph = model.graph
+    shapes = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    ones = set()
+    for node in graph.node:
+        if node.op_type == "BatchNormalization":
+            ones.update({node.input[1], node.input[4]})
+    rng = np.random.default_rng(seed)
+    kept, weights, used = [], [], set()
+    for node in graph.node:
+        if node.op_type != "ConstantOfShape" or node.input[0] not in shapes:
+            kept.append(node)
+            used.update(node.input)
+            continue
+        shape = tuple(int(d) for d in shapes[node.input[0]])
+        out = node.output[0]
+        if out in ones:
+            value = np.ones(shape, np.float32)
+        elif len(shape) == 1:
+            value = np.zeros(shape, np.float32)
+        else:
+            fan_in = int(np.prod(shape[1:]))
+            value = (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
+        weights.append(numpy_helper.from_array(value, out))
+    del graph.node[:]
+    graph.node.extend(kept)
+    inits = [t for t in graph.initializer if t.name in used]
+    dropped = {t.name for t in graph.initializer} - used
+    inputs = [i for i in graph.input if i.name not in dropped]  # old graphs list them as inputs
+    del graph.initializer[:], graph.input[:]
+    graph.initializer.extend(inits + weights)
+    graph.input.extend(inputs)
+    return model
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> None:
+    fp16.clear_cache()
+
+
+@pytest.fixture(scope="module")
+def squeezenet() -> onnx.ModelProto:
+    return with_weights("squeezenet")
+
+
+def integer_only() -> onnx.ModelProto:
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "x"], ["y"])],
+        "ints",
+        [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, ["N", 4])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def ml_normalizer() -> onnx.ModelProto:
+    """ai.onnx.ml Normalizer: it has no float16 version (onnxruntime's block list keeps it)."""
+    graph = helper.make_graph(
+        [helper.make_node("Normalizer", ["x"], ["y"], domain="ai.onnx.ml", norm="L2")],
+        "norm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+    )
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+    )
+
+
+# --- measured on real classifiers ---------------------------------------------------------------
+
+
+def test_squeezenet_top1_agreement_is_reported_and_deterministic(squeezenet) -> None:
+    first = fp16_check(squeezenet)
+    fp16.clear_cache()
+    again = fp16_check(squeezenet)
+    assert first.measured and not first.reason
+    out = first.classifier
+    assert out is not None and out.shape == (8, 1000, 1, 1) and out.rows == 8
+    assert out.top1 is not None and 0.0 <= out.top1 <= 1.0 and out.top5 is not None
+    assert out.tied_rows == 0  # real weights: no ties, so the agreement means something
+    assert 0 < out.max_abs < 1e-2 and 0 < out.max_rel < 0.05  # fp16 changed the outputs
+    assert (out.top1, out.top5, out.max_abs, out.mean_abs) == (
+        again.outputs[0].top1, again.outputs[0].top5, again.outputs[0].max_abs,
+        again.outputs[0].mean_abs,
+    )  # fmt: skip
+    assert not first.from_user and first.inputs.startswith("seeded random inputs (seed 0, 8 rows")
+    assert first.agreement.startswith("top-1 ")
+
+
+def test_resnet50_is_checked_in_calls_of_its_fixed_batch() -> None:
+    check = fp16_check(with_weights("resnet50"), samples=2)
+    out = check.classifier
+    assert check.measured and out is not None
+    assert out.shape == (2, 1000) and out.rows == 2  # two calls of batch 1, stacked
+    assert out.top1 is not None and out.max_abs > 0
+
+
+def test_constant_weights_say_their_top_class_is_tied() -> None:
+    check = fp16_check(demo_model("squeezenet"), samples=2)
+    out = check.classifier
+    assert out is not None and out.tied_rows == 2
+    assert "fp32 top class tied in 2" in check.agreement
+
+
+def test_a_pytorch_classifier(tmp_path) -> None:
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 10)).eval()
+    x = np.random.default_rng(1).standard_normal((64, 32)).astype(np.float32)
+    check = fp16_check(module, x, input_shape=(64, 32))
+    again = fp16_check(module, x, input_shape=(64, 32))
+    assert again is check  # cached per model and inputs
+    out = check.classifier
+    assert check.from_user and check.inputs == "your inputs (64 rows)"
+    assert out is not None and out.rows == 64 and out.top5 is not None
+    with torch.no_grad():
+        ref = module(torch.from_numpy(x)).numpy()
+    # the fp32 side is the module's own answer, so the error is measured against it
+    assert out.max_abs == pytest.approx(
+        float(np.abs(_fp16_outputs(module, x, input_shape=(64, 32))[0] - ref).max()), abs=1e-5
+    )
+
+
+def _fp16_outputs(model, x, **options):
+    sess = fp16.fp16_session(model, **options)
+    assert sess is not None
+    return sess.run(None, {sess.get_inputs()[0].name: x})
+
+
+def test_errors_of_an_output_by_hand() -> None:
+    ref = np.array([[1.0, 3.0, 2.0], [0.0, 1.0, 5.0]], np.float32)
+    got = np.array([[1.5, 2.0, 2.5], [0.0, 1.0, np.inf]], np.float32)
+    out = compare_outputs("y", ref, got)
+    assert out.classifier and out.rows == 2
+    assert out.top1 == 0.5  # row 0: class 1 -> 2; row 1: class 2 stays (inf is its max)
+    assert out.top5 is None  # three classes: no top-5
+    assert out.overflow == 1
+    assert out.max_abs == 1.0 and out.mean_abs == pytest.approx(2.0 / 5)
+    assert out.max_rel == pytest.approx(1.0 / 3.0)
+    assert not compare_outputs("v", ref[0], got[0]).classifier  # 1-D: not a classifier
+
+
+# --- not measured, with one line saying why ------------------------------------------------------
+
+
+def test_an_integer_only_model_is_not_measured() -> None:
+    check = fp16_check(integer_only())
+    assert not check.measured and check.agreement == "not measured"
+    assert check.reason.startswith("integer-only model") and "\n" not in check.reason
+    assert "not measured" in repr(check) and check.reason in check._repr_html_()
+
+
+def test_an_op_without_an_fp16_kernel_is_not_measured() -> None:
+    kept = fp16_check(ml_normalizer())  # the default block list keeps it in fp32
+    assert kept.measured and kept.kept_fp32 == ("Normalizer",)
+    forced = fp16_check(ml_normalizer(), op_block_list=[])
+    assert not forced.measured
+    assert forced.reason.startswith("onnxruntime cannot run it in fp16")
+    assert "\n" not in forced.reason and len(forced.reason) <= 240
+
+
+def test_inputs_that_do_not_match_the_model_are_refused() -> None:
+    with pytest.raises(FP16Error, match="exactly the model's inputs"):
+        fp16_check(mlp(), {"z": np.zeros((2, 784), np.float32)})
+    with pytest.raises(FP16Error, match="samples"):
+        fp16_check(mlp(), samples=0)
+
+
+def test_progress_is_reported_for_conversion_and_comparison(squeezenet) -> None:
+    seen: list[tuple[str, float]] = []
+    fp16_check(squeezenet, samples=2, on_progress=lambda stage, f: seen.append((stage, f)))
+    assert seen[0] == ("convert", 0.0) and ("convert", 1.0) in seen
+    assert seen[-1] == ("compare", 1.0)
+    assert [f for s, f in seen if s == "compare"] == sorted(f for s, f in seen if s == "compare")
+
+
+# --- used by sessions and sizing ------------------------------------------------------------------
+
+
+def test_an_fp16_session_returns_the_fp16_models_outputs(squeezenet) -> None:
+    x = np.random.default_rng(3).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    check = fp16_check(squeezenet, x)
+    plain = ort.InferenceSession(squeezenet.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = plain.run(None, {"data_0": x})[0]
+    state = AcceleratorState()
+    state.attach("ml.eia2.medium", precision="fp16")
+    sess = session(squeezenet, clock="virtual", state=state, stream=MetricsStream())
+    got = sess.run(None, {"data_0": x})[0]
+    assert float(np.abs(got - ref).max()) == pytest.approx(check.outputs[0].max_abs, rel=1e-6)
+    assert check.outputs[0].max_abs > 0
+    state.attach("ml.eia2.medium", precision="fp32")
+    np.testing.assert_array_equal(sess.run(None, {"data_0": x})[0], ref)
+
+
+def test_recommend_shows_the_agreement_on_fp16_rows(squeezenet) -> None:
+    prof = profile(squeezenet)
+    assert all(r.fp16_agreement is None for r in recommend(prof, batch_sizes=[1]))
+    check = fp16_check(squeezenet, samples=2)
+    rec = recommend(prof, batch_sizes=[1])  # found in the cache by the profile
+    assert rec.fp16 is check
+    assert {r.fp16_agreement for r in rec if r.precision == "fp16"} == {check.agreement}
+    assert {r.fp16_agreement for r in rec if r.precision == "fp32"} == {None}
+    bad = fp16_check(integer_only())
+    rec = recommend(prof, batch_sizes=[1], fp16=bad)
+    assert {r.fp16_agreement for r in rec if r.precision == "fp16"} == {"not measured"}
+
+
+def test_result_reprs(squeezenet) -> None:
+    check = fp16_check(squeezenet, samples=2)
+    assert isinstance(check, FP16Check)
+    assert repr(check).startswith("<FP16Check ") and "top-1" in repr(check)
+    html = check._repr_html_()
+    assert html.index("fp16 vs fp32") < html.index("<table") and "top-5" in html
