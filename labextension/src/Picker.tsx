@@ -2,8 +2,9 @@
  * The accelerator picker: a dialog over one notebook's kernel. Its parts are
  * in their own files: the phases before the kernel answers (PickerPhase),
  * the header (PickerHeader), one row (PickerRow), the footer with the
- * buttons (PickerFooter), the list's keyboard use (useListKeyboard) and what
- * a selection means (selection.ts).
+ * buttons (PickerFooter), the list's keyboard use (useListKeyboard), the
+ * selection, first model and focus hooks (usePicker) and what a selection
+ * means (selection.ts).
  */
 import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import React, { useEffect, useRef, useState } from 'react';
@@ -16,15 +17,10 @@ import { PickerFooter } from './PickerFooter';
 import { PickerHeader } from './PickerHeader';
 import { PickerPhase } from './PickerPhase';
 import { PickerRow } from './PickerRow';
-import {
-  ISelection,
-  NONE_KEY,
-  attachedSelection,
-  attachmentIdentity,
-  primaryAction
-} from './selection';
+import { NONE_KEY, primaryAction } from './selection';
 import { IViewSettings } from './settings';
 import { useListKeyboard } from './useListKeyboard';
+import { useJudgeFirstModel, useKeepFocus, useSelection } from './usePicker';
 
 interface IRow {
   key: string;
@@ -38,29 +34,6 @@ function rowsOf(state: IKernelState | null): IRow[] {
         ...state.accelerators.map(a => ({ key: a.name, accelerator: a }))
       ]
     : [];
-}
-
-/**
- * The user's selection, kept only while the attachment stays the same: any
- * attach or detach (here, in a magic, in the dashboard) resets it to mirror
- * what is attached.
- */
-function useSelection(
-  state: IKernelState | null
-): [ISelection | null, (selection: ISelection) => void] {
-  const identity = attachmentIdentity(state);
-  const [chosen, setChosen] = useState<{
-    identity: string;
-    selection: ISelection;
-  } | null>(null);
-  if (!state) {
-    return [null, () => undefined];
-  }
-  const selection =
-    chosen && chosen.identity === identity
-      ? chosen.selection
-      : attachedSelection(state);
-  return [selection, s => setChosen({ identity, selection: s })];
 }
 
 function PickerComponent(props: {
@@ -92,53 +65,17 @@ function PickerComponent(props: {
     }
   };
 
-  // Judge fits by a model the kernel holds without waiting for %ei_inspect:
-  // the first one found, once per opening (the user can choose another).
-  const askedForModel = useRef(false);
-  useEffect(() => {
-    if (
-      !askedForModel.current &&
-      phase === 'ready' &&
-      state &&
-      !state.model &&
-      state.models.length > 0
-    ) {
-      askedForModel.current = true;
-      act(() => model.setModel(state.models[0].variable));
-    }
-  }, [phase, state?.models.length, state?.model]);
-
-  // Keep the keyboard focus inside the picker as its content changes: on the
-  // selected row when the list appears, else on the first control.
+  useJudgeFirstModel(model, state, () =>
+    act(() => model.setModel(state!.models[0].variable))
+  );
   const rootRef = useRef<HTMLDivElement>(null);
-  const hasList = rows.length > 0;
-  const hadList = useRef(false);
-  useEffect(() => {
-    const listAppeared = hasList && !hadList.current;
-    hadList.current = hasList;
-    const root = rootRef.current;
-    if (!root) {
-      return;
-    }
-    const dialogNode = root.closest('.jp-Dialog') ?? root;
-    const active = document.activeElement;
-    if (
-      !listAppeared &&
-      active &&
-      dialogNode.contains(active) &&
-      active !== document.body
-    ) {
-      return;
-    }
-    const target =
-      (hasList &&
-        keyboard.listRef.current?.querySelector<HTMLElement>(
-          `[data-key="${CSS.escape(keyboard.activeKey)}"]`
-        )) ||
-      root.querySelector<HTMLElement>('button:not([disabled]), select') ||
-      root;
-    target.focus();
-  }, [hasList, phase]);
+  useKeepFocus(
+    rootRef,
+    keyboard.listRef,
+    keyboard.activeKey,
+    rows.length > 0,
+    phase
+  );
 
   // Asking before a detach: the safe answer gets the focus.
   useEffect(() => {
