@@ -2,6 +2,10 @@
 
 ``inspect``, ``recommend``, ``bench`` (virtual clock) and ``usage``; readable tables by default,
 ``--json`` for scripts. A user error prints one line on stderr and exits with status 2.
+
+``inspect --fp16`` and ``recommend --fp16`` also convert the model to fp16 and measure what that
+does to its outputs (``ei_widgets.fp16``); ``recommend`` lists the retired EI options and what is
+available today as two groups, each with its pick.
 """
 
 from __future__ import annotations
@@ -56,10 +60,57 @@ def _print_json(value: Any) -> None:
     print(json.dumps(_jsonable(value), indent=2))
 
 
+def _fp16(model: Path, args: argparse.Namespace) -> Any:
+    """The fp16 check of ``model``, with a progress line on a terminal."""
+    from ei_widgets.fp16 import fp16_check
+
+    show = not args.json and sys.stderr.isatty()
+
+    def progress(stage: str, fraction: float) -> None:
+        if show:
+            sys.stderr.write(f"\rfp16 check: {stage} {fraction:4.0%}")
+            sys.stderr.flush()
+
+    check = fp16_check(model, on_progress=progress)
+    if show:
+        sys.stderr.write("\n")
+    return check
+
+
+def fp16_text(check: Any) -> str:
+    """The fp16 check as the CLI prints it: the answer, then one row per output."""
+    from ei_widgets.units import format_percent, significant
+
+    lines = [check.summary]
+    if check.measured:
+        rows = [
+            (
+                o.name,
+                "x".join(str(d) for d in o.shape),
+                significant(o.max_abs),
+                significant(o.mean_abs),
+                format_percent(o.max_rel),
+                format_percent(o.mean_rel),
+                "-" if o.top1 is None else format_percent(o.top1),
+                "-" if o.top5 is None else format_percent(o.top5),
+            )
+            for o in check.outputs
+        ]
+        header = ["output", "shape", "max |err|", "mean |err|", "max rel", "mean rel", "top-1",
+                  "top-5"]  # fmt: skip
+        lines += ["", report.table(rows, header)]
+        if check.kept_fp32:
+            lines.append(f"Kept in fp32: {', '.join(check.kept_fp32)}.")
+        lines.append("Both models run for real by onnxruntime on this host.")
+    return "\n".join(lines)
+
+
 def cmd_inspect(args: argparse.Namespace) -> None:
     from ei_widgets.profile import profile
 
-    result = profile(_model(args.model), batch_size=args.batch)
+    model = _model(args.model)
+    result = profile(model, batch_size=args.batch)
+    check = _fp16(model, args) if args.fp16 else None
     if args.json:
         _print_json(
             {
@@ -77,26 +128,87 @@ def cmd_inspect(args: argparse.Namespace) -> None:
                 "unknown_ops": result.unknown_ops,
                 "by_op_type": result.by_op_type(),
                 "warnings": result.warnings,
+                **({"fp16": check} if check is not None else {}),
             }
         )
     else:
         print(report.profile_text(result))
+        if check is not None:
+            print()
+            print(fp16_text(check))
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
     from ei_widgets.sizing import recommend
 
+    model = _model(args.model)
+    check = _fp16(model, args) if args.fp16 else None
     result = recommend(
-        _model(args.model),
+        model,
         latency_target_ms=args.latency_ms,
         requests_per_second=args.rps,
         batch_sizes=args.batch,
         precisions=args.precision,
+        fp16=check,
     )
     if args.json:
-        _print_json({"pick": result.pick, "reason": result.reason, "rows": result.to_rows()})
+        _print_json(
+            {
+                "pick": result.pick,
+                "pick_ei": result.pick_ei,
+                "pick_today": result.pick_today,
+                "reason": result.reason,
+                "fp16": result.fp16,
+                "rows": result.to_rows(),
+            }
+        )
     else:
-        print(report.recommendation_text(result, limit=args.limit))
+        print(recommendation_groups_text(result, limit=args.limit))
+
+
+def recommendation_groups_text(result: Any, limit: int = 10) -> str:
+    """The reason, then the retired EI options and what is available today, each its own table
+    (at most ``limit`` rows each, best first; ``*`` marks each group's pick)."""
+    from ei_widgets.money import format_money
+    from ei_widgets.rich import per_hour, searched_text
+
+    fp16 = result.fp16 is not None
+    header = ["option", "batch", "precision", "latency ms", "inf/s", "fits", "$/h", "$/M inf",
+              "meets"] + (["fp16 agreement"] if fp16 else [])  # fmt: skip
+    text = [result.reason, searched_text(result)]
+    for title, rows, pick in (
+        (_ei_title(result), result.ei_rows, result.pick_ei),
+        ("Available today", result.today_rows, result.pick_today),
+    ):
+        if not rows:
+            continue
+        shown = [
+            (
+                ("* " if row is pick else "  ") + row.option,
+                row.batch_size,
+                row.precision,
+                row.latency_ms,
+                row.throughput_per_s,
+                "yes" if row.fits else "no",
+                per_hour(row.price_per_hour).removesuffix("/h"),
+                "-" if row.cost_per_million is None else format_money(row.cost_per_million),
+                "yes" if row.meets else "no",
+            )
+            + ((row.fp16_agreement or "",) if fp16 else ())
+            for row in rows[:limit]
+        ]
+        more = f" (best {limit} of {len(rows):,})" if len(rows) > limit else ""
+        text += ["", f"{title}{more}:", report.table(shown, header)]
+    if result.fp16 is not None and not result.fp16.measured:
+        text.append(f"fp16 not measured: {result.fp16.reason}")
+    if result.too_close:
+        text.append("Too close to call: options near the target are within the model's error.")
+    text.append(f"Latencies are {result.accuracy}: see README, 'The latency model'.")
+    return "\n".join(text)
+
+
+def _ei_title(result: Any) -> str:
+    return next((r.group for r in result.ei_rows), "EI")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -220,6 +332,9 @@ def parser() -> argparse.ArgumentParser:
     inspect = add("inspect", "Profile a model: inputs, parameters, FLOPs, memory.")
     inspect.add_argument("model", help="path to an .onnx file, or a demo model name (squeezenet)")
     inspect.add_argument("--batch", type=int, default=1)
+    inspect.add_argument(
+        "--fp16", action="store_true", help="also measure what fp16 does to the outputs"
+    )
     inspect.set_defaults(func=cmd_inspect)
 
     rec = add("recommend", "The cheapest accelerator or instance that meets a latency target.")
@@ -228,7 +343,10 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--rps", type=float, default=1.0, help="requests per second to serve")
     rec.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes to consider")
     rec.add_argument("--precision", nargs="+", default=["fp32", "fp16"], choices=["fp32", "fp16"])
-    rec.add_argument("--limit", type=int, default=20, help="rows to print")
+    rec.add_argument("--limit", type=int, default=10, help="rows to print per group")
+    rec.add_argument(
+        "--fp16", action="store_true", help="measure fp16's effect for the fp16 rows first"
+    )
     rec.set_defaults(func=cmd_recommend)
 
     bench = add("bench", "Run real inference on a simulated accelerator (virtual clock).")

@@ -85,3 +85,66 @@ def test_console_script_entry_point_runs() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["name"] == "light_squeezenet"
+
+
+def test_inspect_fp16_measures_the_outputs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", "squeezenet", "--fp16"]) == 0
+    out = capsys.readouterr().out
+    assert "fp16 vs fp32 on light_squeezenet: top-1 100% (8 rows)" in out
+    assert "seeded random inputs (seed 0, 8 rows" in out
+    assert "softmaxout_1" in out and "top-5" in out
+    assert main(["inspect", "squeezenet", "--fp16", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["fp16"]["measured"] is True and data["fp16"]["outputs"][0]["top1"] == 1.0
+    assert main(["inspect", "squeezenet", "--json"]) == 0
+    assert "fp16" not in json.loads(capsys.readouterr().out)
+
+
+def test_inspect_fp16_of_an_integer_model_says_why_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "x"], ["y"])],
+        "ints",
+        [helper.make_tensor_value_info("x", TensorProto.INT64, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [2, 4])],
+    )
+    path = tmp_path / "ints.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    assert main(["inspect", str(path), "--fp16"]) == 0
+    out = capsys.readouterr().out
+    assert "fp16 not measured for ints: integer-only model" in out
+
+
+def test_recommend_lists_ei_and_today_as_two_groups(capsys: pytest.CaptureFixture[str]) -> None:
+    from ei_widgets import fp16
+
+    fp16.clear_cache()  # a check run earlier in this process would add its column
+    assert main(["recommend", "squeezenet", "--latency-ms", "50", "--rps", "10"]) == 0
+    out = capsys.readouterr().out
+    reason = out.splitlines()[0]
+    assert "With EI (retired 2023): " in reason and "; today: " in reason
+    ei = out.index("EI (retired 2023) (best 10 of")
+    today = out.index("Available today (best 10 of")
+    assert ei < today
+    assert "* ml.eia" in out[ei:today]  # each group marks its own pick
+    assert "ml.g6.xlarge" in out or "CPU only" in out[today:]
+    assert "fp16 agreement" not in out
+
+
+def test_recommend_fp16_adds_the_agreement_and_json_both_picks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["recommend", "squeezenet", "--latency-ms", "50", "--rps", "10", "--fp16"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "fp16 agreement" in out and "top-1 100% (8 rows)" in out
+    assert main([*args, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["pick_ei"]["group"] == "EI (retired 2023)"
+    assert data["pick_today"]["group"] == "available today"
+    fp16_rows = [r for r in data["rows"] if r["precision"] == "fp16"]
+    assert fp16_rows and all(r["fp16_agreement"].startswith("top-1") for r in fp16_rows)
