@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
+from . import rich
 from .budget import Budget
 from .money import US_PER_S, dollars, format_money, rate_dollars, split, us
 
@@ -101,6 +102,12 @@ class CostSnapshot:
             f"{self.comparison} would have been cheaper for this workload, by"
             f" {format_money(-self.savings)} ({pct:.0f}%)"
         )
+
+    def _repr_html_(self) -> str:
+        return rich.cost_html(self)
+
+    def __repr__(self) -> str:
+        return rich.cost_repr(self)
 
 
 def units_after(spans: Sequence[tuple[int, float, float]], cut: float) -> int:

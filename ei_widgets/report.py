@@ -199,12 +199,9 @@ def recommendation_text(result: Any, limit: int = 20) -> str:
     ]
     if len(result.rows) > limit:
         text.append(f"... and {len(result.rows) - limit} more options")
-    accuracy = getattr(result, "accuracy", None)
-    text.append(
-        f"Latency {accuracy}."
-        if accuracy
-        else "Latencies are modelled, not measured: see README, 'The latency model'."
-    )
+    if result.too_close:
+        text.append("Too close to call: options near the target are within the model's error.")
+    text.append(f"Latencies are {result.accuracy}: see README, 'The latency model'.")
     return "\n".join(text)
 
 

@@ -23,8 +23,8 @@ from ei_widgets.units import format_bytes, format_count, format_ms, format_perce
 if TYPE_CHECKING:
     import pandas
 
-    from ei_widgets.billing import CostSnapshot
-    from ei_widgets.ledger import UsageRow
+    from ei_widgets.bill import CostSnapshot
+    from ei_widgets.ledger_history import UsageRow
     from ei_widgets.profile import Profile
     from ei_widgets.report import Status
     from ei_widgets.sizing import Recommendation, Row
@@ -335,17 +335,14 @@ def recommendation_html(rec: Recommendation) -> str:
             f" {_esc(per_hour(pick.price_per_hour))}</div>"
         )
     parts.append(f'<div style="color:{colour}">{_esc(rec.reason)}</div>')
-    if getattr(rec, "too_close", False):
+    if rec.too_close:
         parts.append(
             _note(
                 "Too close to call: the options above are within the model's error of each other.",
                 "#8a6d00",
             )
         )
-    accuracy = getattr(rec, "accuracy", None)
-    parts.append(
-        _note(f"Latency {accuracy}." if accuracy else "Latencies are modelled, not measured.")
-    )
+    parts.append(_note(f"Latencies are {rec.accuracy}."))
     parts.append(_note(searched_text(rec)))
     shown = shown_rows(rec)
     marked = [i for i, r in enumerate(shown) if r is pick]

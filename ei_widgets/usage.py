@@ -13,13 +13,27 @@ from collections.abc import Iterable
 from dataclasses import fields
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from . import billing
+from . import billing, rich
 from .ledger import Ledger, default_path
 from .ledger_history import By, UsageRow
 
-__all__ = ["usage", "usage_csv", "write_csv"]
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["Usage", "usage", "usage_csv", "write_csv"]
+
+
+class Usage(list[UsageRow]):
+    """The rows ``usage()`` returns: a list, shown in a notebook as a table, total first."""
+
+    def _repr_html_(self) -> str:
+        return rich.usage_html(self)
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """One row per line of history (needs pandas, which is optional)."""
+        return rich.usage_frame(self)
 
 
 def _ledger_for(path: str | os.PathLike[str] | None) -> tuple[Ledger, bool]:
@@ -40,14 +54,14 @@ def usage(
     until: datetime | date | None = None,
     by: By = "day",
     path: str | os.PathLike[str] | None = None,
-) -> list[UsageRow]:
+) -> Usage:
     """Usage history as rows (see :meth:`~ei_widgets.ledger.Ledger.usage`).
 
     Without ``path`` it reads the ledger of this kernel's running meter, else the default file.
     """
     ledger, owned = _ledger_for(path)
     try:
-        return ledger.usage(since, until, by)
+        return Usage(ledger.usage(since, until, by))
     finally:
         if owned:
             ledger.close()

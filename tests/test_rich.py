@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,9 +13,10 @@ from ei_widgets import rich
 from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.billing import CostMeter, ManualClock
 from ei_widgets.demo import demo_model
-from ei_widgets.ledger import UsageRow
+from ei_widgets.ledger_history import UsageRow
 from ei_widgets.profile import Profile, profile
 from ei_widgets.sizing import Recommendation, recommend
+from ei_widgets.usage import Usage
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +103,14 @@ def test_recommendation_to_pandas_marks_the_pick(rec: Recommendation) -> None:
 
 
 def test_the_models_validated_error_and_a_close_call_are_shown(rec: Recommendation) -> None:
-    fields = {name: getattr(rec, name) for name in rec.__dataclass_fields__}
-    fields.update(accuracy="modelled; ±18% against 14 published measurements", too_close=True)
-    html = rich.recommendation_html(SimpleNamespace(**fields))  # type: ignore[arg-type]
-    assert "±18% against 14 published measurements" in html
-    assert "Too close to call" in html
+    close = dataclasses.replace(
+        rec, accuracy="modelled; ±18% against 14 published measurements", too_close=True
+    )
+    html = close._repr_html_()
+    assert "Latencies are modelled; ±18% against 14 published measurements." in html
+    note = "within the model&#x27;s error of each other"
+    assert note in html
+    assert note not in dataclasses.replace(rec, too_close=False)._repr_html_()
 
 
 def test_searched_text_says_what_was_weighed(rec: Recommendation) -> None:
@@ -136,8 +140,8 @@ def test_cost_snapshot_html_and_repr() -> None:
     assert "$0.218/h" in html  # the rate as the catalog prices it, not rounded to $0.22
     assert "ml.eia2.medium $0.168/h" in html
     assert "<details" in html
-    text = rich.cost_repr(snap)
-    assert text == f"<CostSnapshot {total} after 1 h 00 min, $0.218/h now>"
+    assert repr(snap) == f"<CostSnapshot {total} after 1 h 00 min, $0.218/h now>"
+    assert snap._repr_html_() == html
 
 
 def test_usage_html_and_frame() -> None:
@@ -147,9 +151,17 @@ def test_usage_html_and_frame() -> None:
         UsageRow("2026-12-01", 1, 600.0, 0.0, Decimal("0.008333"), Decimal("0"),
                  Decimal("0.008333"), 0, 0, None),
     ]  # fmt: skip
-    html = rich.usage_html(rows)
+    html = Usage(rows)._repr_html_()
     assert html.index("$0.2763") < html.index("<table")  # the total first
     assert "12.3 k" in html and "2 h" in html and "10 min 00 s" in html
-    frame = rich.usage_frame(rows)
+    frame = Usage(rows).to_pandas()
     assert list(frame["key"]) == ["2026-11-30", "2026-12-01"]
     assert "No usage recorded" in rich.usage_html([])
+
+
+def test_usage_returns_rows_that_show_as_a_table(tmp_path: Any) -> None:
+    from ei_widgets.usage import usage
+
+    rows = usage(path=tmp_path / "none.sqlite")  # nothing recorded: nothing created either
+    assert isinstance(rows, list) and isinstance(rows, Usage) and rows == []
+    assert "No usage recorded" in rows._repr_html_()

@@ -198,17 +198,13 @@ class SizingPanel(w.VBox):
         close = (
             '<div style="font-size:12px;color:#8a6d00">Too close to call: the options near the'
             " target are within the latency model's error of it.</div>"
-            if getattr(result, "too_close", False)
+            if result.too_close
             else ""
         )
         self.reason.value = (
             f'<div style="font-size:13px;color:{colour}">{esc(result.reason)}</div>{close}'
         )
-        accuracy = getattr(result, "accuracy", None)
-        self.searched.value = note(
-            searched_text(result)
-            + (f" Latencies are {accuracy}." if accuracy else " Latencies are modelled.")
-        )
+        self.searched.value = note(f"{searched_text(result)} Latencies are {result.accuracy}.")
         rows = list(result.rows)
         for kind, mark in self.points.items():
             self._plot(mark, [r for r in rows if r.kind == kind and r.fits])
