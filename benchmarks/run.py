@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_profile", "bench_session", "bench_sizing", "bench_dashboard"]
+BENCHMARKS = ["bench_profile", "bench_session", "bench_sizing", "bench_dashboard", "bench_fp16"]
 
 
 def machine() -> str:

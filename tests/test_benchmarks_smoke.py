@@ -24,10 +24,22 @@ def test_every_benchmark_runs_in_quick_mode() -> None:
         cwd=ROOT,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    for benchmark in ("bench_profile", "bench_session", "bench_sizing", "bench_dashboard"):
+    for benchmark in (
+        "bench_profile",
+        "bench_session",
+        "bench_sizing",
+        "bench_dashboard",
+        "bench_fp16",
+    ):
         assert f"== {benchmark}" in completed.stdout
     table = completed.stdout.split("| benchmark | figure | target | met | detail |", 1)[1]
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     names = "\n".join(rows)
-    for figure in ("nine light models", "squeezenet b1", "sweep", "trivial cell reply"):
+    for figure in (
+        "nine light models",
+        "squeezenet b1",
+        "sweep",
+        "trivial cell reply",
+        "fp16 check",
+    ):
         assert figure in names, names
