@@ -77,35 +77,8 @@ def _fp16(model: Path, args: argparse.Namespace) -> Any:
     return check
 
 
-def fp16_text(check: Any) -> str:
-    """The fp16 check as the CLI prints it: the answer, then one row per output."""
-    from ei_widgets.units import format_percent, significant
-
-    lines = [check.summary]
-    if check.measured:
-        rows = [
-            (
-                o.name,
-                "x".join(str(d) for d in o.shape),
-                significant(o.max_abs),
-                significant(o.mean_abs),
-                format_percent(o.max_rel),
-                format_percent(o.mean_rel),
-                "-" if o.top1 is None else format_percent(o.top1),
-                "-" if o.top5 is None else format_percent(o.top5),
-            )
-            for o in check.outputs
-        ]
-        header = ["output", "shape", "max |err|", "mean |err|", "max rel", "mean rel", "top-1",
-                  "top-5"]  # fmt: skip
-        lines += ["", report.table(rows, header)]
-        if check.kept_fp32:
-            lines.append(f"Kept in fp32: {', '.join(check.kept_fp32)}.")
-        lines.append("Both models run for real by onnxruntime on this host.")
-    return "\n".join(lines)
-
-
 def cmd_inspect(args: argparse.Namespace) -> None:
+    from ei_widgets.fp16 import check_text
     from ei_widgets.profile import profile
 
     model = _model(args.model)
@@ -135,7 +108,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
         print(report.profile_text(result))
         if check is not None:
             print()
-            print(fp16_text(check))
+            print(check_text(check))
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:

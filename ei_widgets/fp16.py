@@ -208,6 +208,35 @@ def check_html(check: FP16Check) -> str:
     return "".join(parts) + "</div>"
 
 
+def check_text(check: FP16Check) -> str:
+    """The check as plain text (the CLI, ``%ei_inspect --fp16``): the answer, then one row per
+    output."""
+    from ei_widgets.report import table
+
+    lines = [check.summary]
+    if check.measured:
+        rows = [
+            (
+                o.name,
+                "x".join(str(d) for d in o.shape),
+                significant(o.max_abs),
+                significant(o.mean_abs),
+                format_percent(o.max_rel),
+                format_percent(o.mean_rel),
+                "-" if o.top1 is None else format_percent(o.top1),
+                "-" if o.top5 is None else format_percent(o.top5),
+            )
+            for o in check.outputs
+        ]
+        header = ["output", "shape", "max |err|", "mean |err|", "max rel", "mean rel", "top-1",
+                  "top-5"]  # fmt: skip
+        lines += ["", table(rows, header)]
+        if check.kept_fp32:
+            lines.append(f"Kept in fp32: {', '.join(check.kept_fp32)}.")
+        lines.append("Both models run for real by onnxruntime on this host.")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------------------
 # Conversion (cached per model)
 

@@ -147,6 +147,7 @@ class EIMagics(Magics):
     @argument("variable", help="name of a model variable in this kernel")
     @argument("--batch", type=int, default=1, help="batch size to bind (default 1)")
     @argument("--input-shape", default=None, help=INPUT_SHAPE_HELP)
+    @argument("--fp16", action="store_true", help="also measure what fp16 does to the outputs")
     @line_magic
     @_user_errors_as_usage_errors
     def ei_inspect(self, line: str) -> None:
@@ -162,6 +163,13 @@ class EIMagics(Magics):
         )
         accelerator.set_model(args.variable, result)  # the model the picker judges fits by
         _show(report.profile_text(result), rich.profile_html(result))
+        if args.fp16:  # converted and run for real; cached, so recommend() shows it too
+            from ei_widgets.fp16 import check_text, fp16_check
+
+            check = fp16_check(
+                _lookup(self.namespace, args.variable), **_loader_options(args.input_shape)
+            )
+            _show(check_text(check), check._repr_html_())
 
     @magic_arguments()
     @argument("variable", help="name of a model variable in this kernel")

@@ -200,3 +200,28 @@ def test_result_reprs(squeezenet) -> None:
     assert repr(check).startswith("<FP16Check ") and "top-1" in repr(check)
     html = check._repr_html_()
     assert html.index("fp16 vs fp32") < html.index("<table") and "top-5" in html
+
+
+def test_ei_inspect_fp16_magic_shows_the_check(squeezenet) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from ei_widgets import accelerator, magics
+
+    ip = InteractiveShell.instance()
+    magics.register(ip)
+    ip.user_ns["net"] = squeezenet
+    try:
+        with capture_output() as captured:
+            ip.run_line_magic("ei_inspect", "net --fp16")
+    finally:
+        magics.unregister(ip)
+        ip.user_ns.pop("net", None)
+        accelerator.set_model("", None)
+    text = "".join(o.data.get("text/plain", "") for o in captured.outputs)
+    html = "".join(o.data.get("text/html", "") for o in captured.outputs)
+    assert "fp16 vs fp32 on" in text and "top-1" in text and "max |err|" in text
+    assert "<b>fp16 vs fp32</b>" in html
+    # cached: the recommendation of the same model now shows the agreement
+    rec = recommend(profile(squeezenet), batch_sizes=[1])
+    assert rec.fp16 is not None and rec.fp16.measured
