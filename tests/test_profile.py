@@ -12,7 +12,8 @@ import pytest
 from onnx import helper
 
 from ei_widgets.demo import demo_model, demo_models
-from ei_widgets.profile import NodeCost, OpTypeTotal, Profile, profile, topological_order
+from ei_widgets.graphorder import topological_order
+from ei_widgets.profile import NodeCost, OpTypeTotal, Profile, profile
 
 # Element counts of the floating-point weights (shape tensors excluded), and Conv+Gemm MACs
 # published for the same torchvision architectures.

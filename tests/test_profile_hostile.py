@@ -19,7 +19,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ei_widgets import cli
 from ei_widgets.errors import EIError, ModelLoadError
-from ei_widgets.profile import MAX_SUBGRAPH_DEPTH, profile
+from ei_widgets.graphorder import MAX_SUBGRAPH_DEPTH
+from ei_widgets.profile import profile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
