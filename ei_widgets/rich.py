@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -344,11 +344,10 @@ def recommendation_html(rec: Recommendation) -> str:
         )
     parts.append(_note(f"Latencies are {rec.accuracy}."))
     parts.append(_note(searched_text(rec)))
-    shown = shown_rows(rec)
-    marked = [i for i, r in enumerate(shown) if r is pick]
-    parts.append(_table(_OPTION_HEADERS, [_option_row(r) for r in shown], "lrlrrrrrl", marked))
+    grouped, n_shown = grouped_tables(rec)
+    parts.append(grouped)
     rows = list(rec.rows)
-    if len(rows) > len(shown):
+    if len(rows) > n_shown:
         every = rows[:FOLDED_LIMIT]
         more = (
             f"; the first {FOLDED_LIMIT} here, to_pandas() has them all"
@@ -367,6 +366,32 @@ def recommendation_html(rec: Recommendation) -> str:
             )
         )
     return "".join(parts) + "</div>"
+
+
+def grouped_tables(rec: Recommendation) -> tuple[str, int]:
+    """The retired EI options and what is available today, each group's options that matter in
+    its own table (the overall pick highlighted); an "fp16 agreement" column once fp16 was
+    measured. Returns the HTML and how many options it shows."""
+    fp16 = rec.fp16 is not None
+    headers = _OPTION_HEADERS + (["fp16 agreement"] if fp16 else [])
+    align = "lrlrrrrrl" + ("l" if fp16 else "")
+    ei = rec.ei_rows
+    groups = (
+        (ei[0].group if ei else "EI", ei, rec.pick_ei),
+        ("Available today", rec.today_rows, rec.pick_today),
+    )
+    parts, count = [], 0
+    for title, rows, pick in groups:
+        if not rows:
+            continue
+        # the two tables together show no more than one table did (each group's pick first)
+        shown = shown_rows(replace(rec, rows=rows, pick=pick), (SHOWN_OPTIONS - 1) // 2)
+        cells = [_option_row(r) + ((r.fp16_agreement or "—",) if fp16 else ()) for r in shown]
+        marked = [i for i, r in enumerate(shown) if r is rec.pick]
+        parts.append(f'<div style="margin-top:6px"><b>{_esc(title)}</b></div>')
+        parts.append(_table(headers, cells, align, marked))
+        count += len(shown)
+    return "".join(parts), count
 
 
 def recommendation_frame(rec: Recommendation) -> pandas.DataFrame:

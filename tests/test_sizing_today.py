@@ -105,3 +105,25 @@ def test_inferentia2_is_a_roofline_without_a_tuned_runtime(rec: Recommendation) 
     est = estimate(conv_profile(), "ml.inf2.xlarge", precision="fp16", catalog=CAT)
     assert est.peak_flops == 190e12
     assert CAT.instance("ml.inf2.xlarge").price_per_hour == Decimal("0.99")
+
+
+def test_rich_html_shows_both_groups_before_the_fold(rec: Recommendation) -> None:
+    from ei_widgets import rich
+
+    html = rich.recommendation_html(rec)
+    fold = html.index("<details")
+    ei, today = html.index("<b>EI (retired 2023)</b>"), html.index("<b>Available today</b>")
+    assert ei < today < fold
+    assert rec.pick_today is not None and rec.pick_today.option in html[today:fold]
+    assert "fp16 agreement" not in html
+
+
+def test_rich_html_adds_the_fp16_agreement_column() -> None:
+    from ei_widgets import rich
+    from ei_widgets.fp16 import FP16Check
+
+    check = FP16Check(model="convnet", measured=False, reason="integer-only model", inputs="",
+                      from_user=False, samples=0)  # fmt: skip
+    rec = recommend(conv_profile(), latency_target_ms=50, catalog=CAT, fp16=check)
+    html = rich.recommendation_html(rec)
+    assert "fp16 agreement" in html and "not measured" in html
