@@ -127,3 +127,19 @@ def test_rich_html_adds_the_fp16_agreement_column() -> None:
     rec = recommend(conv_profile(), latency_target_ms=50, catalog=CAT, fp16=check)
     html = rich.recommendation_html(rec)
     assert "fp16 agreement" in html and "not measured" in html
+
+
+def test_the_sizing_scatter_marks_todays_pick_and_the_groups() -> None:
+    from ei_widgets.views.sizing import SizingPanel
+
+    panel = SizingPanel(lambda **kw: recommend(conv_profile(), catalog=CAT, **kw))
+    panel.target.value, panel.rate.value = 50, 100
+    result = panel.update()
+    assert result is not None and result.pick_today is not None
+    assert result.pick is not result.pick_today  # EI is cheapest here; today's pick is apart
+    assert list(panel.pick_today.x) == [float(result.pick_today.price_per_hour)]
+    assert list(panel.pick_today.y) == [pytest.approx(result.pick_today.latency_ms)]
+    labels = {mark.labels[0] for mark in panel.points.values()}
+    assert labels == {"EI accelerator (retired 2023)", "GPU or Inferentia2 (today)",
+                      "CPU only (today)"}  # fmt: skip
+    assert "fp16 vs fp32" not in panel.searched.value

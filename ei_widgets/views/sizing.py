@@ -74,7 +74,11 @@ class SizingPanel(w.VBox):
                 colors=[colour],
                 default_size=40,
                 labels=[
-                    {"accelerator": "EI accelerator", "gpu": "whole GPU", "cpu": "CPU only"}[kind]
+                    {
+                        "accelerator": "EI accelerator (retired 2023)",
+                        "gpu": "GPU or Inferentia2 (today)",
+                        "cpu": "CPU only (today)",
+                    }[kind]
                 ],
                 display_legend=True,
                 opacities=[0.75],
@@ -114,6 +118,20 @@ class SizingPanel(w.VBox):
             labels=["pick"],
             display_legend=True,
         )
+        # the pick among what can be bought today (sizing.Recommendation.pick_today)
+        self.pick_today = bq.Scatter(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            names=[],
+            display_names=True,
+            scales={"x": xs, "y": ys},
+            colors=["#59a14f"],
+            marker="square",
+            default_size=160,
+            stroke="black",
+            labels=["pick available today"],
+            display_legend=True,
+        )
         self.target_line = bq.Lines(
             x=np.zeros(0),
             y=np.zeros(0),
@@ -124,7 +142,7 @@ class SizingPanel(w.VBox):
             display_legend=True,
         )
         self.figure = bq.Figure(
-            marks=[*self.points.values(), self.unfit, self.target_line, self.pick],
+            marks=[*self.points.values(), self.unfit, self.target_line, self.pick, self.pick_today],
             axes=[
                 bq.Axis(scale=xs, label="$ per hour (SageMaker, on demand)", tick_format=".3g"),
                 bq.Axis(
@@ -171,7 +189,13 @@ class SizingPanel(w.VBox):
         self.searched.value = ""
         self.listing.value = ""
         empty = np.zeros(0)
-        for mark in (*self.points.values(), self.unfit, self.pick, self.target_line):
+        for mark in (
+            *self.points.values(),
+            self.unfit,
+            self.pick,
+            self.pick_today,
+            self.target_line,
+        ):
             with mark.hold_sync():
                 mark.x, mark.y = empty, empty
                 if isinstance(mark, bq.Scatter):
@@ -204,12 +228,17 @@ class SizingPanel(w.VBox):
         self.reason.value = (
             f'<div style="font-size:13px;color:{colour}">{esc(result.reason)}</div>{close}'
         )
-        self.searched.value = note(f"{searched_text(result)} Latencies are {result.accuracy}.")
+        fp16 = f" {result.fp16.summary}" if result.fp16 is not None else ""
+        self.searched.value = note(
+            f"{searched_text(result)} Latencies are {result.accuracy}.{fp16}"
+        )
         rows = list(result.rows)
         for kind, mark in self.points.items():
             self._plot(mark, [r for r in rows if r.kind == kind and r.fits])
         self._plot(self.unfit, [r for r in rows if not r.fits])
         self._plot(self.pick, [pick] if pick is not None else [])
+        today = result.pick_today
+        self._plot(self.pick_today, [today] if today is not None and today is not pick else [])
         target = result.latency_target_ms
         prices = [float(r.price_per_hour) for r in rows if r.price_per_hour > 0]
         with self.target_line.hold_sync():
