@@ -358,7 +358,8 @@ def _cached_fp16(profile: Profile) -> FP16Check | None:
 
 def _setting(row: Row) -> str:
     where = f"on {row.instance}, " if row.kind == "accelerator" else ""
-    return f"{where}batch {row.batch_size}, {row.precision}"
+    runtime = ", TensorRT" if row.runtime == TUNED else ""
+    return f"{where}batch {row.batch_size}, {row.precision}{runtime}"
 
 
 def _groups_sentence(rows: list[Row], pick_ei: Row | None, pick_today: Row | None) -> str:

@@ -143,3 +143,11 @@ def test_the_sizing_scatter_marks_todays_pick_and_the_groups() -> None:
     assert labels == {"EI accelerator (retired 2023)", "GPU or Inferentia2 (today)",
                       "CPU only (today)"}  # fmt: skip
     assert "fp16 vs fp32" not in panel.searched.value
+
+
+def test_a_tuned_pick_says_it_needs_tensorrt() -> None:
+    rec = recommend(conv_profile(), latency_target_ms=10, batch_sizes=[1], catalog=CAT)
+    assert rec.pick_today is not None and rec.pick_today.runtime == "tensorrt"
+    assert "; today: ml.g4dn.xlarge at $0.74/h (batch 1, fp16, TensorRT)." in rec.reason
+    rec = recommend(conv_profile(), latency_target_ms=50, batch_sizes=[1], catalog=CAT)
+    assert "; today: ml.c7g.xlarge (CPU only) at $0.17/h (batch 1, fp32)." in rec.reason
