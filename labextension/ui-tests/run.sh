@@ -9,8 +9,8 @@
 # `playwright test`.
 #
 # Screenshots stay in test-results/ (ignored by git). With
-# --update-docs-images, runs only the picker and dashboard tests and copies
-# their screenshots over the README's docs/images/picker.png and dashboard.png.
+# --update-docs-images, copies each screenshot named like an image in
+# docs/images/ (picker.png, dashboard.png, ...) over that image.
 set -euo pipefail
 
 UPDATE_DOCS_IMAGES=0
@@ -66,20 +66,20 @@ EI_UI_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 export EI_UI_PORT
 
 cd "$HERE"
-if [ "$UPDATE_DOCS_IMAGES" -eq 0 ]; then
-  jlpm playwright test ${ARGS[@]+"${ARGS[@]}"}
-  exit 0
-fi
+jlpm playwright test ${ARGS[@]+"${ARGS[@]}"}
+[ "$UPDATE_DOCS_IMAGES" -eq 1 ] || exit 0
 
 # 5. The README's images, from the screenshots the tests saved in their own
 #    output folders (test-results/ is emptied at the start of every run).
-jlpm playwright test tests/picker.spec.ts tests/dashboard.spec.ts ${ARGS[@]+"${ARGS[@]}"}
-for image in picker.png dashboard.png; do
-  shot="$(find test-results -name "$image" -print -quit)"
-  if [ -z "$shot" ]; then
-    echo "run.sh: the tests saved no $image under $HERE/test-results" >&2
-    exit 1
-  fi
-  cp "$shot" "$ROOT/docs/images/$image"
-  echo "updated docs/images/$image (from $shot)"
+updated=0
+for image in "$ROOT"/docs/images/*.png; do
+  shot="$(find test-results -name "$(basename "$image")" -print -quit)"
+  [ -n "$shot" ] || continue
+  cp "$shot" "$image"
+  echo "updated ${image#"$ROOT"/} from $shot"
+  updated=$((updated + 1))
 done
+if [ "$updated" -eq 0 ]; then
+  echo "run.sh: no screenshot under $HERE/test-results matches an image in docs/images" >&2
+  exit 1
+fi
