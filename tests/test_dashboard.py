@@ -298,6 +298,7 @@ def test_run_needs_a_model_and_an_accelerator(board: Dashboard) -> None:
 
 def test_virtual_run_fills_the_gauges(board: Dashboard, stream: MetricsStream) -> None:
     board.state.attach("ml.eia2.medium")
+    board.tabs.selected_index = 2  # the Run tab: its charts are drawn
     panel = board.run_panel
     panel.clock.value = "virtual"
     panel.batch.value = 4
@@ -409,6 +410,7 @@ def test_the_timer_thread_draws_a_background_run(
     board = Dashboard(namespace, state=state, stream=stream, meter=None, timer=True)
     try:
         state.attach("ml.eia2.medium")
+        board.tabs.selected_index = 2
         board.run_panel.clock.value = "virtual"
         board.run_panel.requests.value = 200
         run = board.run_panel.start()
@@ -665,8 +667,20 @@ def test_memory_reads_as_a_gauge_naming_what_is_attached(board: Dashboard) -> No
 def test_charts_go_on_the_page_when_their_tab_opens(board: Dashboard) -> None:
     assert not board.gauges.charts_shown  # a hidden tab's chart has no width
     assert board.sizing.chart.children == ()
+    board.state.attach("ml.eia2.medium")
+    board.run_panel.clock.value = "virtual"
+    board.run_panel.requests.value = 3000
+    run = board.run_panel.start()
+    assert run is not None and run.wait(120).state is RunState.FINISHED
+    lines = comm_of(board.gauges.throughput)
+    sent = len(lines.messages)
+    assert board.tick()  # the summary and gauges move ...
+    assert len(lines.messages) == sent  # ... but the hidden charts send nothing
     board.tabs.selected_index = 2
     assert board.gauges.throughput_figure in board.gauges.grid.children[0].children
+    assert board.tick()  # opened: the data kept meanwhile is sent at once
+    assert len(lines.messages) == sent + 1
+    assert len(board.gauges.latency_p50.x) > 0
     board.tabs.selected_index = 4
     assert board.sizing.chart.children == (board.sizing.figure,)
 

@@ -10,6 +10,7 @@ import ipywidgets as w
 from ei_widgets.billing import BudgetEvent, CostMeter, CostSnapshot
 from ei_widgets.errors import EIError
 from ei_widgets.money import format_money
+from ei_widgets.units import format_percent
 from ei_widgets.views.common import SIMULATED, error_html, esc, note, set_if_changed
 
 _BIG = "font-size:22px;font-weight:600;font-variant-numeric:tabular-nums"
@@ -195,6 +196,6 @@ class CostPanel(w.VBox):
                 self.budget_text,
                 value=note(
                     f"{_money(snap.budget_spent)} of {_money(snap.budget.amount)}"
-                    f" ({100 * fraction:.0f}%) this {snap.budget.period}"
+                    f" ({format_percent(fraction)}) this {snap.budget.period}"
                 ),
             )

@@ -316,6 +316,7 @@ class Dashboard(w.VBox):
         with self._locked():
             if change["new"] == RUN_TAB:
                 self.gauges.show_charts()
+                self._last_key = None  # the next pass sends the charts' data
             elif change["new"] == SIZING_TAB:
                 self.sizing.show_chart()
 
@@ -410,6 +411,7 @@ class Dashboard(w.VBox):
             snap.memory_bytes,
             snap.accelerator,
             self.state.attachment,
+            self.tabs.selected_index,
             self.sizing.target.value,
             progress.state if progress else None,
             progress.done if progress else None,
@@ -433,6 +435,7 @@ class Dashboard(w.VBox):
                 capacity,
                 paced=self._last_clock == "paced",
                 attached=att.name if att is not None else None,
+                charts=self.tabs.selected_index == RUN_TAB,  # drawn only where seen
             )
             sent += self.run_panel.refresh()
             sent += self._render_header()

@@ -17,13 +17,13 @@ How the figures read:
   JupyterLab's resource meter shows RAM.
 - **Charts only where seen.** The bqplot figures are put on the page when ``show_charts()`` is
   called (the dashboard does so when the Run tab is first opened): a chart drawn in a hidden tab
-  has no width, and bqplot then draws negative-width rectangles.
+  has no width, and bqplot then draws negative-width rectangles. While the Run tab is not the one
+  shown, the charts' data is kept but not sent (``refresh(charts=False)``).
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -134,10 +134,12 @@ class GaugesPanel(w.VBox):
 
     def __init__(self) -> None:
         self._origin: int | None = None  # first stream second shown, so x starts at 0
-        self._quantiles: deque[tuple[float, float, float]] = deque(maxlen=QUANTILE_POINTS)
+        self._quantiles = _Ring(QUANTILE_POINTS)  # (run second, p50 ms, p95 ms)
         self._last_calls = -1
         self._target_ms: float | None = None
         self._warmup_ms: float | None = None  # the last warm-up call's latency, if any
+        self._legend_key: tuple[Any, ...] | None = None
+        self._gauge_key: tuple[Any, ...] | None = None
         self.messages_sent = 0  # widget updates actually sent (coalescing check in tests)
 
         tx, ty = bq.LinearScale(), bq.LinearScale(min=0)
@@ -291,6 +293,10 @@ class GaugesPanel(w.VBox):
 
     def _render_legend(self, warmup_ms: float | None, target_shown: bool = True) -> int:
         target = self._target_ms
+        key = (target, warmup_ms, target_shown)
+        if key == self._legend_key:  # drawn each pass: skip the string work when unchanged
+            return 0
+        self._legend_key = key
         items = [
             _swatch(LINE_COLOURS["p50"], "p50"),
             _swatch(LINE_COLOURS["p95"], "p95"),
@@ -323,12 +329,19 @@ class GaugesPanel(w.VBox):
         *,
         paced: bool = False,
         attached: str | None = None,
+        charts: bool = True,
     ) -> int:
         """Draw the latest metrics; returns how many widget updates were sent (0 if none).
 
         ``paced``: the run keeps wall time (only then can this machine fall behind). ``attached``:
-        the accelerator attached now (named in the memory gauge before any call).
+        the accelerator attached now (named in the memory gauge before any call). ``charts``:
+        the time charts are on screen (else their data is kept but not sent; the next pass with
+        ``charts`` sends it).
         """
+
+        def put(mark: bq.Mark, x: np.ndarray, y: np.ndarray) -> int:
+            return _set_xy(mark, x, y) if charts else 0
+
         sent = 0
         self._warmup_ms = None if math.isnan(snapshot.warmup_ms) else snapshot.warmup_ms
         points = list(series)[-SERIES_SECONDS:]
@@ -338,35 +351,36 @@ class GaugesPanel(w.VBox):
                 self._origin = points[0].second
             x = np.array([p.second - self._origin for p in points], dtype=float)
             whole = slice(1, -1)  # the first and the last second are partial
-            sent += _set_xy(
+            sent += put(
                 self.throughput,
                 x[whole],
                 np.array([p.inferences for p in points[whole]], dtype=float),
             )
             lat = np.array([p.mean_latency_ms for p in points], dtype=float)
             timed = lat > 0  # seconds with calls other than the warm-up
-            sent += _set_xy(self.latency_mean, x[timed], lat[timed])
+            sent += put(self.latency_mean, x[timed], lat[timed])
             if timed.any():
                 top = float(lat[timed].max())
             if snapshot.calls != self._last_calls and snapshot.calls > 0:
                 self._last_calls = snapshot.calls
                 if not (math.isnan(snapshot.p50_ms) or math.isnan(snapshot.p95_ms)):
-                    self._quantiles.append((x[-1], snapshot.p50_ms, snapshot.p95_ms))
-        elif self._origin is not None:
+                    self._quantiles.append(x[-1], snapshot.p50_ms, snapshot.p95_ms)
+        elif self._origin is not None and charts:
             self.reset()
-        if self._quantiles:
-            q = np.array(self._quantiles, dtype=float)
+        if len(self._quantiles):
+            q = self._quantiles.rows()
             # keep the quantile lines on the same time span as the series
             q = q[q[:, 0] >= (0 if not points else points[0].second - (self._origin or 0))]
-            sent += _set_xy(self.latency_p50, q[:, 0], q[:, 1])
-            sent += _set_xy(self.latency_p95, q[:, 0], q[:, 2])
+            sent += put(self.latency_p50, q[:, 0], q[:, 1])
+            sent += put(self.latency_p95, q[:, 0], q[:, 2])
             if len(q):
                 top = max(top, float(q[:, 2].max()))
         else:
             empty = np.zeros(0)
-            sent += _set_xy(self.latency_p50, empty, empty)
-            sent += _set_xy(self.latency_p95, empty, empty)
-        sent += self._draw_target(points, top)
+            sent += put(self.latency_p50, empty, empty)
+            sent += put(self.latency_p95, empty, empty)
+        if charts:
+            sent += self._draw_target(points, top)
 
         sent += self._gauges(snapshot, capacity_bytes, attached)
 
@@ -409,6 +423,11 @@ class GaugesPanel(w.VBox):
         self, snapshot: MetricsSnapshot, capacity_bytes: int | None, attached: str | None
     ) -> int:
         name = snapshot.accelerator or attached
+        key = (name, capacity_bytes, snapshot.memory_bytes, snapshot.peak_memory_bytes,
+               round(snapshot.utilisation, 4))  # fmt: skip
+        if key == self._gauge_key:
+            return 0
+        self._gauge_key = key
         if capacity_bytes and name:
             used = snapshot.memory_bytes
             memory = gauge_html(
@@ -435,6 +454,32 @@ class GaugesPanel(w.VBox):
                 widget.value = value
                 sent += 1
         return sent
+
+
+class _Ring:
+    """The last ``size`` rows of three floats, in preallocated arrays (no per-pass list work)."""
+
+    def __init__(self, size: int) -> None:
+        self._data = np.zeros((size, 3))
+        self._next = 0
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, a: float, b: float, c: float) -> None:
+        self._data[self._next] = (a, b, c)
+        self._next = (self._next + 1) % len(self._data)
+        self._count = min(self._count + 1, len(self._data))
+
+    def clear(self) -> None:
+        self._next = self._count = 0
+
+    def rows(self) -> np.ndarray:
+        """Oldest first."""
+        if self._count < len(self._data):
+            return self._data[: self._count]
+        return np.concatenate((self._data[self._next :], self._data[: self._next]))
 
 
 def _ms(milliseconds: float) -> str:

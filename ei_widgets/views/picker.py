@@ -77,7 +77,7 @@ class PickerPanel(w.VBox):
                 _cell(f"{acc.f32_tflops:g}"),
                 _cell(f"{acc.f16_tflops:g}"),
                 _cell(format_bytes(acc.memory_bytes)),
-                _cell(f"{acc.price_per_hour:f}"),
+                _cell(format_money(acc.price_per_hour)),
                 self.fit_cells[acc.name],
             ]
         self.grid = w.GridBox(

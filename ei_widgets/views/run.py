@@ -14,6 +14,7 @@ import ipywidgets as w
 from ei_widgets.errors import EIError
 from ei_widgets.pacing import DEFAULT_PACING, PACINGS
 from ei_widgets.runner import Progress, Run, RunState
+from ei_widgets.units import significant
 from ei_widgets.views.common import error_html, esc, note, set_if_changed
 
 RunFactory = Callable[..., Run]
@@ -182,8 +183,8 @@ class RunPanel(w.VBox):
         text = (
             f'<div style="font-size:12px;font-variant-numeric:tabular-nums">'
             f'<b style="color:{colour}">{p.state.value}</b> · {p.done:,}{total} requests'
-            f" ({p.inferences:,} inferences) · {p.elapsed_s:,.1f} s{budget} wall"
-            f" · {p.requests_per_s:,.1f} requests/s on this host</div>"
+            f" ({p.inferences:,} inferences) · {significant(p.elapsed_s)} s{budget} wall"
+            f" · {significant(p.requests_per_s)} requests/s on this host</div>"
         )
         if self.progress_text.value != text:
             self.progress_text.value = text
