@@ -23,10 +23,11 @@ Both outputs are computed on this host's CPU by onnxruntime; ops that have no fp
 run in float32 on fp16-rounded tensors (onnxruntime inserts the casts), so the figures are those
 of the fp16 graph, not of any particular GPU's arithmetic.
 
-Converted models and results are cached per model (the SHA-256 of its serialized bytes): a second
-check, ``recommend()`` and an fp16 session reuse them. A model that cannot be converted or run in
-fp16 (no fp16 kernel, no float tensors at all) gives a result with ``measured=False`` and a
-one-line ``reason``; it never raises for that.
+The conversion itself, and the fp16 session an accelerated session runs, live in
+:mod:`ei_widgets.fp16convert`. Converted models and results are cached per model (the SHA-256
+of its serialized bytes): a second check, ``recommend()`` and an fp16 session reuse them. A model
+that cannot be converted or run in fp16 (no fp16 kernel, no float tensors at all) gives a result
+with ``measured=False`` and a one-line ``reason``; it never raises for that.
 """
 
 from __future__ import annotations
@@ -34,15 +35,24 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 
 from ei_widgets import rich
 from ei_widgets.errors import EIError
+from ei_widgets.fp16convert import (
+    FP32_OPS,
+    Conversion,
+    ProgressCallback,
+    clear,
+    convert,
+    fp16_session,
+    load,
+    model_key,
+)
 from ei_widgets.units import format_ms, format_percent, significant
 
 if TYPE_CHECKING:
@@ -52,21 +62,6 @@ if TYPE_CHECKING:
 DEFAULT_SAMPLES = 8
 DEFAULT_SEED = 0
 NOT_MEASURED = "not measured"
-
-ProgressCallback = Callable[[str, float], None]
-"""``on_progress(stage, fraction)``: stage ``"convert"`` or ``"compare"``, fraction 0..1."""
-
-
-def _default_block_list() -> tuple[str, ...]:
-    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST
-
-    return tuple(DEFAULT_OP_BLOCK_LIST)
-
-
-FP32_OPS: tuple[str, ...] = _default_block_list()
-"""Op types kept in float32: onnxruntime's own block list (the ai.onnx.ml operators, which have
-no fp16 version, and ops such as TopK, Range, CumSum, NonMaxSuppression and RoiAlign, whose
-fp16 results or kernels are unreliable)."""
 
 
 class FP16Error(EIError):
@@ -238,135 +233,12 @@ def check_text(check: FP16Check) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Conversion (cached per model)
-
-
-@dataclass
-class _Converted:
-    key: str
-    model: onnx.ModelProto | None  # the fp16 model, None when it cannot be made
-    reason: str
-    kept_fp32: tuple[str, ...]
-    seconds: float
-    sessions: dict[str, Any] = field(default_factory=dict)  # "fp32"/"fp16" -> InferenceSession
+# Comparison
 
 
 _LOCK = threading.Lock()
-_CONVERTED: dict[tuple[str, tuple[str, ...]], _Converted] = {}
 _RESULTS: dict[tuple[Any, ...], FP16Check] = {}
 _BY_NAME: dict[str, FP16Check] = {}  # the latest check of each model name, for recommend()
-_CACHE_LIMIT = 8  # converted models kept (each holds an fp16 copy of the weights)
-
-
-def _graph_bytes(loaded: LoadedModel) -> tuple[str, bytes | str]:
-    """The model's identity (SHA-256 of its bytes) and what onnx/onnxruntime can read."""
-    source = loaded.ort_source()
-    if isinstance(source, str):
-        with open(source, "rb") as f:
-            data = f.read()
-        return hashlib.sha256(data).hexdigest(), source
-    return hashlib.sha256(source).hexdigest(), source
-
-
-_FLOAT = onnx.TensorProto.FLOAT
-
-
-def _has_float(model: onnx.ModelProto) -> bool:
-    """Whether any tensor of the graph is float32 (else fp16 has nothing to change)."""
-    g = model.graph
-    if any(t.data_type == _FLOAT for t in g.initializer):
-        return True
-    for info in (*g.input, *g.output, *g.value_info):
-        if info.type.tensor_type.elem_type == _FLOAT:
-            return True
-    for node in g.node:
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == _FLOAT:
-                return True
-            if attr.name == "to" and attr.i == _FLOAT:
-                return True
-            if attr.type == onnx.AttributeProto.GRAPH:
-                return True  # a subgraph: let the converter decide
-    return False
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    for marker in ("Could not find an implementation for ", "Type Error: ", "NOT_IMPLEMENTED : "):
-        if marker in text:
-            text = text[text.index(marker) :]
-            break
-    return text if len(text) <= 200 else text[:199] + "…"
-
-
-def _session(source: bytes | str | onnx.ModelProto) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # the casts onnxruntime inserts are expected, not news
-    data = source.SerializeToString() if isinstance(source, onnx.ModelProto) else source
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-
-
-def _convert(
-    loaded: LoadedModel, block: tuple[str, ...], on_progress: ProgressCallback | None
-) -> _Converted:
-    key, source = _graph_bytes(loaded)
-    with _LOCK:
-        hit = _CONVERTED.get((key, block))
-    if hit is not None:
-        if on_progress is not None:
-            on_progress("convert", 1.0)
-        return hit
-    if on_progress is not None:
-        on_progress("convert", 0.0)
-    start = time.perf_counter()
-    model = onnx.load(source) if isinstance(source, str) else onnx.load_from_string(source)
-    kept = tuple(sorted({n.op_type for n in model.graph.node if n.op_type in block}))
-    fp16: onnx.ModelProto | None = None
-    reason = ""
-    if not _has_float(model):
-        reason = "integer-only model: it has no float32 tensor, so fp16 has nothing to change"
-    else:
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-
-        try:
-            fp16 = convert_float_to_float16(model, keep_io_types=True, op_block_list=list(block))
-        except Exception as exc:  # the converter's own failures, reported in one line
-            reason = f"conversion to fp16 failed: {_one_line(exc)}"
-    entry = _Converted(key, fp16, reason, kept, time.perf_counter() - start)
-    if fp16 is not None:
-        try:
-            entry.sessions["fp16"] = _session(fp16)
-        except Exception as exc:  # onnxruntime refuses the fp16 graph (no fp16 kernel, type)
-            entry.model, entry.reason = None, f"onnxruntime cannot run it in fp16: {_one_line(exc)}"
-        entry.seconds = time.perf_counter() - start
-    if entry.model is not None:
-        entry.sessions["fp32"] = _session(source)
-    with _LOCK:
-        if len(_CONVERTED) >= _CACHE_LIMIT:
-            _CONVERTED.pop(next(iter(_CONVERTED)))
-        _CONVERTED[(key, block)] = entry
-    if on_progress is not None:
-        on_progress("convert", 1.0)
-    return entry
-
-
-def _load(model: Any, **loader_options: Any) -> LoadedModel:
-    from ei_widgets.loaders import load_model
-
-    return load_model(model, **loader_options)
-
-
-def fp16_session(model: Any, **loader_options: Any) -> Any | None:
-    """An onnxruntime session of ``model`` converted to fp16 (inputs and outputs float32), or
-    None when it cannot be converted or run (:func:`fp16_check` says why). Cached per model."""
-    entry = _convert(_load(model, **loader_options), FP32_OPS, None)
-    return entry.sessions.get("fp16") if entry.model is not None else None
-
-
-# ---------------------------------------------------------------------------------------------
-# Comparison
 
 
 def _feeds(
@@ -509,9 +381,9 @@ def fp16_check(
     """
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise FP16Error(f"samples must be a positive integer, got {samples!r}")
-    loaded = _load(model, **loader_options)
+    loaded = load(model, **loader_options)
     block = FP32_OPS if op_block_list is None else tuple(op_block_list)
-    key, _ = _graph_bytes(loaded)
+    key, _ = model_key(loaded)
     cache_key = (key, block, _inputs_key(inputs), samples, seed)
     with _LOCK:
         hit = _RESULTS.get(cache_key)
@@ -521,7 +393,7 @@ def fp16_check(
             on_progress("compare", 1.0)
         _remember(loaded, hit)
         return hit
-    entry = _convert(loaded, block, on_progress)
+    entry = convert(loaded, block, on_progress)
     size = loaded.size_bytes
     if entry.model is None:
         check = FP16Check(
@@ -548,7 +420,7 @@ def fp16_check(
 
 def _compare(
     name: str,
-    entry: _Converted,
+    entry: Conversion,
     inputs: Any,
     samples: int,
     seed: int,
@@ -613,13 +485,22 @@ def cached_check(profile: Profile) -> FP16Check | None:
 
 def clear_cache() -> None:
     """Forget every converted model and result (tests; or to free the fp16 copies)."""
+    clear()
     with _LOCK:
-        _CONVERTED.clear()
         _RESULTS.clear()
         _BY_NAME.clear()
 
 
-def profile_agreement(profile: Profile) -> str | None:
-    """What the fp16 rows of ``profile``'s sizing show: the cached agreement, else None."""
-    check = cached_check(profile)
-    return check.agreement if check is not None else None
+__all__ = [
+    "FP32_OPS",
+    "FP16Check",
+    "FP16Error",
+    "OutputAgreement",
+    "cached_check",
+    "check_html",
+    "check_text",
+    "clear_cache",
+    "compare_outputs",
+    "fp16_check",
+    "fp16_session",
+]

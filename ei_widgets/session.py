@@ -388,7 +388,7 @@ class AcceleratedSession:
         if att is None or att.precision != "fp16" or self._fp16_model is None:
             return self._sess
         if self._fp16_sess is None:
-            from ei_widgets.fp16 import fp16_session
+            from ei_widgets.fp16convert import fp16_session
 
             try:
                 self._fp16_sess = fp16_session(self._fp16_model) or self._sess
