@@ -225,3 +225,20 @@ def test_ei_inspect_fp16_magic_shows_the_check(squeezenet) -> None:
     # cached: the recommendation of the same model now shows the agreement
     rec = recommend(profile(squeezenet), batch_sizes=[1])
     assert rec.fp16 is not None and rec.fp16.measured
+
+
+def test_the_accelerator_tab_shows_the_check_at_fp16(squeezenet) -> None:
+    from ei_widgets.catalog import default_catalog
+    from ei_widgets.views.picker import PickerPanel
+
+    prof = profile(squeezenet)
+    picker = PickerPanel(AcceleratorState(), default_catalog)
+    picker.refresh_fits(prof, 1)
+    assert picker.fp16_note.value == ""  # fp32: nothing to say
+    picker.precision.value = "fp16"
+    assert "not measured yet" in picker.fp16_note.value
+    check = fp16_check(squeezenet, samples=2)
+    picker.refresh_fits(prof, 1)
+    assert check.agreement in picker.fp16_note.value
+    picker.precision.value = "fp32"
+    assert picker.fp16_note.value == ""

@@ -12,6 +12,7 @@ button, or Attach with "None" selected) asks first.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import ipywidgets as w
@@ -110,6 +111,7 @@ class PickerPanel(w.VBox):
         )
         self.status = w.HTML()
         self.message = w.HTML()
+        self.fp16_note = w.HTML()  # at fp16: what it does to the chosen model's outputs
         self.attach_button.on_click(lambda _b: self.attach())
         self.detach_button.on_click(lambda _b: self.detach())
         self.confirm_button.on_click(lambda _b: self.confirm_detach())
@@ -130,6 +132,7 @@ class PickerPanel(w.VBox):
                 self.status,
                 self.grid,
                 w.HBox([self.precision, self.instance]),
+                self.fp16_note,
                 w.HBox([self.attach_button, self.detach_button]),
                 self.confirm,
                 self.message,
@@ -322,7 +325,23 @@ class PickerPanel(w.VBox):
         if self.selected != NONE and not self.fits.get(self.selected, True):
             att = self._state.attachment  # back to what is attached, never to a silent detach
             self.selected = att.name if att is not None else NONE
+        self._show_fp16()
         self._style_buttons()
+
+    def _show_fp16(self) -> None:
+        """At fp16, the measured effect on the chosen model's outputs, or how to measure it."""
+        text = ""
+        if self.precision.value == "fp16" and self._profile is not None:
+            # only a check already run can exist: never load the fp16 tools just to look
+            module = sys.modules.get("ei_widgets.fp16")
+            check = module.cached_check(self._profile) if module is not None else None
+            text = (
+                check.summary
+                if check is not None
+                else "fp16's effect on this model's outputs is not measured yet: "
+                "%ei_inspect MODEL --fp16, or ei_widgets.fp16.fp16_check(model)."
+            )
+        self.fp16_note.value = note(text) if text else ""
 
     def _style_buttons(self) -> None:
         att = self._state.attachment
