@@ -1,8 +1,9 @@
 """The profile of a model: what it is, weighs and costs to run, computed from its graph alone.
 
 This module holds the data types every other layer reads and :func:`profile`, which fills them.
-Loaders that turn kernel objects into ONNX graphs live in ``loaders``; FLOPs per op type live in
-``opcosts``.
+Its neighbours: ``loaders`` turns kernel objects into ONNX graphs, ``graphorder`` reads and orders
+the nodes, ``shapeinfer`` finds every tensor's shape and size, ``opcosts`` holds FLOPs per op type
+and ``dtypes`` the element types.
 
 How a profile is made, and why:
 
@@ -27,6 +28,8 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import onnx
@@ -323,7 +326,8 @@ class _Profiler:
         self.read_anywhere.update(o.name for o in self.graph.output)
         self._check_defined(order)
         self._check_names(order)
-        large = large_constants(order)  # weights held in Constant nodes
+        op_types = set(map(_OP_TYPE, order))
+        large = large_constants(order) if "Constant" in op_types else {}  # weights there too
         self.types.update(large)
         constants = self.constants
         real_inputs = [i for i in self.input_values if i.name not in constants]
@@ -342,7 +346,7 @@ class _Profiler:
             read_anywhere=self.read_anywhere,
             in_order=in_order,
             inputs_bound=all(concrete(shape) is not None for _, shape in bound.values()),
-            computes_shapes=any(node.op_type in _SHAPE_SOURCES for node in order),
+            computes_shapes=not _SHAPE_SOURCES.isdisjoint(op_types),
             warnings=self.warnings,
         )
         inference.run()
@@ -376,15 +380,18 @@ class _Profiler:
     def _check_names(self, order: list[Node]) -> None:
         """Names must be text: protobuf hands invalid UTF-8 back as bytes, which nothing
         downstream (onnx's helpers, JSON, the views) can take. Checked by type, in C."""
-        names: set[object] = set(self.read_anywhere)
-        names.update(*[node.output for node in order])
-        names.update([node.name for node in order])
-        names.update(self.initializers)
-        names.update(self.input_names)
-        names.add(self.graph.name)
-        names.add(self.loaded.name)
+        names = list(
+            chain(
+                self.read_anywhere,
+                chain.from_iterable(map(_OUTPUT, order)),
+                map(_NAME, order),
+                self.initializers,
+                self.input_names,
+                (self.graph.name, self.loaded.name),
+            )
+        )
         if bytes in set(map(type, names)):
-            bad = min(n for n in names if isinstance(n, bytes))
+            bad = min(n for n in names if n.__class__ is bytes)
             raise ModelLoadError(
                 f"The model has a name that is not valid UTF-8 ({bad!r}); ONNX names are text."
             )
@@ -742,6 +749,11 @@ class _Profiler:
 
 
 _new_object = object.__new__
+
+
+_OUTPUT = attrgetter("output")
+_NAME = attrgetter("name")
+_OP_TYPE = attrgetter("op_type")
 
 
 def _node_cost(

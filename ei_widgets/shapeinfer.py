@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from operator import attrgetter
 
 import onnx
 
@@ -35,6 +36,7 @@ SMALL_CONSTANT_ELEMENTS = 4096
 vectors, axes, scales); larger ones are passed to it as typed declarations only."""
 
 _T = onnx.TensorProto
+_DOMAIN = attrgetter("domain")
 # Ops whose first output has the broadcast shape of their inputs, used where inference gives up.
 _PASS_THROUGH = frozenset(opcosts.ELEMENTWISE_FLOPS) | frozenset(opcosts.NORMALISATION_FLOPS)
 _MATMULS = frozenset({"MatMul", "FusedMatMul", "MatMulInteger"})
@@ -187,41 +189,49 @@ class ShapeInference:
     def _slim_model(self, order: list[Node], bound: dict[str, TypeInfo]) -> onnx.ModelProto:
         """A copy of the model for shape inference that holds no large tensor."""
         m = self.model
-        slim = onnx.ModelProto()
-        slim.ir_version = max(m.ir_version, 4)  # lets initializers stay out of the inputs
-        slim.opset_import.extend(m.opset_import)
-        # A domain used without an opset import stops onnx's inference for the whole graph;
-        # declaring it lets the inference skip just those nodes.
-        imported = {imp.domain for imp in m.opset_import}
-        for domain in sorted({node.domain for node in order} - imported - {"", "ai.onnx"}):
-            slim.opset_import.append(onnx.helper.make_opsetid(domain, 1))
-        if m.functions:
-            slim.functions.extend(m.functions)
-        g = slim.graph
-        g.name = m.graph.name
-        for name, (elem, shape) in bound.items():
-            g.input.append(onnx.helper.make_tensor_value_info(name, elem, shape))
-        small = self.small_initializers
-        for name, t in self.initializers.items():
-            if name in small:
-                g.initializer.append(t)
-            else:
-                _declare(g, name, *self.types[name])
         large = self.large_constants
-        for name, (elem, shape) in large.items():
-            _declare(g, name, elem, shape)
-        if large:
+        small = self.small_initializers
+        slim = onnx.ModelProto()
+        g = slim.graph
+        domains = set(map(_DOMAIN, order))
+        if self.in_order and not large and len(small) == len(self.initializers):
+            # Nothing big to leave out: a parsed copy (in C) costs far less than copying the
+            # nodes one by one; only inputs, outputs and value_info are rewritten below.
+            slim.ParseFromString(self.loaded.serialized or m.SerializeToString())
+            del g.input[:]
+            del g.output[:]
+            del g.value_info[:]
+            _bound_inputs(g, bound)
+        else:
+            _bound_inputs(g, bound)
+            slim.opset_import.extend(m.opset_import)
+            if m.functions:
+                slim.functions.extend(m.functions)
+            g.name = m.graph.name
+            for name, t in self.initializers.items():
+                if name in small:
+                    g.initializer.append(t)
+                else:
+                    _declare(g, name, *self.types[name])
+            for name, (elem, shape) in large.items():
+                _declare(g, name, elem, shape)
             g.node.extend(
                 node.proto
                 for node in order
-                if not (node.output and node.output[0] in large and node.op_type == "Constant")
+                if not (node.op_type == "Constant" and node.output and node.output[0] in large)
             )
-        else:
-            g.node.extend(node.proto for node in order)
-        custom_outputs = {
-            o for n in order if n.domain not in opcosts.ONNX_DOMAINS for o in n.output
-        }
-        for v in m.graph.value_info:
+        slim.ir_version = max(m.ir_version, 4)  # lets initializers stay out of the inputs
+        # A domain used without an opset import stops onnx's inference for the whole graph;
+        # declaring it lets the inference skip just those nodes.
+        imported = {imp.domain for imp in m.opset_import}
+        for domain in sorted(domains - imported - {"", "ai.onnx"}):
+            slim.opset_import.append(onnx.helper.make_opsetid(domain, 1))
+        custom_outputs = (
+            {o for n in order if n.domain not in ONNX_DOMAINS for o in n.output}
+            if not domains <= ONNX_DOMAINS
+            else set()
+        )
+        for v in m.graph.value_info if custom_outputs else ():
             if v.name not in custom_outputs:
                 continue
             # What the exporter wrote for ops onnx does not know, with input sizes bound
@@ -296,7 +306,8 @@ class ShapeInference:
     def _missing(self, order: list[Node]) -> set[str]:
         """Tensors that are read (or are outputs) but have no concrete shape."""
         shapes = self.shapes
-        return {x for x in self.read_anywhere if shapes.get(x) is None}
+        unknown = {name for name, shape in shapes.items() if shape is None}
+        return (self.read_anywhere - shapes.keys()) | (self.read_anywhere & unknown)
 
     def _fill_missing(self, slim: onnx.ModelProto, order: list[Node], missing: set[str]) -> None:
         """Where onnx's inference gave up: try onnxruntime's, then pass-through rules."""
@@ -385,6 +396,11 @@ def _constant_type(node: onnx.NodeProto) -> tuple[int, tuple[int, ...]] | None:
             elem, field_name = _CONSTANT_LISTS[a.name]
             return elem, (len(getattr(a, field_name)),)
     return None
+
+
+def _bound_inputs(g: onnx.GraphProto, bound: dict[str, TypeInfo]) -> None:
+    for name, (elem, shape) in bound.items():
+        g.input.append(onnx.helper.make_tensor_value_info(name, elem, shape))
 
 
 def _declare(g: onnx.GraphProto, name: str, elem: int, shape: tuple[Dim, ...] | None) -> None:
