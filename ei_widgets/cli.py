@@ -205,6 +205,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
         final = run.run()
     progress_bar.close()
     if run.exception is not None:
+        if type(run.exception).__module__.startswith("onnxruntime"):  # a model ORT refuses
+            reason = str(run.exception).strip().splitlines()[0] if str(run.exception) else ""
+            raise ModelLoadError(f"onnxruntime cannot run {model}: {reason}") from run.exception
         raise run.exception
     metrics = stream.snapshot()
     summary = {

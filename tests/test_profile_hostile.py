@@ -295,3 +295,21 @@ def test_constant_node_weights_are_not_copied_for_shape_inference() -> None:
     assert p.param_count == 4 * 1024 * 1024
     assert p.flops == 4 * 2 * 2 * 1024 * 1024
     assert [n.output_shapes for n in p.nodes if n.op_type == "MatMul"] == [((2, 1024),)] * 4
+
+
+def test_bench_on_a_model_onnxruntime_refuses_is_one_line(tmp_path: pathlib.Path) -> None:
+    """onnx reads it and the profile lists the op as unknown; onnxruntime refuses to load it."""
+    node = helper.make_node("Mystery", ["x"], ["y"], domain="com.example")
+    graph = helper.make_graph(
+        [node],
+        "refused",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]
+    path = tmp_path / "refused.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=opsets), path)
+    done = _cli_in_child("bench", str(path), "--requests", "3")
+    assert done.returncode == cli.EXIT_USER_ERROR, done.stderr[-2000:]
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "onnxruntime cannot run" in done.stderr and "Mystery" in done.stderr
