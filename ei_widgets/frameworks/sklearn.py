@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import math
 import sys
 import warnings
 import zlib
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ei_widgets import dtypes
 from ei_widgets.errors import ModelLoadError, ProfileError
 from ei_widgets.frameworks.base import (
     ExportCache,
@@ -413,30 +415,26 @@ def _reason(exc: BaseException | None) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-_FLOAT_TYPES = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.DOUBLE: 8, onnx.TensorProto.FLOAT16: 2}
+_T = onnx.TensorProto
+_FLOAT_TYPES = frozenset({_T.FLOAT, _T.DOUBLE, _T.FLOAT16})
 
 
 def _carried_numbers(model: onnx.ModelProto) -> tuple[int, int]:
     """Numbers (count, bytes) in float initializers and float attributes of the graph's nodes."""
-    count = 0
-    nbytes = 0
-    for tensor in model.graph.initializer:
-        size = _FLOAT_TYPES.get(tensor.data_type)
-        if size:
-            n = int(np.prod(tensor.dims)) if tensor.dims else 1
-            count += n
-            nbytes += n * size
+    tensors = list(model.graph.initializer)
+    count = nbytes = 0
     for node in model.graph.node:
         for attribute in node.attribute:
             if attribute.type == onnx.AttributeProto.FLOATS:
                 count += len(attribute.floats)
-                nbytes += 4 * len(attribute.floats)
+                nbytes += dtypes.nbytes(onnx.TensorProto.FLOAT, len(attribute.floats))
             elif attribute.type == onnx.AttributeProto.TENSOR:
-                size = _FLOAT_TYPES.get(attribute.t.data_type)
-                if size:
-                    n = int(np.prod(attribute.t.dims)) if attribute.t.dims else 1
-                    count += n
-                    nbytes += n * size
+                tensors.append(attribute.t)
+    for tensor in tensors:
+        if tensor.data_type in _FLOAT_TYPES:
+            n = math.prod(tensor.dims)  # 1 for a scalar
+            count += n
+            nbytes += dtypes.nbytes(tensor.data_type, n)
     return count, nbytes
 
 
