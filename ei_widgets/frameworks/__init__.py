@@ -14,7 +14,7 @@ turns the framework models a kernel holds into ONNX in memory:
 imported, and discovery and loading go through that one list.
 
 Importing this package is cheap: it never imports torch, scikit-learn, skl2onnx or onnxscript,
-and it imports no ei_widgets module but :mod:`ei_widgets.modeltypes` and the errors. A torch
+and of ei_widgets it imports only the leaves modeltypes, dtypes and errors. A torch
 module can only exist if torch is already imported, so ``sys.modules`` tells what a kernel object
 is without importing anything; nothing is exported until a model is profiled or run.
 
