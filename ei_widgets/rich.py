@@ -57,6 +57,9 @@ FOLDED_LIMIT = 100
 """Rows drawn inside a fold at most (``to_pandas()`` has them all)."""
 
 _PICK = "#e8f1fb"
+NO_MATH = "tex2jax_ignore mathjax_ignore"
+"""Classes that keep MathJax off: notebooks typeset HTML output, and two amounts in dollars
+would read as the bounds of a formula."""
 _GOOD, _BAD, _GREY = "#25632a", "#a4262c", "#666"
 _BOX = "font-size:13px;line-height:1.45;max-width:980px"
 _TABLE = (
@@ -157,7 +160,7 @@ def profile_repr(p: Profile) -> str:
 def profile_html(p: Profile, shown: int = SHOWN_OP_TYPES) -> str:
     """The model at a glance: size and cost first, inputs, FLOPs by op type (sorted share)."""
     parts = [
-        f'<div style="{_BOX}"><div><b>{_esc(p.name)}</b>'
+        f'<div class="{NO_MATH}" style="{_BOX}"><div><b>{_esc(p.name)}</b>'
         f' <span style="color:{_GREY}">{_esc(p.producer or "unknown producer")}</span></div>',
         f"<div>{_esc(_profile_summary(p))}</div>",
     ]
@@ -327,7 +330,7 @@ def recommendation_html(rec: Recommendation) -> str:
     """The pick and its reason first, then the options that matter; the rest folded."""
     pick = rec.pick
     colour = _GOOD if pick is not None else _BAD
-    parts = [f'<div style="{_BOX}">']
+    parts = [f'<div class="{NO_MATH}" style="{_BOX}">']
     if pick is not None:
         parts.append(
             f'<div style="font-size:15px"><b>{_esc(pick.option)}</b>, batch {pick.batch_size},'
@@ -436,7 +439,7 @@ def cost_html(snap: CostSnapshot) -> str:
     )
     colour = _BAD if snap.whole_gpu_cheaper else _GOOD
     parts = [
-        f'<div style="{_BOX}"><div><span style="font-size:18px;font-weight:600">'
+        f'<div class="{NO_MATH}" style="{_BOX}"><div><span style="font-size:18px;font-weight:600">'
         f"{_esc(format_money(snap.total))}</span> so far"
         f" ({_esc(_duration(snap.elapsed_seconds))} metered)</div>",
         f"<div><b>{_esc(per_hour(snap.rate_per_hour))}</b> now ="
@@ -481,7 +484,7 @@ def _hours(seconds: float) -> str:
 def usage_html(rows: Sequence[UsageRow]) -> str:
     """Usage history: the total first, then one line per day, accelerator or notebook."""
     if not rows:
-        return f'<div style="{_BOX}">No usage recorded for this period.</div>'
+        return f'<div class="{NO_MATH}" style="{_BOX}">No usage recorded for this period.</div>'
     total = sum((r.total for r in rows), Decimal(0))
     inferences = sum(r.inferences for r in rows)
     table = _table(
@@ -509,7 +512,7 @@ def usage_html(rows: Sequence[UsageRow]) -> str:
         "lrrrrrr",
     )
     return (
-        f'<div style="{_BOX}"><div><span style="font-size:16px;font-weight:600">'
+        f'<div class="{NO_MATH}" style="{_BOX}"><div><span style="font-size:16px;font-weight:600">'
         f"{_esc(format_money(total))}</span> over {len(rows)} rows,"
         f" {_esc(format_count(inferences))} inferences</div>{table}</div>"
     )
@@ -538,7 +541,7 @@ def status_html(status: Status) -> str:
             f' <span style="color:{_GREY}">(%ei_attach NAME attaches one)</span></div>'
         )
     parts = [
-        f'<div style="{_BOX}">{head}',
+        f'<div class="{NO_MATH}" style="{_BOX}">{head}',
         f"<div>on {_esc(instance.name)} ({instance.vcpus} vCPUs,"
         f" {_esc(format_bytes(instance.memory_bytes))},"
         f" {_esc(per_hour(instance.price_per_hour))})</div>",

@@ -440,6 +440,8 @@ def test_cost_ticks_from_the_meter(
         meter.tick()
         expected = Decimal("0.05") + Decimal("0.168")
         assert "$0.218" in board.cost.total.value  # one hour of ml.t3.medium + ml.eia2.medium
+        for widget in (board.cost.total, board.cost.details, board.cost.savings, board.header):
+            assert "mathjax_ignore" in widget.value  # two $ amounts are not a formula
         assert f"${expected.normalize():f}/h" in board.cost.details.value
         assert "ml.g4dn.xlarge" in board.cost.savings.value
         assert "so far" in board.header.value
@@ -682,7 +684,7 @@ def test_charts_go_on_the_page_when_their_tab_opens(board: Dashboard) -> None:
     assert len(lines.messages) == sent + 1
     assert len(board.gauges.latency_p50.x) > 0
     board.tabs.selected_index = 4
-    assert board.sizing.chart.children == (board.sizing.figure,)
+    assert board.sizing.chart.children == (board.sizing.figure, board.sizing.legend)
 
 
 def test_the_header_and_labels_say_what_they_mean(

@@ -165,3 +165,9 @@ def test_usage_returns_rows_that_show_as_a_table(tmp_path: Any) -> None:
     rows = usage(path=tmp_path / "none.sqlite")  # nothing recorded: nothing created either
     assert isinstance(rows, list) and isinstance(rows, Usage) and rows == []
     assert "No usage recorded" in rows._repr_html_()
+
+
+def test_dollar_amounts_are_never_typeset_as_math(rec: Recommendation, squeeze: Profile) -> None:
+    """Notebooks run MathJax over HTML output: "$0.22/h ... $0.74/h" would read as a formula."""
+    for html in (rec._repr_html_(), squeeze._repr_html_(), rich.cost_html(bill())):
+        assert html.startswith('<div class="tex2jax_ignore mathjax_ignore"')

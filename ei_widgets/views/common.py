@@ -12,6 +12,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from ei_widgets.rich import NO_MATH
+
 SIMULATED = (
     '<span title="From the documented latency and memory model, not measured on this host" '
     'style="font-size:11px;padding:1px 6px;border-radius:8px;background:#fff3cd;color:#7a5b00">'
@@ -64,7 +66,7 @@ def table(
             for i, (c, a) in enumerate(zip(row, aligns, strict=True))
         )
         body.append(f"<tr{style}>{cells}</tr>")
-    return f'<table style="{_TABLE_STYLE}"><tr>{head}</tr>{"".join(body)}</table>'
+    return f'<table class="{NO_MATH}" style="{_TABLE_STYLE}"><tr>{head}</tr>{"".join(body)}</table>'
 
 
 _NOWRAP = ";white-space:nowrap"
@@ -77,13 +79,14 @@ class Raw(str):
 
 def note(text: str, *, colour: str = "#555") -> str:
     """A small grey line of HTML text (``text`` is escaped)."""
-    return f'<div style="font-size:12px;color:{colour}">{esc(text)}</div>'
+    return f'<div class="{NO_MATH}" style="font-size:12px;color:{colour}">{esc(text)}</div>'
 
 
 def error_html(text: str) -> str:
     """A short error line, red, escaped."""
     return (
-        '<div style="font-size:12px;color:#a4262c;background:#fdecea;padding:3px 8px;'
+        f'<div class="{NO_MATH}" style="font-size:12px;color:#a4262c;background:#fdecea;'
+        "padding:3px 8px;"
         f'border-radius:4px">{esc(text)}</div>'
     )
 

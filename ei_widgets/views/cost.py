@@ -11,7 +11,7 @@ from ei_widgets.billing import BudgetEvent, CostMeter, CostSnapshot
 from ei_widgets.errors import EIError
 from ei_widgets.money import format_money
 from ei_widgets.units import format_percent
-from ei_widgets.views.common import SIMULATED, error_html, esc, note, set_if_changed
+from ei_widgets.views.common import NO_MATH, SIMULATED, error_html, esc, note, set_if_changed
 
 _BIG = "font-size:22px;font-weight:600;font-variant-numeric:tabular-nums"
 
@@ -137,7 +137,8 @@ class CostPanel(w.VBox):
             colour = "#a4262c" if event.percent >= 100 else "#8a6d00"
             set_if_changed(
                 self.message,
-                value=f'<div style="font-size:12px;color:{colour}">{esc(event.message)}</div>',
+                value=f'<div class="{NO_MATH}" style="font-size:12px;color:{colour}">'
+                f"{esc(event.message)}</div>",
             )
         else:
             self.show(event)
@@ -146,7 +147,7 @@ class CostPanel(w.VBox):
         """Render one snapshot (only the widgets whose text changed send a message)."""
         set_if_changed(
             self.total,
-            value=f'<div style="{_BIG}">{_money(snap.total)}'
+            value=f'<div class="{NO_MATH}" style="{_BIG}">{_money(snap.total)}'
             f' <span style="font-size:12px;font-weight:400;color:#555">so far,'
             f" {snap.elapsed_seconds:,.0f} s metered</span></div>",
         )
@@ -161,7 +162,8 @@ class CostPanel(w.VBox):
             else "$ per million inferences: no inference yet"
         )
         details = (
-            '<div style="font-size:13px;line-height:1.6;font-variant-numeric:tabular-nums">'
+            f'<div class="{NO_MATH}" style="font-size:13px;line-height:1.6;'
+            'font-variant-numeric:tabular-nums">'
             f"<b>{_rate(snap.rate_per_hour)}</b> now = {esc(snap.instance)}"
             f" {_rate(snap.instance_rate)} + {accelerator}<br>"
             f"{per_million}<br>"
@@ -180,7 +182,8 @@ class CostPanel(w.VBox):
         set_if_changed(
             self.savings,
             value=(
-                f'<div style="font-size:13px;color:{colour}">{esc(snap.savings_text)}'
+                f'<div class="{NO_MATH}" style="font-size:13px;color:{colour}">'
+                f"{esc(snap.savings_text)}"
                 f" ({esc(snap.comparison)} at {_rate(snap.comparison_rate)}:"
                 f" {_money(snap.comparison_cost)} for the same time{comparison})</div>"
             ),

@@ -50,7 +50,7 @@ from ei_widgets.profile import Profile, profile
 from ei_widgets.report import recommend_here
 from ei_widgets.runner import Run, RunError, RunState
 from ei_widgets.sizing import Recommendation
-from ei_widgets.views.common import esc
+from ei_widgets.views.common import NO_MATH, esc
 from ei_widgets.views.cost import CostPanel
 from ei_widgets.views.gauges import SERIES_SECONDS, GaugesPanel
 from ei_widgets.views.models import InspectorPanel, ModelsPanel, ProfileCache
@@ -474,8 +474,9 @@ class Dashboard(w.VBox):
         )
         model = f" · <code>{esc(self.variable)}</code>" if self.variable else ""
         value = DISCONNECTED + (
-            '<div style="display:flex;flex-wrap:wrap;column-gap:8px;align-items:baseline;'
-            'font-size:13px"><span style="font-size:15px;font-weight:600">ei_widgets</span>'
+            f'<div class="{NO_MATH}" style="display:flex;flex-wrap:wrap;column-gap:8px;'
+            'align-items:baseline;font-size:13px">'
+            '<span style="font-size:15px;font-weight:600">ei_widgets</span>'
             '<span style="color:#555;white-space:nowrap">simulated Elastic Inference</span>'
             f"<span>· {attached} on {esc(self.state.instance.name)}{model}{money}"
             f" · {self.run_panel.describe()}</span></div>"

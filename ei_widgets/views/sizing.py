@@ -20,7 +20,7 @@ from ei_widgets.report import SIZING_RPS, SIZING_TARGET_MS
 from ei_widgets.rich import searched_text
 from ei_widgets.sizing import Recommendation, Row
 from ei_widgets.units import format_bytes, format_ms, significant
-from ei_widgets.views.common import SIMULATED, error_html, esc, note, table
+from ei_widgets.views.common import NO_MATH, SIMULATED, error_html, esc, note, table
 
 TABLE_ROWS = 15
 KIND_COLOURS = {"accelerator": "#4e79a7", "gpu": "#f28e2b", "cpu": "#9c9c9c"}
@@ -58,7 +58,24 @@ class SizingPanel(w.VBox):
         self.reason = w.HTML()
         self.searched = w.HTML()
         self.listing = w.HTML()
-        self.chart = w.Box()
+        self.chart = w.VBox()
+        # An HTML legend under the chart: bqplot's own is drawn inside the plot area (over the
+        # points) and, drawn before the chart has a size, with negative widths.
+        self.legend = w.HTML(
+            '<div style="font-size:12px;display:flex;flex-wrap:wrap;gap:12px">'
+            + "".join(
+                f'<span><span style="color:{colour}">{mark}</span> {esc(text)}</span>'
+                for colour, mark, text in (
+                    (KIND_COLOURS["accelerator"], "●", "EI accelerator"),
+                    (KIND_COLOURS["gpu"], "●", "whole GPU"),
+                    (KIND_COLOURS["cpu"], "●", "CPU only"),
+                    ("#b0b0b0", "✕", "does not fit"),
+                    ("#e15759", "◆", "the pick"),
+                    ("#e15759", "- -", "latency target"),
+                )
+            )
+            + "</div>"
+        )
 
         xs = bq.LogScale()
         ys = bq.LogScale()
@@ -80,7 +97,7 @@ class SizingPanel(w.VBox):
                         "cpu": "CPU only (today)",
                     }[kind]
                 ],
-                display_legend=True,
+                display_legend=False,
                 opacities=[0.75],
                 tooltip=bq.Tooltip(
                     fields=["name", "x", "y"],
@@ -98,7 +115,7 @@ class SizingPanel(w.VBox):
             marker="cross",
             default_size=30,
             labels=["does not fit"],
-            display_legend=True,
+            display_legend=False,
             tooltip=bq.Tooltip(
                 fields=["name", "x", "y"],
                 labels=["option", "$/h", "ms"],
@@ -116,7 +133,7 @@ class SizingPanel(w.VBox):
             default_size=220,
             stroke="black",
             labels=["pick"],
-            display_legend=True,
+            display_legend=False,
         )
         # the pick among what can be bought today (sizing.Recommendation.pick_today)
         self.pick_today = bq.Scatter(
@@ -130,7 +147,7 @@ class SizingPanel(w.VBox):
             default_size=160,
             stroke="black",
             labels=["pick available today"],
-            display_legend=True,
+            display_legend=False,
         )
         self.target_line = bq.Lines(
             x=np.zeros(0),
@@ -139,7 +156,7 @@ class SizingPanel(w.VBox):
             colors=["#e15759"],
             line_style="dashed",
             labels=["latency target"],
-            display_legend=True,
+            display_legend=False,
         )
         self.figure = bq.Figure(
             marks=[*self.points.values(), self.unfit, self.target_line, self.pick, self.pick_today],
@@ -154,7 +171,6 @@ class SizingPanel(w.VBox):
                 ),
             ],
             title="Latency against price, every option (modelled)",
-            legend_location="top-right",
             fig_margin={"top": 30, "bottom": 45, "left": 75, "right": 15},
             layout=w.Layout(width="100%", height="360px"),
             animation_duration=0,
@@ -181,7 +197,7 @@ class SizingPanel(w.VBox):
     def show_chart(self) -> None:
         """Put the chart on the page (once the tab is visible, so it has a width)."""
         if not self.chart.children:
-            self.chart.children = (self.figure,)
+            self.chart.children = (self.figure, self.legend)
 
     def clear(self, text: str) -> None:
         self.recommendation = None
@@ -226,7 +242,8 @@ class SizingPanel(w.VBox):
             else ""
         )
         self.reason.value = (
-            f'<div style="font-size:13px;color:{colour}">{esc(result.reason)}</div>{close}'
+            f'<div class="{NO_MATH}" style="font-size:13px;color:{colour}">'
+            f"{esc(result.reason)}</div>{close}"
         )
         fp16 = f" {result.fp16.summary}" if result.fp16 is not None else ""
         self.searched.value = note(
