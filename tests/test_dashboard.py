@@ -628,6 +628,15 @@ def test_throughput_is_drawn_for_whole_seconds_on_one_time_base(board: Dashboard
     assert [p.second for p in series] == [0, 1, 2, 3]
     assert list(board.gauges.throughput.x) == [1.0, 2.0]
     assert list(board.gauges.throughput.y) == [200.0, 200.0]  # no ramp from partial seconds
+    assert board.gauges.throughput_figure.title == "Throughput, whole seconds"
+    short = MetricsStream()
+    short.record(0.01, 1, at=0.5)
+    board.gauges.reset()
+    board.gauges.refresh(short.snapshot(), short.series(), 2**30)
+    assert len(board.gauges.throughput.x) == 0  # no whole second yet, and the title says so
+    assert board.gauges.throughput_figure.title == "Throughput: no whole simulated second yet"
+    assert list(board.gauges.latency_mean.y) == [10.0]  # one second's mean: a marked point
+    assert board.gauges.latency_mean.marker == "circle"
     axes = board.gauges.throughput_figure.axes + board.gauges.latency_figure.axes
     assert [a.label for a in axes if a.side != "left"] == [
         "simulated seconds since the run started"

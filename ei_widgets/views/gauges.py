@@ -58,6 +58,8 @@ TERM_COLOURS = {
 LINE_COLOURS = {"p50": "#2ca02c", "p95": "#d62728", "mean": "#999999", "target": "#1f5fa8"}
 
 TIME_AXIS = "simulated seconds since the run started"
+THROUGHPUT_TITLE = "Throughput, whole seconds"
+THROUGHPUT_WAITING = "Throughput: no whole simulated second yet"
 HOST_BOUND_TEXT = (
     '<span style="background:#e57373;color:white;font-weight:600;padding:2px 10px;'
     'border-radius:10px" title="Most calls took longer on this machine&#39;s CPU than their '
@@ -156,12 +158,15 @@ class GaugesPanel(w.VBox):
                     label_offset=_LABEL_OFFSET,
                 ),
             ],
-            "Throughput, whole seconds",
+            THROUGHPUT_TITLE,
         )
 
         self.latency_scale = bq.LinearScale(min=0)
         scales = {"x": bq.LinearScale(), "y": self.latency_scale}
-        self.latency_mean = _line(scales, LINE_COLOURS["mean"], "mean per second")
+        # markers on the per-second means, so a run shorter than two seconds still shows a point
+        self.latency_mean = _line(
+            scales, LINE_COLOURS["mean"], "mean per second", marker="circle", marker_size=16
+        )
         self.latency_p50 = _line(scales, LINE_COLOURS["p50"], "p50", stroke_width=2)
         self.latency_p95 = _line(scales, LINE_COLOURS["p95"], "p95", stroke_width=2)
         self.latency_target = _line(
@@ -356,6 +361,9 @@ class GaugesPanel(w.VBox):
                 x[whole],
                 np.array([p.inferences for p in points[whole]], dtype=float),
             )
+            if charts:
+                title = THROUGHPUT_TITLE if len(points) > 2 else THROUGHPUT_WAITING
+                set_if_changed(self.throughput_figure, title=title)
             lat = np.array([p.mean_latency_ms for p in points], dtype=float)
             timed = lat > 0  # seconds with calls other than the warm-up
             sent += put(self.latency_mean, x[timed], lat[timed])
