@@ -66,11 +66,12 @@ class SizingPanel(w.VBox):
             + "".join(
                 f'<span><span style="color:{colour}">{mark}</span> {esc(text)}</span>'
                 for colour, mark, text in (
-                    (KIND_COLOURS["accelerator"], "●", "EI accelerator"),
-                    (KIND_COLOURS["gpu"], "●", "whole GPU"),
-                    (KIND_COLOURS["cpu"], "●", "CPU only"),
+                    (KIND_COLOURS["accelerator"], "●", "EI accelerator (retired 2023)"),
+                    (KIND_COLOURS["gpu"], "●", "GPU or Inferentia2 (today)"),
+                    (KIND_COLOURS["cpu"], "●", "CPU only (today)"),
                     ("#b0b0b0", "✕", "does not fit"),
-                    ("#e15759", "◆", "the pick"),
+                    ("#e15759", "◆", "pick"),
+                    ("#59a14f", "■", "pick available today"),
                     ("#e15759", "- -", "latency target"),
                 )
             )
