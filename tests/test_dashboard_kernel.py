@@ -34,6 +34,7 @@ START_RUN = """
 board = _
 board.picker.select("ml.eia2.medium")
 board.picker.attach()
+board.tabs.selected_index = 2  # the Run tab, as a person watching the run opens it
 board.run_panel.clock.value = "virtual"
 board.run_panel.mode.value = "duration"
 board.run_panel.duration.value = 120.0
