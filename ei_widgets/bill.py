@@ -13,9 +13,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
-from . import rich
-from .budget import Budget
-from .money import US_PER_S, dollars, format_money, rate_dollars, split, us
+from ei_widgets import rich
+from ei_widgets.budget import Budget
+from ei_widgets.money import US_PER_S, dollars, format_money, rate_dollars, split, us
 
 __all__ = ["HOURS_PER_MONTH", "CostSnapshot", "Segment", "Work", "bill", "units_after"]
 

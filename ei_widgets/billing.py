@@ -34,10 +34,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from .accelerator import AcceleratorState, Attachment, Change
-from .accelerator import state as kernel_state
-from .bill import HOURS_PER_MONTH, CostSnapshot, Segment, Work, bill, units_after
-from .budget import (
+from ei_widgets.accelerator import AcceleratorState, Attachment, Change
+from ei_widgets.accelerator import state as kernel_state
+from ei_widgets.bill import HOURS_PER_MONTH, CostSnapshot, Segment, Work, bill, units_after
+from ei_widgets.budget import (
     BUDGET_THRESHOLDS,
     MONTH_REFRESH_S,
     Budget,
@@ -47,13 +47,13 @@ from .budget import (
     Period,
     parse_budget,
 )
-from .catalog import Catalog, Instance, default_catalog
-from .clocks import Clock, ManualClock, SystemClock
-from .errors import EIError
-from .ledger import Ledger, LedgerWarning, open_ledger
-from .ledger_writer import LedgerWriter
-from .metrics import default_stream
-from .money import format_money, micro_per_hour, month_start, us
+from ei_widgets.catalog import Catalog, Instance, default_catalog
+from ei_widgets.clocks import Clock, ManualClock, SystemClock
+from ei_widgets.errors import EIError
+from ei_widgets.ledger import Ledger, LedgerWarning, open_ledger
+from ei_widgets.ledger_writer import LedgerWriter
+from ei_widgets.metrics import default_stream
+from ei_widgets.money import format_money, micro_per_hour, month_start, us
 
 __all__ = [
     "BUDGET_THRESHOLDS",

@@ -16,9 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from .errors import EIError, LedgerError
-from .ledger import Ledger
-from .money import format_money
+from ei_widgets.errors import EIError, LedgerError
+from ei_widgets.ledger import Ledger
+from ei_widgets.money import format_money
 
 __all__ = [
     "BUDGET_THRESHOLDS",

@@ -35,10 +35,10 @@ from typing import Any, Literal
 
 from jupyter_core.paths import jupyter_data_dir
 
-from . import ledger_file
-from . import ledger_history as history
-from .errors import LedgerError
-from .ledger_file import (
+from ei_widgets import ledger_file
+from ei_widgets import ledger_history as history
+from ei_widgets.errors import LedgerError
+from ei_widgets.ledger_file import (
     APPLICATION_ID,
     ENV_VAR,
     SCHEMA_VERSION,
@@ -47,8 +47,8 @@ from .ledger_file import (
     file_lock,
     move_aside,
 )
-from .ledger_history import By, UsageRow
-from .money import US_PER_S, dollars
+from ei_widgets.ledger_history import By, UsageRow
+from ei_widgets.money import US_PER_S, dollars
 
 __all__ = [
     "APPLICATION_ID",

@@ -23,7 +23,7 @@ try:  # POSIX only: serialises the "move a corrupt file aside" step between proc
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from .errors import LedgerError
+from ei_widgets.errors import LedgerError
 
 __all__ = [
     "APPLICATION_ID",

@@ -13,8 +13,8 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
-from .errors import LedgerError
-from .money import US_PER_S, dollars, split
+from ei_widgets.errors import LedgerError
+from ei_widgets.money import US_PER_S, dollars, split
 
 __all__ = ["NO_ACCELERATOR", "By", "UsageRow", "epoch_us", "group", "key_function"]
 

@@ -21,10 +21,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from .bill import Segment, Work
-from .errors import LedgerError
-from .ledger import IntervalProgress, Ledger, LedgerWarning
-from .money import us
+from ei_widgets.bill import Segment, Work
+from ei_widgets.errors import LedgerError
+from ei_widgets.ledger import IntervalProgress, Ledger, LedgerWarning
+from ei_widgets.money import us
 
 __all__ = ["MAX_BACKOFF_S", "LedgerWriter"]
 

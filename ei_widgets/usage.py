@@ -15,9 +15,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from . import billing, rich
-from .ledger import Ledger, default_path
-from .ledger_history import By, UsageRow
+from ei_widgets import billing, rich
+from ei_widgets.ledger import Ledger, default_path
+from ei_widgets.ledger_history import By, UsageRow
 
 if TYPE_CHECKING:
     import pandas
