@@ -192,17 +192,18 @@ class ShapeInference:
         large = self.large_constants
         small = self.small_initializers
         slim = onnx.ModelProto()
-        g = slim.graph
         domains = set(map(_DOMAIN, order))
         if self.in_order and not large and len(small) == len(self.initializers):
             # Nothing big to leave out: a parsed copy (in C) costs far less than copying the
             # nodes one by one; only inputs, outputs and value_info are rewritten below.
             slim.ParseFromString(self.loaded.serialized or m.SerializeToString())
+            g = slim.graph  # only now: parsing replaces the graph message
             del g.input[:]
             del g.output[:]
             del g.value_info[:]
             _bound_inputs(g, bound)
         else:
+            g = slim.graph
             _bound_inputs(g, bound)
             slim.opset_import.extend(m.opset_import)
             if m.functions:

@@ -9,7 +9,7 @@ import models
 import numpy as np
 import onnx
 import pytest
-from onnx import helper
+from onnx import TensorProto, helper
 
 from ei_widgets.demo import demo_model, demo_models
 from ei_widgets.graphorder import topological_order
@@ -362,3 +362,21 @@ def test_shapes_computed_at_run_time_are_followed() -> None:
     assert fc.macs == 3 * 32 * 5
     assert p.param_count == 32 * 5  # the int64 vectors are shape data, not parameters
     assert p.unknown_ops == ()
+
+
+def test_shape_inference_sees_the_bound_input_shapes() -> None:
+    """A Reshape to (-1,) has a concrete size only once the batch is bound: inference must run
+    on the bound inputs, not the model's symbolic ones."""
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "flat"], ["y"], name="flatten")],
+        "reshape",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [helper.make_tensor("flat", TensorProto.INT64, [1], [-1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    p = profile(model, batch_size=3)
+    (node,) = p.nodes
+    assert node.output_shapes == ((12,),)
+    assert node.bytes_written == 4 * 12
+    assert not p.warnings
