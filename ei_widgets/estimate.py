@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ei_widgets import dtypes
 from ei_widgets.catalog import Accelerator, Catalog, Instance, default_catalog
 from ei_widgets.errors import DoesNotFitError, ProfileError, UnknownNameError
 from ei_widgets.units import format_bytes
@@ -214,13 +215,6 @@ def device(
 # Per-profile arrays
 
 
-def _itemsize(dtype: str) -> int:
-    try:
-        return int(np.dtype(dtype).itemsize) or 4
-    except TypeError:
-        return 4
-
-
 def _tensor_bytes(shape: Sequence[Any] | None, dtype: str, b0: int) -> int:
     if shape is None:
         return 0
@@ -230,7 +224,7 @@ def _tensor_bytes(shape: Sequence[Any] | None, dtype: str, b0: int) -> int:
             n *= d
         elif not batch_used:
             n, batch_used = n * b0, True  # the first free dimension is the batch
-    return n * _itemsize(dtype)
+    return dtypes.nbytes_of(dtype, n, unknown_bits=32)  # unknown types: as float32
 
 
 class _Arrays:

@@ -51,7 +51,7 @@ import numpy as np
 
 from ei_widgets import accelerator as _acc
 from ei_widgets.catalog import Catalog, default_catalog
-from ei_widgets.errors import EIError, NoAcceleratorError
+from ei_widgets.errors import EIError, ModelLoadError, NoAcceleratorError
 from ei_widgets.estimate import (
     Estimate,
     check_batch,
@@ -474,12 +474,20 @@ def session(
         source = loaded.ort_source()
         if isinstance(source, os.PathLike):
             source = os.fspath(source)
-        ort_session = ort.InferenceSession(
-            source,
-            sess_options,
-            providers=_host_providers(providers),
-            provider_options=provider_options,
-        )
+        try:
+            ort_session = ort.InferenceSession(
+                source,
+                sess_options,
+                providers=_host_providers(providers),
+                provider_options=provider_options,
+            )
+        except Exception as error:  # onnxruntime's own exception types share no public base
+            if not type(error).__module__.startswith("onnxruntime"):
+                raise
+            reason = (
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            )
+            raise ModelLoadError(f"onnxruntime cannot load {loaded.name!r}: {reason}") from None
     host_load = time.perf_counter() - t0
     if profile is None:
         profile = _profile_of(loaded, batch_size)

@@ -20,12 +20,18 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.catalog import Catalog, packaged_catalog
 from ei_widgets.demo import demo_model
-from ei_widgets.errors import DoesNotFitError, EIError, NoAcceleratorError, ProfileError
+from ei_widgets.errors import (
+    DoesNotFitError,
+    EIError,
+    ModelLoadError,
+    NoAcceleratorError,
+    ProfileError,
+)
 from ei_widgets.estimate import estimate, warmup_seconds
 from ei_widgets.metrics import MetricsStream
 from ei_widgets.profile import profile
 from ei_widgets.session import AcceleratedSession, session, virtual_clock
-from tests.models import tiny
+from tests.models import custom_op, tiny
 
 
 def with_constants(**values: Any) -> Catalog:
@@ -398,3 +404,10 @@ def test_a_paced_call_that_keeps_up_still_waits_its_latency() -> None:
     assert end == pytest.approx(50.012) and deadline == pytest.approx(50.012)
     end, deadline = timeline.reserve(50.001, 0.010, 0.012)  # queued behind the first
     assert end == pytest.approx(50.022) and deadline == pytest.approx(50.022)
+
+
+def test_a_model_onnxruntime_refuses_is_one_typed_error(st: AcceleratorState) -> None:
+    # onnx accepts an op from an unknown domain; onnxruntime has no kernel for it.
+    with pytest.raises(ModelLoadError, match=r"onnxruntime cannot load .*: ") as info:
+        session(custom_op(), state=st)
+    assert info.value.__cause__ is None and "\n" not in str(info.value)
