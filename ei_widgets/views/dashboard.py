@@ -18,9 +18,12 @@ How it stays cheap and in step with the kernel:
 - **Cost from the meter.** The kernel's cost meter pushes a snapshot every second.
 - **Runs in the background.** The Run panel drives a :class:`~ei_widgets.runner.Run` in worker
   threads; the kernel keeps taking cells, and Stop ends the run within half a second.
+- **fp16 measured in the background.** The Accelerator tab's "Measure fp16 effect" runs
+  ``fp16_check`` on the chosen model in its own thread, its progress drawn as it reports it;
+  when it completes the Sizing table is redrawn with the fp16 rows' agreement.
 
-Widget updates may come from the shell thread (clicks, cells, state changes), the timer and the
-meter's ticker; one re-entrant lock serialises them.
+Widget updates may come from the shell thread (clicks, cells, state changes), the timer, the
+meter's ticker and the fp16 check's thread; one re-entrant lock serialises them.
 
 A kernel shows one dashboard: making a new one closes the previous one (its timer and hooks).
 After a kernel restart the front end marks every widget of the old dashboard as disconnected;
@@ -33,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import ipywidgets as w
 
@@ -52,11 +55,15 @@ from ei_widgets.runner import Run, RunError, RunState
 from ei_widgets.sizing import Recommendation
 from ei_widgets.views.common import NO_MATH, esc
 from ei_widgets.views.cost import CostPanel
+from ei_widgets.views.fp16check import FP16Panel
 from ei_widgets.views.gauges import SERIES_SECONDS, GaugesPanel
 from ei_widgets.views.models import InspectorPanel, ModelsPanel, ProfileCache
 from ei_widgets.views.picker import PickerPanel
 from ei_widgets.views.run import RunPanel
 from ei_widgets.views.sizing import SizingPanel
+
+if TYPE_CHECKING:
+    from ei_widgets.fp16 import FP16Check
 
 __all__ = ["REFRESH_HZ", "Dashboard", "dashboard"]
 
@@ -134,7 +141,8 @@ class Dashboard(w.VBox):
         )
         self.refresh_button.on_click(lambda _b: self.refresh_models())
         self.inspector = InspectorPanel(self.catalog)
-        self.picker = PickerPanel(self.state, self.catalog)
+        self.fp16 = FP16Panel(self._model_of, lock=self._ui, on_done=self._fp16_done)
+        self.picker = PickerPanel(self.state, self.catalog, fp16=self.fp16)
         self.run_panel = RunPanel(self._make_run, self._batch_changed)
         self.gauges = GaugesPanel()
         self.cost = CostPanel(self._start_meter, overrides=self.catalog().overrides is not None)
@@ -227,6 +235,7 @@ class Dashboard(w.VBox):
             self.variable = variable
             if variable is None or variable not in self.namespace:
                 self.profile = None
+                self.fp16.set_model(None, None)
                 self.inspector.show(None)
                 self.picker.refresh_fits(None, self.run_panel.batch.value)
                 self.sizing.clear("Choose a model, then press Recommend.")
@@ -235,6 +244,7 @@ class Dashboard(w.VBox):
             result = self.profiles.now(variable, self.namespace[variable])
             self.profile = result.profile
             self.models.set_error(variable, result.error)
+            self.fp16.set_model(variable, result.profile)
             batch = int(self.run_panel.batch.value)
             self.inspector.show(result.profile, batch, error=result.error)
             self.picker.refresh_fits(result.profile, batch)
@@ -356,6 +366,16 @@ class Dashboard(w.VBox):
             )
 
         return Run(model, profile=chosen, session_factory=open_session, **options)
+
+    def _model_of(self, variable: str) -> object:
+        """The object ``variable`` holds in the kernel now (KeyError when it is gone)."""
+        return self.namespace[variable]
+
+    def _fp16_done(self, variable: str, check: FP16Check) -> None:
+        """An fp16 check completed (its thread, under the UI lock): the Sizing table shown for
+        that model gains its fp16 agreement."""
+        if variable == self.variable and self.sizing.recommendation is not None:
+            self.sizing.update()
 
     def _recommend(self, **options: Any) -> Recommendation:
         """The notebook's one sizing call, as ``%ei_recommend`` makes it."""
@@ -493,6 +513,7 @@ class Dashboard(w.VBox):
         global _current
         if not self._closed.is_set():
             self._closed.set()
+            self.fp16.close_panel()
             for unsubscribe in self._unsubscribe:
                 unsubscribe()
             self._unsubscribe.clear()

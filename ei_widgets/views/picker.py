@@ -40,8 +40,17 @@ def _cell(text: str, *, align: str = "right", colour: str = "inherit") -> w.HTML
 class PickerPanel(w.VBox):
     """Choose an accelerator (or none), a precision and a notebook instance; attach or detach."""
 
-    def __init__(self, state: AcceleratorState, catalog: Callable[[], Catalog]) -> None:
+    def __init__(
+        self,
+        state: AcceleratorState,
+        catalog: Callable[[], Catalog],
+        *,
+        fp16: w.Widget | None = None,
+    ) -> None:
+        """``fp16``: the dashboard's fp16 check panel (measure, progress, answer), shown under the
+        precision; it then says what fp16 does to the model, in place of the one-line note."""
         self._state = state
+        self._fp16_panel = fp16
         self._catalog = catalog
         self.selected: str = NONE
         self.fits: dict[str, bool] = {}
@@ -133,6 +142,7 @@ class PickerPanel(w.VBox):
                 self.grid,
                 w.HBox([self.precision, self.instance]),
                 self.fp16_note,
+                *([fp16] if fp16 is not None else []),
                 w.HBox([self.attach_button, self.detach_button]),
                 self.confirm,
                 self.message,
@@ -329,9 +339,14 @@ class PickerPanel(w.VBox):
         self._style_buttons()
 
     def _show_fp16(self) -> None:
-        """At fp16, the measured effect on the chosen model's outputs, or how to measure it."""
+        """At fp16, the measured effect on the chosen model's outputs, or how to measure it
+        (nothing when the fp16 check panel is shown: it says so itself)."""
         text = ""
-        if self.precision.value == "fp16" and self._profile is not None:
+        if (
+            self.precision.value == "fp16"
+            and self._profile is not None
+            and self._fp16_panel is None
+        ):
             # only a check already run can exist: never load the fp16 tools just to look
             module = sys.modules.get("ei_widgets.fp16")
             check = module.cached_check(self._profile) if module is not None else None

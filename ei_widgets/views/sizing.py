@@ -23,6 +23,7 @@ from ei_widgets.units import format_bytes, format_ms, significant
 from ei_widgets.views.common import NO_MATH, SIMULATED, error_html, esc, note, table
 
 TABLE_ROWS = 15
+NOT_MEASURED = "not measured"  # ei_widgets.fp16.NOT_MEASURED, without importing the fp16 tools
 KIND_COLOURS = {"accelerator": "#4e79a7", "gpu": "#f28e2b", "cpu": "#9c9c9c"}
 
 Recommend = Callable[..., Recommendation]
@@ -30,6 +31,13 @@ Recommend = Callable[..., Recommendation]
 
 def _money(value: object) -> str:
     return "—" if value is None else format_money(value)  # type: ignore[arg-type]
+
+
+def _agreement(row: Row) -> str:
+    """What fp16 did to the model's outputs, on its fp16 rows; blank on fp32 rows."""
+    if row.precision != "fp16":
+        return ""
+    return row.fp16_agreement or NOT_MEASURED
 
 
 class SizingPanel(w.VBox):
@@ -279,6 +287,7 @@ class SizingPanel(w.VBox):
                 "$ per million",
                 "bound",
                 "meets",
+                "fp16 agreement",
             ],
             [
                 [
@@ -293,6 +302,7 @@ class SizingPanel(w.VBox):
                     _money(r.cost_per_million),
                     r.bound,
                     "yes" if r.meets else ("no (does not fit)" if not r.fits else "no"),
+                    _agreement(r),
                 ]
                 for r in shown
             ],
@@ -305,6 +315,7 @@ class SizingPanel(w.VBox):
                 "right",
                 "right",
                 "right",
+                "left",
                 "left",
                 "left",
             ],
