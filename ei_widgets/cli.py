@@ -19,15 +19,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ei_widgets import report
+from ei_widgets import accelerator, report
+from ei_widgets.demo import DEMO_NAMES, demo_model
 from ei_widgets.errors import EIError, ModelLoadError
+from ei_widgets.fp16 import check_text, fp16_check
+from ei_widgets.metrics import default_stream
+from ei_widgets.money import format_money
+from ei_widgets.profile import profile
+from ei_widgets.runner import Run
+from ei_widgets.sizing import recommend
+from ei_widgets.usage import usage, write_csv
 
 EXIT_USER_ERROR = 2
 
 
 def _model(spec: str) -> Path:
     """A path to an .onnx file, or the short name of a demo model (``squeezenet``)."""
-    from ei_widgets.demo import DEMO_NAMES, demo_model
 
     path = Path(spec)
     if path.exists() or spec.endswith(".onnx") or "/" in spec:
@@ -62,7 +69,6 @@ def _print_json(value: Any) -> None:
 
 def _fp16(model: Path, args: argparse.Namespace) -> Any:
     """The fp16 check of ``model``, with a progress line on a terminal."""
-    from ei_widgets.fp16 import fp16_check
 
     show = not args.json and sys.stderr.isatty()
 
@@ -78,9 +84,6 @@ def _fp16(model: Path, args: argparse.Namespace) -> Any:
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
-    from ei_widgets.fp16 import check_text
-    from ei_widgets.profile import profile
-
     model = _model(args.model)
     result = profile(model, batch_size=args.batch)
     check = _fp16(model, args) if args.fp16 else None
@@ -112,8 +115,6 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
-    from ei_widgets.sizing import recommend
-
     model = _model(args.model)
     check = _fp16(model, args) if args.fp16 else None
     result = recommend(
@@ -136,59 +137,10 @@ def cmd_recommend(args: argparse.Namespace) -> None:
             }
         )
     else:
-        print(recommendation_groups_text(result, limit=args.limit))
-
-
-def recommendation_groups_text(result: Any, limit: int = 10) -> str:
-    """The reason, then the retired EI options and what is available today, each its own table
-    (at most ``limit`` rows each, best first; ``*`` marks each group's pick)."""
-    from ei_widgets.money import format_money
-    from ei_widgets.rich import per_hour, searched_text
-
-    fp16 = result.fp16 is not None
-    header = ["option", "batch", "precision", "latency ms", "inf/s", "fits", "$/h", "$/M inf",
-              "meets"] + (["fp16 agreement"] if fp16 else [])  # fmt: skip
-    text = [result.reason, searched_text(result)]
-    for title, rows, pick in (
-        (_ei_title(result), result.ei_rows, result.pick_ei),
-        ("Available today", result.today_rows, result.pick_today),
-    ):
-        if not rows:
-            continue
-        shown = [
-            (
-                ("* " if row is pick else "  ") + row.option,
-                row.batch_size,
-                row.precision,
-                row.latency_ms,
-                row.throughput_per_s,
-                "yes" if row.fits else "no",
-                per_hour(row.price_per_hour).removesuffix("/h"),
-                "-" if row.cost_per_million is None else format_money(row.cost_per_million),
-                "yes" if row.meets else "no",
-            )
-            + ((row.fp16_agreement or "",) if fp16 else ())
-            for row in rows[:limit]
-        ]
-        more = f" (best {limit} of {len(rows):,})" if len(rows) > limit else ""
-        text += ["", f"{title}{more}:", report.table(shown, header)]
-    if result.fp16 is not None and not result.fp16.measured:
-        text.append(f"fp16 not measured: {result.fp16.reason}")
-    if result.too_close:
-        text.append("Too close to call: options near the target are within the model's error.")
-    text.append(f"Latencies are {result.accuracy}: see README, 'The latency model'.")
-    return "\n".join(text)
-
-
-def _ei_title(result: Any) -> str:
-    return next((r.group for r in result.ei_rows), "EI")
+        print(report.recommendation_text(result, limit=args.limit))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from ei_widgets import accelerator
-    from ei_widgets.metrics import default_stream
-    from ei_widgets.runner import Run
-
     model = _model(args.model)
     stream = default_stream()
     stream.reset()
@@ -233,8 +185,6 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_usage(args: argparse.Namespace) -> None:
-    from ei_widgets.usage import usage, write_csv
-
     rows = usage(since=args.since, until=args.until, by=args.by, path=args.ledger)
     if args.csv:
         write_csv(rows, sys.stdout)
@@ -243,8 +193,6 @@ def cmd_usage(args: argparse.Namespace) -> None:
     elif not rows:
         print("No usage recorded yet.")
     else:
-        from ei_widgets.money import format_money
-
         print(
             report.table(
                 [

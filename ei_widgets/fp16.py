@@ -53,6 +53,8 @@ from ei_widgets.fp16convert import (
     load,
     model_key,
 )
+from ei_widgets.report import table
+from ei_widgets.runner import input_specs, make_inputs
 from ei_widgets.units import format_ms, format_percent, significant
 
 if TYPE_CHECKING:
@@ -206,7 +208,6 @@ def check_html(check: FP16Check) -> str:
 def check_text(check: FP16Check) -> str:
     """The check as plain text (the CLI, ``%ei_inspect --fp16``): the answer, then one row per
     output."""
-    from ei_widgets.report import table
 
     lines = [check.summary]
     if check.measured:
@@ -245,7 +246,6 @@ def _feeds(
     sess: Any, inputs: Any, samples: int, seed: int
 ) -> tuple[list[dict[str, np.ndarray]], str, int]:
     """The calls to make (feeds), the inputs in words, and how many rows they hold."""
-    from ei_widgets.runner import input_specs, make_inputs
 
     specs = input_specs(sess)
     lead = specs[0].shape[0] if specs and specs[0].shape else None

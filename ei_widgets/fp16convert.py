@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import onnx
 
+from ei_widgets.loaders import load_model
+
 if TYPE_CHECKING:
     from ei_widgets.modeltypes import LoadedModel
 
@@ -152,8 +154,6 @@ def convert(
 
 
 def load(model: Any, **loader_options: Any) -> LoadedModel:
-    from ei_widgets.loaders import load_model
-
     return load_model(model, **loader_options)
 
 

@@ -18,8 +18,17 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ei_widgets.errors import EIError
+from ei_widgets import accelerator, report, rich
+from ei_widgets.catalog import default_catalog
+from ei_widgets.discovery import find_models
+from ei_widgets.errors import EIError, ProfileError
+from ei_widgets.fp16 import check_text, fp16_check
+from ei_widgets.frameworks import parse_input_shape
+from ei_widgets.profile import profile
 from ei_widgets.report import SIZING_RPS, SIZING_TARGET_MS
+from ei_widgets.rich import per_hour
+from ei_widgets.units import format_bytes
+from ei_widgets.views.dashboard import dashboard
 
 MAGIC_NAMES = ("ei", "ei_attach", "ei_detach", "ei_status", "ei_inspect", "ei_recommend")
 
@@ -45,10 +54,6 @@ def _show(text: str, html: str) -> None:
 
 
 def _sizes() -> str:
-    from ei_widgets.catalog import default_catalog
-    from ei_widgets.rich import per_hour
-    from ei_widgets.units import format_bytes
-
     accelerators = sorted(
         default_catalog().accelerators.values(), key=lambda a: (a.family, a.memory_bytes)
     )
@@ -65,8 +70,6 @@ def _loader_options(input_shape: str | None) -> dict[str, Any]:
     """``--input-shape 1,3,224,224`` as the loader option PyTorch modules take."""
     if input_shape is None:
         return {}
-    from ei_widgets.errors import ProfileError
-    from ei_widgets.frameworks import parse_input_shape
 
     try:
         return {"input_shape": parse_input_shape(input_shape)}
@@ -76,8 +79,6 @@ def _loader_options(input_shape: str | None) -> dict[str, Any]:
 
 def _lookup(namespace: dict[str, Any], variable: str) -> Any:
     if variable not in namespace:
-        from ei_widgets.discovery import find_models
-
         found = [entry.variable for entry in find_models(namespace)]
         valid = (
             f"Models in this kernel: {', '.join(found)}."
@@ -102,7 +103,6 @@ class EIMagics(Magics):
     @_user_errors_as_usage_errors
     def ei(self, line: str) -> Any:
         """Show the ei_widgets dashboard."""
-        from ei_widgets import dashboard
 
         return dashboard(namespace=self.namespace)
 
@@ -114,7 +114,6 @@ class EIMagics(Magics):
     @_user_errors_as_usage_errors
     def ei_attach(self, line: str) -> None:
         """Attach a simulated Elastic Inference accelerator to this kernel."""
-        from ei_widgets import accelerator
 
         args = parse_argstring(self.ei_attach, line)
         if not args.name:
@@ -129,7 +128,6 @@ class EIMagics(Magics):
     @_user_errors_as_usage_errors
     def ei_detach(self, line: str) -> None:
         """Detach the accelerator."""
-        from ei_widgets import accelerator
 
         previous = accelerator.detach()
         print(f"Detached {previous.accelerator.name}." if previous else "No accelerator attached.")
@@ -138,7 +136,6 @@ class EIMagics(Magics):
     @_user_errors_as_usage_errors
     def ei_status(self, line: str) -> None:
         """What is attached, what it costs, and the models this kernel holds."""
-        from ei_widgets import report, rich
 
         status = report.status(self.namespace)
         _show(report.status_text_of(status), rich.status_html(status))
@@ -152,8 +149,6 @@ class EIMagics(Magics):
     @_user_errors_as_usage_errors
     def ei_inspect(self, line: str) -> None:
         """Profile a model: inputs, parameters, FLOPs, memory, heaviest layers."""
-        from ei_widgets import accelerator, report, rich
-        from ei_widgets.profile import profile
 
         args = parse_argstring(self.ei_inspect, line)
         result = profile(
@@ -164,8 +159,6 @@ class EIMagics(Magics):
         accelerator.set_model(args.variable, result)  # the model the picker judges fits by
         _show(report.profile_text(result), rich.profile_html(result))
         if args.fp16:  # converted and run for real; cached, so recommend() shows it too
-            from ei_widgets.fp16 import check_text, fp16_check
-
             check = fp16_check(
                 _lookup(self.namespace, args.variable), **_loader_options(args.input_shape)
             )
@@ -190,7 +183,6 @@ class EIMagics(Magics):
     @_user_errors_as_usage_errors
     def ei_recommend(self, line: str) -> None:
         """The cheapest accelerator or instance that meets a latency target."""
-        from ei_widgets import report, rich
 
         args = parse_argstring(self.ei_recommend, line)
         result = report.recommend_here(
@@ -207,18 +199,12 @@ def _completions(shell: Any, words: list[str], token: str) -> list[str]:
     magic = words[0].lstrip("%")
     previous = words[-2] if len(words) >= 2 else ""
     if previous == "--instance":
-        from ei_widgets.catalog import default_catalog
-
         return sorted(i.name for i in default_catalog().notebook_instances())
     if previous == "--precision":
         return ["fp16", "fp32"]
     if magic == "ei_attach":
-        from ei_widgets.catalog import default_catalog
-
         return sorted(default_catalog().accelerators)
     if magic in ("ei_inspect", "ei_recommend"):
-        from ei_widgets.discovery import find_models
-
         return [entry.variable for entry in find_models(shell.user_ns)]
     return []
 

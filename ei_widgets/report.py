@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ei_widgets import accelerator, billing
+from ei_widgets.discovery import find_models
 from ei_widgets.rich import format_money, per_hour, searched_text
+from ei_widgets.sizing import recommend
 from ei_widgets.units import format_bytes, format_count, significant
 
 if TYPE_CHECKING:
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
     from ei_widgets.catalog import Instance
     from ei_widgets.discovery import ModelEntry
     from ei_widgets.profile import Profile, TensorInfo
+    from ei_widgets.sizing import Recommendation
 
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
@@ -117,8 +121,6 @@ class Status(NamedTuple):
 
 def status(namespace: Mapping[str, Any]) -> Status:
     """The kernel's status now (read from the core; nothing changes)."""
-    from ei_widgets import accelerator, billing
-    from ei_widgets.discovery import find_models
 
     state = accelerator.state()
     meter = billing.meter()
@@ -162,43 +164,40 @@ def status_text_of(now: Status) -> str:
     return "\n".join(lines)
 
 
-def recommendation_text(result: Any, limit: int = 20) -> str:
-    """What ``%ei_recommend`` and ``ei-widgets recommend`` print: the reason, then the table."""
-    rows = [
-        (
-            ("* " if row is result.pick else "  ") + row.option,
-            row.batch_size,
-            row.precision,
-            row.latency_ms,
-            row.throughput_per_s,
-            "yes" if row.fits else "no",
-            per_hour(row.price_per_hour).removesuffix("/h"),
-            "-" if row.cost_per_million is None else format_money(row.cost_per_million),
-            "yes" if row.meets else "no",
-        )
-        for row in result.rows[:limit]
-    ]
-    text = [
-        result.reason,
-        searched_text(result),
-        "",
-        table(
-            rows,
-            [
-                "option",
-                "batch",
-                "precision",
-                "latency ms",
-                "inf/s",
-                "fits",
-                "$/h",
-                "$/M inf",
-                "meets",
-            ],
-        ),
-    ]
-    if len(result.rows) > limit:
-        text.append(f"... and {len(result.rows) - limit} more options")
+def recommendation_text(result: Recommendation, limit: int = 10) -> str:
+    """What ``%ei_recommend`` and ``ei-widgets recommend`` print: the reason, then the retired EI
+    options and what is available today, each its own table (at most ``limit`` rows each, best
+    first; ``*`` marks each group's pick)."""
+    fp16 = result.fp16 is not None
+    header = ["option", "batch", "precision", "latency ms", "inf/s", "fits", "$/h", "$/M inf",
+              "meets"] + (["fp16 agreement"] if fp16 else [])  # fmt: skip
+    text = [result.reason, searched_text(result)]
+    ei_title = next((r.group for r in result.ei_rows), "EI")
+    for title, rows, pick in (
+        (ei_title, result.ei_rows, result.pick_ei),
+        ("Available today", result.today_rows, result.pick_today),
+    ):
+        if not rows:
+            continue
+        shown = [
+            (
+                ("* " if row is pick else "  ") + row.option,
+                row.batch_size,
+                row.precision,
+                row.latency_ms,
+                row.throughput_per_s,
+                "yes" if row.fits else "no",
+                per_hour(row.price_per_hour).removesuffix("/h"),
+                "-" if row.cost_per_million is None else format_money(row.cost_per_million),
+                "yes" if row.meets else "no",
+            )
+            + ((row.fp16_agreement or "",) if fp16 else ())
+            for row in rows[:limit]
+        ]
+        more = f" (best {limit} of {len(rows):,})" if len(rows) > limit else ""
+        text += ["", f"{title}{more}:", table(shown, header)]
+    if result.fp16 is not None and not result.fp16.measured:
+        text.append(f"fp16 not measured: {result.fp16.reason}")
     if result.too_close:
         text.append("Too close to call: options near the target are within the model's error.")
     text.append(f"Latencies are {result.accuracy}: see README, 'The latency model'.")
@@ -226,8 +225,6 @@ def recommend_here(
     at the recommender's default batch sizes and precisions. ``subject`` is a model or a profile;
     ``instance`` defaults to the kernel's notebook instance.
     """
-    from ei_widgets import accelerator
-    from ei_widgets.sizing import recommend
 
     return recommend(
         subject,

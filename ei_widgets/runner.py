@@ -31,6 +31,7 @@ import numpy as np
 from ei_widgets.errors import EIError
 from ei_widgets.pacing import DEFAULT_PACING, Pacing, check_pacing
 from ei_widgets.profile import Profile
+from ei_widgets.session import session
 
 # ONNX Runtime's type strings (NodeArg.type) as numpy dtype names
 _ORT_TYPES = {
@@ -216,7 +217,6 @@ def make_inputs(
 def _default_session_factory(
     model: Any, clock: Pacing, batch_size: int, profile: Profile | None
 ) -> SessionLike:
-    from ei_widgets.session import session
 
     result: SessionLike = session(model, clock=clock, batch_size=batch_size, profile=profile)
     return result
