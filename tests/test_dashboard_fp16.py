@@ -247,3 +247,17 @@ def test_the_sizing_table_gains_the_agreement_once_measured(board: Dashboard) ->
     after = agreement_cells(sizing.listing.value)
     assert any(p == "fp16" for p, _ in after)
     assert all(a == (check.agreement if p == "fp16" else "") for p, a in after)
+
+
+def test_a_check_run_in_a_cell_is_shown_after_the_cell(board: Dashboard) -> None:
+    assert board.sizing.update() is not None
+    before = board.sizing.recommendation
+    assert "not measured yet" in board.fp16.result.value
+    check = fp16.fp16_check(board.namespace["net"], name="net")  # as %ei_inspect net --fp16 does
+    board.refresh_models()  # what the dashboard does after every cell
+    assert check.agreement in board.fp16.result.value
+    assert board.sizing.recommendation is not before
+    assert board.sizing.recommendation is not None and board.sizing.recommendation.fp16 == check
+    again = board.sizing.recommendation
+    board.refresh_models()  # nothing new: nothing redrawn
+    assert board.sizing.recommendation is again

@@ -215,6 +215,7 @@ class Dashboard(w.VBox):
             self.models.show(entries, self._results(entries))
             if self.models.choice.value is None:
                 self._follow_kernel_model()
+            self.fp16.refresh()  # a check run meanwhile by a magic or the API
 
     def _results(self, entries: list[Any]) -> dict[str, Any]:
         return {

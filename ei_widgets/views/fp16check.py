@@ -90,6 +90,7 @@ class FP16Panel(w.VBox):
         self.results: dict[tuple[str, int], FP16Check] = {}
         self.thread: threading.Thread | None = None
         self._busy = False  # a check is running (cleared by its thread before its last redraw)
+        self.shown: FP16Check | None = None  # the check the panel shows now
         self.button = w.Button(
             description="Measure fp16 effect",
             icon="balance-scale",
@@ -131,7 +132,7 @@ class FP16Panel(w.VBox):
             )
             if self.running:
                 return  # the running check says what it is doing
-            check = self.known()
+            check = self.shown = self.known()
             self.progress.layout.visibility = "hidden"
             self.stage.value = ""
             if check is not None:
@@ -143,6 +144,20 @@ class FP16Panel(w.VBox):
                     f"What fp16 does to {variable}'s own outputs is {NOT_MEASURED} yet: "
                     "Measure fp16 effect converts it and compares (seeded random inputs)."
                 )
+
+    def refresh(self) -> bool:
+        """After a cell: show a check of the chosen model run meanwhile elsewhere (a magic, the
+        API), and tell ``on_done``. True when there was one."""
+        with self._lock:
+            if self.running or self.variable is None:
+                return False
+            check = self.known()
+            if check is None or check is self.shown:
+                return False
+            self.set_model(self.variable, self.profile)
+            if self._on_done is not None:
+                self._on_done(self.variable, check)
+            return True
 
     def _key(self, variable: str) -> tuple[str, int] | None:
         try:
@@ -248,6 +263,7 @@ class FP16Panel(w.VBox):
                     )
 
     def _show_done(self, check: FP16Check) -> None:
+        self.shown = check
         with self.progress.hold_sync():
             self.progress.value = self.progress.max
             self.progress.bar_style = "success" if check.measured else "warning"
@@ -261,6 +277,7 @@ class FP16Panel(w.VBox):
             self._busy = False
             if self._closed.is_set():
                 return
+            self.shown = None
             self.progress.bar_style = "danger"
             self.stage.value = note("failed")
             self.result.value = error_html(
