@@ -23,7 +23,12 @@ from ei_widgets.metrics import MetricsStream
 from ei_widgets.views.dashboard import Dashboard
 from ei_widgets.views.sizing import TABLE_ROWS
 from tests.models import mlp, tiny_convnet
-from tests.test_dashboard import RecordingComm, comm_of, recording_comm  # noqa: F401 (fixture)
+from tests.test_dashboard import (  # noqa: F401 (recording_comm: a fixture)
+    RecordingComm,
+    comm_of,
+    recording_comm,
+    wait_for,
+)
 
 WAIT_S = 120.0  # a bound for a hung thread, not a speed claim
 
@@ -261,3 +266,21 @@ def test_a_check_run_in_a_cell_is_shown_after_the_cell(board: Dashboard) -> None
     again = board.sizing.recommendation
     board.refresh_models()  # nothing new: nothing redrawn
     assert board.sizing.recommendation is again
+
+
+def test_a_variable_given_another_model_is_not_measured_yet(board: Dashboard) -> None:
+    measure(board)
+    assert "top-1 " in board.fp16.result.value
+    measured = board.profile
+    board.namespace["net"] = mlp((16, 32, 8))  # a cell reassigns the chosen variable
+    board.refresh_models()
+    wait_for(lambda: board.profile is not measured)  # profiled in the background, then chosen
+    assert board.profile is not None and board.profile.model_size_bytes != (
+        measured.model_size_bytes if measured else None
+    )
+    assert "not measured yet" in board.fp16.result.value
+    assert board.fp16.results == {}  # the old model is let go
+    measure(board)
+    check = fp16.fp16_check(board.namespace["net"], name="net")
+    assert check.classifier is not None and check.classifier.shape == (8, 8)
+    assert check.agreement in board.fp16.result.value

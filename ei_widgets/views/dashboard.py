@@ -229,6 +229,10 @@ class Dashboard(w.VBox):
             return
         with self._locked():
             self.models.show(self.models.entries, self._results(self.models.entries))
+            if variable == self.variable and self.variable in self.namespace:
+                done = self.profiles.get(variable, self.namespace[variable])
+                if done is not None and done.profile is not self.profile:
+                    self._choose(variable)  # the chosen variable now holds another model
 
     def _choose(self, variable: str | None) -> None:
         """A model was chosen in the Models panel (None: the list has no model)."""

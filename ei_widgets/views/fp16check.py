@@ -34,10 +34,6 @@ CONVERT_SHARE = 0.5  # of the bar: conversion reports only its start and end, co
 _STAGES = {"convert": "converting to fp16", "compare": "running fp32 and fp16 on the same inputs"}
 
 
-def _model_key(variable: str, model: object) -> tuple[str, int]:
-    return (variable, id(model))
-
-
 def result_html(check: FP16Check) -> str:
     """The check in a few lines: the agreement and largest error first, what it ran on after."""
     if not check.measured:
@@ -87,7 +83,9 @@ class FP16Panel(w.VBox):
         self._closed = threading.Event()
         self.variable: str | None = None
         self.profile: Profile | None = None
-        self.results: dict[tuple[str, int], FP16Check] = {}
+        # variable -> (the object measured, its check): an object reassigned or deleted is not
+        # mistaken for the one measured, and is let go after the next cell (``refresh``)
+        self.results: dict[str, tuple[object, FP16Check]] = {}
         self.thread: threading.Thread | None = None
         self._busy = False  # a check is running (cleared by its thread before its last redraw)
         self.shown: FP16Check | None = None  # the check the panel shows now
@@ -149,6 +147,9 @@ class FP16Panel(w.VBox):
         """After a cell: show a check of the chosen model run meanwhile elsewhere (a magic, the
         API), and tell ``on_done``. True when there was one."""
         with self._lock:
+            for variable in list(self.results):
+                if self._measured(variable) is None:
+                    del self.results[variable]
             if self.running or self.variable is None:
                 return False
             check = self.known()
@@ -159,18 +160,22 @@ class FP16Panel(w.VBox):
                 self._on_done(self.variable, check)
             return True
 
-    def _key(self, variable: str) -> tuple[str, int] | None:
+    def _measured(self, variable: str) -> FP16Check | None:
+        """The check this panel made of the object ``variable`` holds now, if any."""
+        entry = self.results.get(variable)
+        if entry is None:
+            return None
         try:
-            return _model_key(variable, self._resolve(variable))
+            current = self._resolve(variable)
         except KeyError:
             return None
+        return entry[1] if entry[0] is current else None
 
     def known(self) -> FP16Check | None:
         """The chosen model's check, run here or elsewhere in this process (a magic, the API)."""
         if self.variable is None:
             return None
-        key = self._key(self.variable)
-        hit = self.results.get(key) if key is not None else None
+        hit = self._measured(self.variable)
         if hit is not None or self.profile is None:
             return hit
         module = sys.modules.get("ei_widgets.fp16")  # not imported: no check can exist
@@ -188,7 +193,7 @@ class FP16Panel(w.VBox):
             except KeyError:
                 self.result.value = error_html(f"{variable} is no longer in the kernel.")
                 return None
-            hit = self.results.get(_model_key(variable, model))
+            hit = self._measured(variable)
             if hit is not None:
                 self._show_done(hit)
                 return None
@@ -246,7 +251,7 @@ class FP16Panel(w.VBox):
             self._show_failure(variable, error)
             return
         with self._lock:
-            self.results[_model_key(variable, model)] = check
+            self.results[variable] = (model, check)
             self._busy = False
             if self._closed.is_set():
                 return
