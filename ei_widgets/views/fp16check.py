@@ -221,6 +221,7 @@ class FP16Panel(w.VBox):
     def close_panel(self) -> None:
         """Stop drawing: a check still running finishes (it cannot be interrupted) unseen."""
         self._closed.set()
+        self.results.clear()  # the models measured are the kernel's to keep, not ours
 
     # --- the check's thread --------------------------------------------------------------------
 
