@@ -108,9 +108,7 @@ def test_set_instance_and_model_notify(st: AcceleratorState) -> None:
 
 def test_attach_checks_the_model_fits(st: AcceleratorState) -> None:
     st.set_model("big", big_profile(3 * 2**30))
-    with pytest.raises(
-        DoesNotFitError, match=r"ml.eia2.medium has 2 GiB.*fits is ml.eia2.large"
-    ):
+    with pytest.raises(DoesNotFitError, match=r"ml.eia2.medium has 2 GiB.*fits is ml.eia2.large"):
         st.attach("ml.eia2.medium")
     assert st.attachment is None
     assert st.attach("ml.eia2.xlarge").accelerator.name == "ml.eia2.xlarge"

@@ -312,4 +312,4 @@ def test_bench_on_a_model_onnxruntime_refuses_is_one_line(tmp_path: pathlib.Path
     done = _cli_in_child("bench", str(path), "--requests", "3")
     assert done.returncode == cli.EXIT_USER_ERROR, done.stderr[-2000:]
     assert len(done.stderr.strip().splitlines()) == 1
-    assert "onnxruntime cannot run" in done.stderr and "Mystery" in done.stderr
+    assert "onnxruntime cannot load" in done.stderr and "Mystery" in done.stderr
