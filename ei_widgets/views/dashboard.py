@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -69,6 +70,10 @@ __all__ = ["REFRESH_HZ", "Dashboard", "dashboard"]
 
 REFRESH_HZ = 5.0
 """How often the timer redraws the gauges and the run's progress (4 to 10 per second)."""
+
+CHART_PERIOD_S = 1.0
+"""While a run goes on, the time charts (whole simulated seconds) are redrawn at most this often
+(wall seconds), so drawing costs the run little; the progress still moves 5 times a second."""
 
 TAB_TITLES = ("Models", "Accelerator", "Run", "Cost", "Sizing")
 RUN_TAB, SIZING_TAB = TAB_TITLES.index("Run"), TAB_TITLES.index("Sizing")
@@ -128,6 +133,7 @@ class Dashboard(w.VBox):
         self._run_origin: int | None = None  # first stream second of the current run
         self._last_clock: Pacing | None = None
         self.ticks = 0  # timer passes that found something to draw
+        self._charts_drawn_at = -CHART_PERIOD_S  # monotonic time the time charts were last sent
         self.variable: str | None = None  # the chosen model's variable
         self.profile: Profile | None = None  # its profile at batch 1
 
@@ -454,13 +460,21 @@ class Dashboard(w.VBox):
             capacity = self._capacity(snap.accelerator)
             att = self.state.attachment
             self.gauges.set_target(float(self.sizing.target.value))
+            now = time.monotonic()
+            running = progress is not None and progress.state is RunState.RUNNING
+            # drawn only where seen, and while a run goes on at most once per CHART_PERIOD_S
+            charts = self.tabs.selected_index == RUN_TAB and (
+                not running or now - self._charts_drawn_at >= CHART_PERIOD_S
+            )
+            if charts:
+                self._charts_drawn_at = now
             sent = self.gauges.refresh(
                 snap,
                 series,
                 capacity,
                 paced=self._last_clock == "paced",
                 attached=att.name if att is not None else None,
-                charts=self.tabs.selected_index == RUN_TAB,  # drawn only where seen
+                charts=charts,
             )
             sent += self.run_panel.refresh()
             sent += self._render_header()
