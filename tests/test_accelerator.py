@@ -21,9 +21,12 @@ def st() -> AcceleratorState:
 
 @pytest.fixture
 def kernel_state() -> Iterator[AcceleratorState]:
+    """The kernel's one state, left as it was found (its instance too) for the tests after."""
     acc_mod.detach()
+    instance = acc_mod.state().instance.name
     yield acc_mod.state()
     acc_mod.detach()
+    acc_mod.set_instance(instance)
 
 
 def test_attach_detach_and_current(kernel_state: AcceleratorState) -> None:
