@@ -365,3 +365,14 @@ def big_profile(param_bytes: int) -> Profile:
         batch_size=1,
         bound_inputs={"x": (1, 8)},
     )
+
+
+def integer_only() -> onnx.ModelProto:
+    """No float tensor at all: fp16 has nothing to convert."""
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "x"], ["y"])],
+        "ints",
+        [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, ["N", 4])],
+    )
+    return _model(graph)

@@ -13,16 +13,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 from ei_widgets import fp16
 from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.metrics import MetricsStream
 from ei_widgets.views.dashboard import Dashboard
 from ei_widgets.views.sizing import TABLE_ROWS
-from tests.models import mlp, tiny_convnet
+from tests.models import integer_only, mlp, tiny_convnet
 from tests.test_dashboard import (  # noqa: F401 (recording_comm: a fixture)
     RecordingComm,
     comm_of,
@@ -36,17 +34,6 @@ WAIT_S = 120.0  # a bound for a hung thread, not a speed claim
 @pytest.fixture(autouse=True)
 def fresh_fp16_cache() -> None:
     fp16.clear_cache()
-
-
-def integer_only() -> onnx.ModelProto:
-    """No float tensor at all: fp16 has nothing to convert."""
-    graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "x"], ["y"])],
-        "ints",
-        [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.INT64, ["N", 4])],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def make_board(namespace: dict[str, Any]) -> Dashboard:

@@ -19,7 +19,7 @@ from ei_widgets.metrics import MetricsStream
 from ei_widgets.profile import profile
 from ei_widgets.session import session
 from ei_widgets.sizing import recommend
-from tests.models import mlp
+from tests.models import integer_only, mlp
 from tests.weights import with_weights
 
 
@@ -31,16 +31,6 @@ def fresh_cache() -> None:
 @pytest.fixture(scope="module")
 def squeezenet() -> onnx.ModelProto:
     return with_weights("squeezenet")
-
-
-def integer_only() -> onnx.ModelProto:
-    graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "x"], ["y"])],
-        "ints",
-        [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.INT64, ["N", 4])],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def ml_normalizer() -> onnx.ModelProto:
