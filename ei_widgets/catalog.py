@@ -26,7 +26,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -268,18 +268,28 @@ def _date(row: Mapping[str, Any], key: str, where: str) -> str | None:
         ) from None
 
 
+def _named_rows(
+    data: Mapping[str, Any], table: str, kind: str
+) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    """Each row of ``table`` with its name and the ``where`` its errors start with; a name
+    given twice is refused."""
+    seen: set[str] = set()
+    for i, row in enumerate(data.get(table, [])):
+        name = _text(row, "name", f"{table}[{i}]")
+        where = f"{kind} {name!r}"
+        if name in seen:
+            raise CatalogError(f"{where}: duplicate name")
+        seen.add(name)
+        yield name, where, row
+
+
 def parse_catalog(data: Mapping[str, Any]) -> Catalog:
     """Build a :class:`Catalog` from the parsed data file (validating every row)."""
     meta = data.get("meta", {})
     gpus = data.get("gpus", {})
     accelerators: dict[str, Accelerator] = {}
     acc_fields = set(Accelerator.__dataclass_fields__)
-    for i, row in enumerate(data.get("accelerators", [])):
-        where = f"accelerators[{i}]"
-        name = _text(row, "name", where)
-        where = f"accelerator {name!r}"
-        if name in accelerators:
-            raise CatalogError(f"{where}: duplicate name")
+    for name, where, row in _named_rows(data, "accelerators", "accelerator"):
         gpu = _text(row, "gpu", where)
         if gpu not in gpus:
             raise CatalogError(f"{where}: unknown gpu {gpu!r}")
@@ -301,12 +311,7 @@ def parse_catalog(data: Mapping[str, Any]) -> Catalog:
         )
     instances: dict[str, Instance] = {}
     inst_fields = set(Instance.__dataclass_fields__)
-    for i, row in enumerate(data.get("instances", [])):
-        where = f"instances[{i}]"
-        name = _text(row, "name", where)
-        where = f"instance {name!r}"
-        if name in instances:
-            raise CatalogError(f"{where}: duplicate name")
+    for name, where, row in _named_rows(data, "instances", "instance"):
         role = _text(row, "role", where)
         if role not in ("notebook", "gpu", "cpu"):
             raise CatalogError(f"{where}: role must be notebook, gpu or cpu, got {role!r}")
