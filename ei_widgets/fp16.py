@@ -162,8 +162,26 @@ class FP16Check:
         return check_html(self)
 
 
-def _figure(value: float) -> str:
-    return significant(value) if value else "0"
+def _output_rows(check: FP16Check, times: str, dash: str) -> list[tuple[str, ...]]:
+    """One row per output, for both tables; HTML writes ``×`` and ``—`` where text writes
+    ``x`` and ``-``."""
+
+    def share(value: float | None) -> str:
+        return dash if value is None else format_percent(value)
+
+    return [
+        (
+            o.name,
+            times.join(str(d) for d in o.shape),
+            significant(o.max_abs),
+            significant(o.mean_abs),
+            format_percent(o.max_rel),
+            format_percent(o.mean_rel),
+            share(o.top1),
+            share(o.top5),
+        )
+        for o in check.outputs
+    ]
 
 
 def check_html(check: FP16Check) -> str:
@@ -177,19 +195,7 @@ def check_html(check: FP16Check) -> str:
     )
     if check.measured:
         parts.append(rich._note(f"Measured with onnxruntime on this host: {check.inputs}."))
-        rows = [
-            (
-                o.name,
-                "×".join(str(d) for d in o.shape),
-                _figure(o.max_abs),
-                _figure(o.mean_abs),
-                format_percent(o.max_rel),
-                format_percent(o.mean_rel),
-                "—" if o.top1 is None else format_percent(o.top1),
-                "—" if o.top5 is None else format_percent(o.top5),
-            )
-            for o in check.outputs
-        ]
+        rows = _output_rows(check, "×", "—")
         headers = ["output", "shape", "max |err|", "mean |err|", "max rel.", "mean rel.",
                    "top-1", "top-5"]  # fmt: skip
         parts.append(rich._table(headers, rows, "llrrrrrr"))
@@ -211,19 +217,7 @@ def check_text(check: FP16Check) -> str:
 
     lines = [check.summary]
     if check.measured:
-        rows = [
-            (
-                o.name,
-                "x".join(str(d) for d in o.shape),
-                significant(o.max_abs),
-                significant(o.mean_abs),
-                format_percent(o.max_rel),
-                format_percent(o.mean_rel),
-                "-" if o.top1 is None else format_percent(o.top1),
-                "-" if o.top5 is None else format_percent(o.top5),
-            )
-            for o in check.outputs
-        ]
+        rows = _output_rows(check, "x", "-")
         header = ["output", "shape", "max |err|", "mean |err|", "max rel", "mean rel", "top-1",
                   "top-5"]  # fmt: skip
         lines += ["", table(rows, header)]
