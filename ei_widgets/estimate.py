@@ -163,39 +163,41 @@ def device(
             raise UnknownNameError(
                 "accelerator or instance", target, [*cat.accelerators, *cat.instances]
             )
+    if isinstance(target, Instance) and target.role != "gpu":
+        return _cpu_device(target, cat)
+    # An accelerator and a whole-GPU instance are both a GPU, given in TFLOP/s and GB/s.
     if isinstance(target, Accelerator):
         host = cat.notebook_instance(instance) if isinstance(instance, str) else instance
         host = host or cat.instance(DEFAULT_HOST)
         # One call is one TCP flow, and EC2 caps a single flow below the instance's bandwidth.
         gbps = min(host.network_gbps, float(cat.value("single_flow_gbps")))
         link = gbps * 1e9 / 8 * float(cat.value("network_efficiency"))
-        return Device(
-            name=target.name,
-            kind="accelerator",
-            gpu=target.gpu,
-            f32_flops=target.f32_tflops * 1e12,
-            f16_flops=target.f16_tflops * 1e12,
-            bytes_per_second=target.memory_bandwidth_gbps * 1e9,
-            memory_bytes=target.memory_bytes,
-            call_seconds=float(cat.value("rpc_seconds")),
-            link_bytes_per_second=link,
-            host=host,
-        )
-    if target.role == "gpu":
+        kind, call_seconds = "accelerator", float(cat.value("rpc_seconds"))
+        f32_tflops, f16_tflops = target.f32_tflops, target.f16_tflops
+        bandwidth_gbps, memory_bytes = target.memory_bandwidth_gbps, target.memory_bytes
+    else:
         assert target.gpu_f32_tflops and target.gpu_f16_tflops and target.gpu_memory_bytes
         assert target.gpu_memory_bandwidth_gbps
-        return Device(
-            name=target.name,
-            kind="gpu",
-            gpu=target.gpu,
-            f32_flops=target.gpu_f32_tflops * 1e12,
-            f16_flops=target.gpu_f16_tflops * 1e12,
-            bytes_per_second=target.gpu_memory_bandwidth_gbps * 1e9,
-            memory_bytes=target.gpu_memory_bytes,
-            call_seconds=0.0,
-            link_bytes_per_second=float(cat.value("pcie_bytes_per_second")),
-            host=target,
-        )
+        host, link = target, float(cat.value("pcie_bytes_per_second"))
+        kind, call_seconds = "gpu", 0.0
+        f32_tflops, f16_tflops = target.gpu_f32_tflops, target.gpu_f16_tflops
+        bandwidth_gbps, memory_bytes = target.gpu_memory_bandwidth_gbps, target.gpu_memory_bytes
+    return Device(
+        name=target.name,
+        kind=kind,
+        gpu=target.gpu,
+        f32_flops=f32_tflops * 1e12,
+        f16_flops=f16_tflops * 1e12,
+        bytes_per_second=bandwidth_gbps * 1e9,
+        memory_bytes=memory_bytes,
+        call_seconds=call_seconds,
+        link_bytes_per_second=link,
+        host=host,
+    )
+
+
+def _cpu_device(target: Instance, cat: Catalog) -> Device:
+    """A CPU-only instance: its own vCPUs run the model."""
     flops = cpu_flops(target, cat)
     return Device(
         name=target.name,
