@@ -272,9 +272,9 @@ class ShapeInference:
 
     def _merge(self, graph: onnx.GraphProto, only: set[str] | None = None) -> None:
         types = self.types
-        bind = bool(self.dim_values)
-        # Most tensors share a handful of types; decoding each distinct one once, keyed by its
-        # serialized bytes (cheap, in C), is several times faster than decoding them all.
+        # Most tensors share a handful of types; decoding (and binding) each distinct one once,
+        # keyed by its serialized bytes (cheap, in C), is several times faster than doing so
+        # for every tensor.
         decoded: dict[bytes, TypeInfo] = {}
         for group in (graph.value_info, graph.output):
             for v in group:
@@ -288,9 +288,7 @@ class ShapeInference:
                 key = tp.SerializeToString()
                 info = decoded.get(key)
                 if info is None:
-                    info = decoded[key] = type_of(tp)
-                if bind and info[1]:
-                    info = self._bind_names(info)
+                    info = decoded[key] = self._bind_names(type_of(tp))
                 if old is None or info[1] is not None:
                     types[name] = info
 
