@@ -33,6 +33,8 @@ __all__ = [
     "cost_html",
     "cost_repr",
     "format_money",
+    "money_or_dash",
+    "option_cells",
     "per_hour",
     "profile_frame",
     "profile_html",
@@ -287,7 +289,15 @@ def shown_rows(rec: Recommendation, limit: int = SHOWN_OPTIONS) -> list[Row]:
     return [r for r in rows if id(r) in keep][:limit]
 
 
-def _option_row(r: Row) -> tuple[object, ...]:
+OPTION_COLUMNS = ("option", "batch", "precision", "latency", "inferences/s", "memory")
+"""The columns every table of sizing options opens with (these tables and the dashboard's)."""
+
+OPTION_ALIGN = "lrlrrr"
+"""Their alignment, one ``l``/``r`` per column."""
+
+
+def option_cells(r: Row) -> tuple[object, ...]:
+    """One option's cells under :data:`OPTION_COLUMNS`."""
     return (
         r.option,
         r.batch_size,
@@ -295,23 +305,24 @@ def _option_row(r: Row) -> tuple[object, ...]:
         format_ms(r.latency_ms / 1e3),
         significant(r.throughput_per_s),
         f"{format_bytes(r.memory_needed_bytes)} of {format_bytes(r.memory_available_bytes)}",
+    )
+
+
+def money_or_dash(amount: Decimal | None) -> str:
+    """An amount, or a dash where there is none (no inference yet, no price)."""
+    return "—" if amount is None else format_money(amount)
+
+
+def _option_row(r: Row) -> tuple[object, ...]:
+    return (
+        *option_cells(r),
         per_hour(r.price_per_hour),
-        "—" if r.cost_per_million is None else format_money(r.cost_per_million),
+        money_or_dash(r.cost_per_million),
         "yes" if r.meets else ("does not fit" if not r.fits else "no"),
     )
 
 
-_OPTION_HEADERS = [
-    "option",
-    "batch",
-    "precision",
-    "latency",
-    "inferences/s",
-    "memory",
-    "price",
-    "$ per million",
-    "meets",
-]
+_OPTION_HEADERS = [*OPTION_COLUMNS, "price", "$ per million", "meets"]
 
 
 def recommendation_repr(rec: Recommendation) -> str:
@@ -377,7 +388,7 @@ def grouped_tables(rec: Recommendation) -> tuple[str, int]:
     measured. Returns the HTML and how many options it shows."""
     fp16 = rec.fp16 is not None
     headers = _OPTION_HEADERS + (["fp16 agreement"] if fp16 else [])
-    align = "lrlrrrrrl" + ("l" if fp16 else "")
+    align = OPTION_ALIGN + "rrl" + ("l" if fp16 else "")
     ei = rec.ei_rows
     groups = (
         (ei[0].group if ei else "EI", ei, rec.pick_ei),
@@ -448,7 +459,7 @@ def cost_html(snap: CostSnapshot) -> str:
         f'<div style="color:{colour}">{_esc(snap.savings_text)}</div>',
     ]
     if snap.budget is not None and snap.budget_fraction is not None:
-        spent = format_money(snap.budget_spent) if snap.budget_spent is not None else "—"
+        spent = money_or_dash(snap.budget_spent)
         parts.append(
             f"<div>{_esc(spent)} of the {_esc(snap.budget.period)} budget of"
             f" {_esc(format_money(snap.budget.amount))}"
@@ -505,7 +516,7 @@ def usage_html(rows: Sequence[UsageRow]) -> str:
                 _hours(r.accelerator_seconds),
                 format_money(r.total),
                 format_count(r.inferences),
-                "—" if r.cost_per_million is None else format_money(r.cost_per_million),
+                money_or_dash(r.cost_per_million),
             )
             for r in rows
         ],

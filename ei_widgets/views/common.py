@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import ipywidgets as w
 
@@ -94,6 +94,29 @@ def error_html(text: str) -> str:
 def heading(text: str, badge: str = "") -> w.HTML:
     """A panel section heading, optionally with a modelled/measured badge."""
     return w.HTML(f'<div style="font-weight:600;margin:4px 0 2px 0">{esc(text)} {badge}</div>')
+
+
+_Box = TypeVar("_Box", w.BoundedIntText, w.BoundedFloatText)
+
+
+def bounded(
+    kind: type[_Box],
+    value: float,
+    low: float,
+    high: float,
+    description: str,
+    width: str,
+    **options: Any,
+) -> _Box:
+    """A bounded number box ``width`` wide (``options``: step, style, tooltip, ...)."""
+    return kind(
+        value=value,
+        min=low,
+        max=high,
+        description=description,
+        layout=w.Layout(width=width),
+        **options,
+    )
 
 
 def set_if_changed(widget: w.Widget, **values: Any) -> None:

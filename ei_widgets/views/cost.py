@@ -11,7 +11,15 @@ from ei_widgets.billing import BudgetEvent, CostMeter, CostSnapshot
 from ei_widgets.errors import EIError
 from ei_widgets.money import format_money
 from ei_widgets.units import format_percent
-from ei_widgets.views.common import NO_MATH, SIMULATED, error_html, esc, note, set_if_changed
+from ei_widgets.views.common import (
+    NO_MATH,
+    SIMULATED,
+    bounded,
+    error_html,
+    esc,
+    note,
+    set_if_changed,
+)
 
 _BIG = "font-size:22px;font-weight:600;font-variant-numeric:tabular-nums"
 
@@ -42,13 +50,8 @@ class CostPanel(w.VBox):
             layout=w.Layout(width="320px"),
         )
         self.budget_text = w.HTML()
-        self.budget_amount = w.BoundedFloatText(
-            value=1.0,
-            min=0.01,
-            max=1e6,
-            step=0.5,
-            description="Budget $",
-            layout=w.Layout(width="180px"),
+        self.budget_amount = bounded(
+            w.BoundedFloatText, 1.0, 0.01, 1e6, "Budget $", "180px", step=0.5
         )
         self.budget_period = w.Dropdown(
             options=[("this session", "session"), ("this month", "month")],

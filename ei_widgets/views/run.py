@@ -15,9 +15,11 @@ from ei_widgets.errors import EIError
 from ei_widgets.pacing import DEFAULT_PACING, PACINGS
 from ei_widgets.runner import Progress, Run, RunState
 from ei_widgets.units import significant
-from ei_widgets.views.common import error_html, esc, note, set_if_changed
+from ei_widgets.views.common import bounded, error_html, esc, note, set_if_changed
 
 RunFactory = Callable[..., Run]
+
+_LABEL = {"description_width": "90px"}
 
 _STATE_COLOURS = {
     RunState.IDLE: "#555",
@@ -34,45 +36,21 @@ class RunPanel(w.VBox):
     def __init__(self, make_run: RunFactory, on_batch: Callable[[int], None]) -> None:
         self._make_run = make_run
         self.run: Run | None = None
-        self.batch = w.BoundedIntText(
-            value=1,
-            min=1,
-            max=4096,
-            description="Batch size",
-            layout=w.Layout(width="220px"),
-            style={"description_width": "90px"},
-        )
+        self.batch = bounded(w.BoundedIntText, 1, 1, 4096, "Batch size", "220px", style=_LABEL)
         self.mode = w.ToggleButtons(
             options=[("requests", "requests"), ("duration", "duration")],
             value="requests",
             description="Run for",
             style={"button_width": "80px"},
         )
-        self.requests = w.BoundedIntText(
-            value=200,
-            min=1,
-            max=10_000_000,
-            description="Requests",
-            layout=w.Layout(width="220px"),
-            style={"description_width": "90px"},
+        self.requests = bounded(
+            w.BoundedIntText, 200, 1, 10_000_000, "Requests", "220px", style=_LABEL
         )
-        self.duration = w.BoundedFloatText(
-            value=10.0,
-            min=0.1,
-            max=86_400.0,
-            step=1.0,
-            description="Seconds",
-            layout=w.Layout(width="220px", display="none"),
-            style={"description_width": "90px"},
+        self.duration = bounded(
+            w.BoundedFloatText, 10.0, 0.1, 86_400.0, "Seconds", "220px", step=1.0, style=_LABEL
         )
-        self.concurrency = w.BoundedIntText(
-            value=1,
-            min=1,
-            max=64,
-            description="Concurrency",
-            layout=w.Layout(width="220px"),
-            style={"description_width": "90px"},
-        )
+        self.duration.layout.display = "none"
+        self.concurrency = bounded(w.BoundedIntText, 1, 1, 64, "Concurrency", "220px", style=_LABEL)
         self.clock = w.ToggleButtons(
             options=[(p, p) for p in PACINGS],
             value=DEFAULT_PACING,

@@ -15,22 +15,28 @@ import ipywidgets as w
 import numpy as np
 
 from ei_widgets.errors import EIError
-from ei_widgets.money import format_money
 from ei_widgets.report import SIZING_RPS, SIZING_TARGET_MS
-from ei_widgets.rich import searched_text
+from ei_widgets.rich import OPTION_ALIGN, OPTION_COLUMNS, money_or_dash, option_cells, searched_text
 from ei_widgets.sizing import Recommendation, Row
-from ei_widgets.units import format_bytes, format_ms, significant
-from ei_widgets.views.common import NO_MATH, SIMULATED, error_html, esc, note, table
+from ei_widgets.views.charts import clear_marks, figure, line, scatter
+from ei_widgets.views.common import NO_MATH, SIMULATED, bounded, error_html, esc, note, table
 
 TABLE_ROWS = 15
 NOT_MEASURED = "not measured"  # ei_widgets.fp16.NOT_MEASURED, without importing the fp16 tools
 KIND_COLOURS = {"accelerator": "#4e79a7", "gpu": "#f28e2b", "cpu": "#9c9c9c"}
+KIND_LABELS = {
+    "accelerator": "EI accelerator (retired 2023)",
+    "gpu": "GPU or Inferentia2 (today)",
+    "cpu": "CPU only (today)",
+}
+_TOOLTIP = {
+    "fields": ["name", "x", "y"],
+    "labels": ["option", "$/h", "ms"],
+    "formats": ["", ".4g", ".4g"],
+}
+_ALIGN = {"l": "left", "r": "right"}
 
 Recommend = Callable[..., Recommendation]
-
-
-def _money(value: object) -> str:
-    return "—" if value is None else format_money(value)  # type: ignore[arg-type]
 
 
 def _agreement(row: Row) -> str:
@@ -46,19 +52,14 @@ class SizingPanel(w.VBox):
     def __init__(self, recommend: Recommend) -> None:
         self._recommend = recommend
         self.recommendation: Recommendation | None = None
-        self.target = w.BoundedFloatText(
-            value=SIZING_TARGET_MS,
-            min=0.01,
-            max=1e6,
-            description="Target ms",
-            layout=w.Layout(width="180px"),
-        )
-        self.rate = w.BoundedFloatText(
-            value=SIZING_RPS,
-            min=0.0,
-            max=1e9,
-            description="Req/s",
-            layout=w.Layout(width="180px"),
+        self.target = bounded(w.BoundedFloatText, SIZING_TARGET_MS, 0.01, 1e6, "Target ms", "180px")
+        self.rate = bounded(
+            w.BoundedFloatText,
+            SIZING_RPS,
+            0.0,
+            1e9,
+            "Req/s",
+            "180px",
             tooltip="requests per second to serve (0: any)",
         )
         self.button = w.Button(description="Recommend", button_style="primary", icon="search")
@@ -74,9 +75,7 @@ class SizingPanel(w.VBox):
             + "".join(
                 f'<span><span style="color:{colour}">{mark}</span> {esc(text)}</span>'
                 for colour, mark, text in (
-                    (KIND_COLOURS["accelerator"], "●", "EI accelerator (retired 2023)"),
-                    (KIND_COLOURS["gpu"], "●", "GPU or Inferentia2 (today)"),
-                    (KIND_COLOURS["cpu"], "●", "CPU only (today)"),
+                    *((KIND_COLOURS[kind], "●", KIND_LABELS[kind]) for kind in KIND_COLOURS),
                     ("#b0b0b0", "✕", "does not fit"),
                     ("#e15759", "◆", "pick"),
                     ("#59a14f", "■", "pick available today"),
@@ -86,90 +85,43 @@ class SizingPanel(w.VBox):
             + "</div>"
         )
 
-        xs = bq.LogScale()
-        ys = bq.LogScale()
-        self.scales = {"x": xs, "y": ys}
-        self.points: dict[str, bq.Scatter] = {}
-        for kind, colour in KIND_COLOURS.items():
-            self.points[kind] = bq.Scatter(
-                x=np.zeros(0),
-                y=np.zeros(0),
-                names=[],
-                display_names=False,
-                scales={"x": xs, "y": ys},
-                colors=[colour],
+        xs, ys = bq.LogScale(), bq.LogScale()
+        scales = {"x": xs, "y": ys}
+        self.scales = scales
+        self.points: dict[str, bq.Scatter] = {
+            kind: scatter(
+                scales,
+                colour,
+                KIND_LABELS[kind],
                 default_size=40,
-                labels=[
-                    {
-                        "accelerator": "EI accelerator (retired 2023)",
-                        "gpu": "GPU or Inferentia2 (today)",
-                        "cpu": "CPU only (today)",
-                    }[kind]
-                ],
-                display_legend=False,
                 opacities=[0.75],
-                tooltip=bq.Tooltip(
-                    fields=["name", "x", "y"],
-                    labels=["option", "$/h", "ms"],
-                    formats=["", ".4g", ".4g"],
-                ),
+                tooltip=bq.Tooltip(**_TOOLTIP),
             )
-        self.unfit = bq.Scatter(
-            x=np.zeros(0),
-            y=np.zeros(0),
-            names=[],
-            display_names=False,
-            scales={"x": xs, "y": ys},
-            colors=["#d0d0d0"],
+            for kind, colour in KIND_COLOURS.items()
+        }
+        self.unfit = scatter(
+            scales,
+            "#d0d0d0",
+            "does not fit",
             marker="cross",
             default_size=30,
-            labels=["does not fit"],
-            display_legend=False,
-            tooltip=bq.Tooltip(
-                fields=["name", "x", "y"],
-                labels=["option", "$/h", "ms"],
-                formats=["", ".4g", ".4g"],
-            ),
+            tooltip=bq.Tooltip(**_TOOLTIP),
         )
-        self.pick = bq.Scatter(
-            x=np.zeros(0),
-            y=np.zeros(0),
-            names=[],
-            display_names=True,
-            scales={"x": xs, "y": ys},
-            colors=["#e15759"],
-            marker="diamond",
-            default_size=220,
+        self.pick = scatter(
+            scales, "#e15759", "pick", display_names=True, marker="diamond", default_size=220,
             stroke="black",
-            labels=["pick"],
-            display_legend=False,
-        )
+        )  # fmt: skip
         # the pick among what can be bought today (sizing.Recommendation.pick_today)
-        self.pick_today = bq.Scatter(
-            x=np.zeros(0),
-            y=np.zeros(0),
-            names=[],
-            display_names=True,
-            scales={"x": xs, "y": ys},
-            colors=["#59a14f"],
-            marker="square",
-            default_size=160,
-            stroke="black",
-            labels=["pick available today"],
-            display_legend=False,
+        self.pick_today = scatter(
+            scales, "#59a14f", "pick available today", display_names=True, marker="square",
+            default_size=160, stroke="black",
+        )  # fmt: skip
+        self.target_line = line(
+            scales, "#e15759", "latency target", line_style="dashed", display_legend=False
         )
-        self.target_line = bq.Lines(
-            x=np.zeros(0),
-            y=np.zeros(0),
-            scales={"x": xs, "y": ys},
-            colors=["#e15759"],
-            line_style="dashed",
-            labels=["latency target"],
-            display_legend=False,
-        )
-        self.figure = bq.Figure(
-            marks=[*self.points.values(), self.unfit, self.target_line, self.pick, self.pick_today],
-            axes=[
+        self.figure = figure(
+            [*self.points.values(), self.unfit, self.target_line, self.pick, self.pick_today],
+            [
                 bq.Axis(scale=xs, label="$ per hour (SageMaker, on demand)", tick_format=".3g"),
                 bq.Axis(
                     scale=ys,
@@ -179,11 +131,10 @@ class SizingPanel(w.VBox):
                     label_offset="55px",
                 ),
             ],
-            title="Latency against price, every option (modelled)",
-            fig_margin={"top": 30, "bottom": 45, "left": 75, "right": 15},
-            layout=w.Layout(width="100%", height="360px"),
-            animation_duration=0,
-            title_style={"font-size": "13px"},
+            "Latency against price, every option (modelled)",
+            height="360px",
+            margin={"top": 30, "bottom": 45, "left": 75, "right": 15},
+            min_width=None,
         )
         super().__init__(
             [
@@ -213,18 +164,7 @@ class SizingPanel(w.VBox):
         self.reason.value = note(text)
         self.searched.value = ""
         self.listing.value = ""
-        empty = np.zeros(0)
-        for mark in (
-            *self.points.values(),
-            self.unfit,
-            self.pick,
-            self.pick_today,
-            self.target_line,
-        ):
-            with mark.hold_sync():
-                mark.x, mark.y = empty, empty
-                if isinstance(mark, bq.Scatter):
-                    mark.names = []
+        clear_marks(*self.points.values(), self.unfit, self.pick, self.pick_today, self.target_line)
 
     def update(self) -> Recommendation | None:
         """Ask the recommender with the panel's target and rate, and draw its answer."""
@@ -276,49 +216,19 @@ class SizingPanel(w.VBox):
         shown = rows[:TABLE_ROWS]
         highlight = shown.index(pick) if pick is not None and pick in shown else None
         self.listing.value = table(
-            [
-                "option",
-                "batch",
-                "precision",
-                "latency",
-                "inferences/s",
-                "memory",
-                "$/h",
-                "$ per million",
-                "bound",
-                "meets",
-                "fp16 agreement",
-            ],
+            [*OPTION_COLUMNS, "$/h", "$ per million", "bound", "meets", "fp16 agreement"],
             [
                 [
-                    r.option,
-                    r.batch_size,
-                    r.precision,
-                    format_ms(r.latency_ms / 1e3),
-                    significant(r.throughput_per_s),
-                    f"{format_bytes(r.memory_needed_bytes)}"
-                    f" of {format_bytes(r.memory_available_bytes)}",
-                    _money(r.price_per_hour),
-                    _money(r.cost_per_million),
+                    *option_cells(r),
+                    money_or_dash(r.price_per_hour),
+                    money_or_dash(r.cost_per_million),
                     r.bound,
                     "yes" if r.meets else ("no (does not fit)" if not r.fits else "no"),
                     _agreement(r),
                 ]
                 for r in shown
             ],
-            align=[
-                "left",
-                "right",
-                "left",
-                "right",
-                "right",
-                "right",
-                "right",
-                "right",
-                "left",
-                "left",
-                "left",
-            ],
+            align=[_ALIGN[a] for a in OPTION_ALIGN + "rrlll"],
             highlight=highlight,
         ) + note(f"{len(rows):,} options weighed; the first {len(shown)} shown.")
 
