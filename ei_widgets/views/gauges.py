@@ -33,8 +33,17 @@ import numpy as np
 
 from ei_widgets.estimate import TERMS, Estimate
 from ei_widgets.metrics import MetricsSnapshot, SeriesPoint
-from ei_widgets.units import format_bytes, format_ms, format_percent, significant
-from ei_widgets.views.common import SIMULATED, esc, set_if_changed
+from ei_widgets.views.charts import TICKS, clear_marks, figure, line, same, set_xy
+from ei_widgets.views.common import SIMULATED, set_if_changed
+from ei_widgets.views.gauges_html import (
+    HOST_BOUND_TEXT,
+    LINE_COLOURS,
+    TERM_COLOURS,
+    breakdown_html,
+    device_gauges_html,
+    latency_legend_html,
+    summary_html,
+)
 
 SERIES_SECONDS = 120
 """Seconds of history drawn in the time charts (the stream keeps its own bounded ring)."""
@@ -48,87 +57,17 @@ HOST_BOUND_SHARE = 0.5
 TARGET_SPAN = 3.0
 """The latency target is drawn when it lies within this factor of the highest latency shown."""
 
-TERM_COLOURS = {
-    "network": "#6c8ebf",
-    "compute": "#82b366",
-    "memory": "#d6b656",
-    "launch": "#b39ddb",
-    "host": "#e57373",
-}
-LINE_COLOURS = {"p50": "#2ca02c", "p95": "#d62728", "mean": "#999999", "target": "#1f5fa8"}
-
 TIME_AXIS = "simulated seconds since the run started"
 THROUGHPUT_TITLE = "Throughput, whole seconds"
 THROUGHPUT_WAITING = "Throughput: no whole simulated second yet"
-HOST_BOUND_TEXT = (
-    '<span style="background:#e57373;color:white;font-weight:600;padding:2px 10px;'
-    'border-radius:10px" title="Most calls took longer on this machine&#39;s CPU than their '
-    'simulated latency, so the paced run could not keep the simulated pace">HOST-BOUND</span>'
-    " This machine cannot keep up with the simulated device; the simulated figures are"
-    " unaffected."
-)
-
-_MARGIN = {"top": 30, "bottom": 40, "left": 70, "right": 15}
-_LABEL_OFFSET = "55px"
-_TICKS = ",.3~r"  # three significant figures, plain decimals: never "900m" for 0.9
 
 
-def _figure(marks: list[Any], axes: list[bq.Axis], title: str, height: str = "210px") -> bq.Figure:
-    return bq.Figure(
-        marks=marks,
-        axes=axes,
-        title=title,
-        fig_margin=dict(_MARGIN),
-        layout=w.Layout(width="100%", height=height, min_width="260px"),
-        animation_duration=0,
-        title_style={"font-size": "13px"},
-    )
-
-
-def _same(a: Any, b: np.ndarray) -> bool:
-    try:
-        return bool(np.array_equal(np.asarray(a, dtype=float), b, equal_nan=True))
-    except (TypeError, ValueError):
-        return False
-
-
-def _set_xy(mark: bq.Mark, x: np.ndarray, y: np.ndarray) -> bool:
-    """Set a mark's data in one message, and only if it changed. True when sent."""
-    if _same(mark.x, x) and _same(mark.y, y):
-        return False
-    with mark.hold_sync():
-        mark.x = x
-        mark.y = y
-    return True
-
-
-def _line(scales: dict[str, bq.Scale], colour: str, label: str, **style: Any) -> bq.Lines:
-    return bq.Lines(
-        x=np.zeros(0), y=np.zeros(0), scales=scales, colors=[colour], labels=[label], **style
-    )
-
-
-def _swatch(colour: str, text: str, dashed: bool = False) -> str:
-    line = "dashed" if dashed else "solid"
-    return (
-        f'<span style="white-space:nowrap"><span style="display:inline-block;width:14px;'
-        f'border-top:2px {line} {colour};margin:0 4px 3px 0"></span>{text}</span>'
-    )
-
-
-def gauge_html(label: str, fraction: float | None, text: str, colour: str) -> str:
-    """One horizontal gauge: a label, a bar filled to ``fraction`` (0..1) and the number."""
-    width = 0.0 if fraction is None else max(0.0, min(fraction, 1.0)) * 100
-    over = fraction is not None and fraction > 1
-    fill = "#a4262c" if over else colour
-    return (
-        '<div style="display:flex;align-items:center;gap:8px;font-size:12px;margin:3px 0">'
-        f'<span style="width:150px">{esc(label)}</span>'
-        '<span style="flex:0 0 160px;height:10px;background:#e8e8e8;border-radius:5px;'
-        f'overflow:hidden"><span style="display:block;height:100%;width:{width:.1f}%;'
-        f'background:{fill}"></span></span>'
-        f'<span style="font-variant-numeric:tabular-nums">{esc(text)}</span></div>'
-    )
+def _time_axes(x: bq.Scale, y: bq.Scale, label: str) -> list[bq.Axis]:
+    """Simulated seconds across, ``label`` up the left side."""
+    return [
+        bq.Axis(scale=x, label=TIME_AXIS, tick_format=TICKS),
+        bq.Axis(scale=y, side="left", label=label, tick_format=TICKS, label_offset="55px"),
+    ]
 
 
 class GaugesPanel(w.VBox):
@@ -145,45 +84,27 @@ class GaugesPanel(w.VBox):
         self.messages_sent = 0  # widget updates actually sent (coalescing check in tests)
 
         tx, ty = bq.LinearScale(), bq.LinearScale(min=0)
-        self.throughput = _line({"x": tx, "y": ty}, "#1f77b4", "inferences/s", stroke_width=2)
-        self.throughput_figure = _figure(
+        self.throughput = line({"x": tx, "y": ty}, "#1f77b4", "inferences/s", stroke_width=2)
+        self.throughput_figure = figure(
             [self.throughput],
-            [
-                bq.Axis(scale=tx, label=TIME_AXIS, tick_format=_TICKS),
-                bq.Axis(
-                    scale=ty,
-                    side="left",
-                    label="inferences/s",
-                    tick_format=_TICKS,
-                    label_offset=_LABEL_OFFSET,
-                ),
-            ],
+            _time_axes(tx, ty, "inferences/s"),
             THROUGHPUT_TITLE,
         )
 
         self.latency_scale = bq.LinearScale(min=0)
         scales = {"x": bq.LinearScale(), "y": self.latency_scale}
         # markers on the per-second means, so a run shorter than two seconds still shows a point
-        self.latency_mean = _line(
+        self.latency_mean = line(
             scales, LINE_COLOURS["mean"], "mean per second", marker="circle", marker_size=16
         )
-        self.latency_p50 = _line(scales, LINE_COLOURS["p50"], "p50", stroke_width=2)
-        self.latency_p95 = _line(scales, LINE_COLOURS["p95"], "p95", stroke_width=2)
-        self.latency_target = _line(
+        self.latency_p50 = line(scales, LINE_COLOURS["p50"], "p50", stroke_width=2)
+        self.latency_p95 = line(scales, LINE_COLOURS["p95"], "p95", stroke_width=2)
+        self.latency_target = line(
             scales, LINE_COLOURS["target"], "latency target", line_style="dashed"
         )
-        self.latency_figure = _figure(
+        self.latency_figure = figure(
             [self.latency_mean, self.latency_p50, self.latency_p95, self.latency_target],
-            [
-                bq.Axis(scale=scales["x"], label=TIME_AXIS, tick_format=_TICKS),
-                bq.Axis(
-                    scale=self.latency_scale,
-                    side="left",
-                    label="ms per call",
-                    tick_format=_TICKS,
-                    label_offset=_LABEL_OFFSET,
-                ),
-            ],
+            _time_axes(scales["x"], self.latency_scale, "ms per call"),
             "Latency per call",
         )
         self.latency_legend = w.HTML()
@@ -199,11 +120,11 @@ class GaugesPanel(w.VBox):
             labels=list(TERMS),
             padding=0.3,
         )
-        self.breakdown_figure = _figure(
+        self.breakdown_figure = figure(
             [self.breakdown],
             [
                 bq.Axis(scale=bx, side="left"),
-                bq.Axis(scale=by, label="ms per call", tick_format=_TICKS),
+                bq.Axis(scale=by, label="ms per call", tick_format=TICKS),
             ],
             "Latency breakdown",
             height="150px",
@@ -254,15 +175,13 @@ class GaugesPanel(w.VBox):
         self._origin = None
         self._quantiles.clear()
         self._last_calls = -1
-        empty = np.zeros(0)
-        for mark in (
+        self.messages_sent += clear_marks(
             self.throughput,
             self.latency_mean,
             self.latency_p50,
             self.latency_p95,
             self.latency_target,
-        ):
-            self.messages_sent += _set_xy(mark, empty, empty)
+        )
 
     def set_target(self, target_ms: float | None) -> None:
         """The latency target drawn on the latency chart (the Sizing tab's)."""
@@ -272,29 +191,13 @@ class GaugesPanel(w.VBox):
         """Show the modelled per-call breakdown (network, compute, memory, launch, host)."""
         if estimate is None:
             values = np.zeros((len(TERMS), 1))
-            what = "Attach an accelerator and choose a model to see where a call's time goes."
         else:
-            parts = estimate.breakdown
-            values = np.array([[parts[t] * 1e3] for t in TERMS])
-            what = (
-                f"{estimate.target}, batch {estimate.batch_size}, {estimate.precision}:"
-                f" {format_ms(estimate.latency_s)} per call, {estimate.bound}-bound (modelled)."
-            )
-        if not _same(self.breakdown.y, values):
+            values = np.array([[estimate.breakdown[t] * 1e3] for t in TERMS])
+        if not same(self.breakdown.y, values):
             self.breakdown.y = values
             self.messages_sent += 1
-        legend = " ".join(
-            f'<span style="white-space:nowrap"><span style="display:inline-block;width:10px;'
-            f'height:10px;background:{TERM_COLOURS[t]};margin-right:3px"></span>{t}'
-            + (f" {format_ms(float(v[0]) / 1e3)}" if estimate is not None else "")
-            + "</span>"
-            for t, v in zip(TERMS, values, strict=True)
-        )
-        set_if_changed(
-            self.breakdown_text,
-            value=f'<div style="font-size:12px">{esc(what)}</div>'
-            f'<div style="font-size:12px;display:flex;flex-wrap:wrap;gap:8px">{legend}</div>',
-        )
+        text = breakdown_html(estimate, [float(v[0]) for v in values])
+        set_if_changed(self.breakdown_text, value=text)
 
     def _render_legend(self, warmup_ms: float | None, target_shown: bool = True) -> int:
         target = self._target_ms
@@ -302,26 +205,7 @@ class GaugesPanel(w.VBox):
         if key == self._legend_key:  # drawn each pass: skip the string work when unchanged
             return 0
         self._legend_key = key
-        items = [
-            _swatch(LINE_COLOURS["p50"], "p50"),
-            _swatch(LINE_COLOURS["p95"], "p95"),
-            _swatch(LINE_COLOURS["mean"], "mean per second"),
-        ]
-        if target is not None:
-            where = "" if target_shown else " (above this scale)"
-            items.append(
-                _swatch(LINE_COLOURS["target"], f"target {format_ms(target / 1e3)}{where}", True)
-            )
-        if warmup_ms is not None:
-            items.append(
-                f'<span style="white-space:nowrap">warm-up call {format_ms(warmup_ms / 1e3)},'
-                " left out of the scale</span>"
-            )
-        value = (
-            '<div style="font-size:12px;display:flex;flex-wrap:wrap;gap:10px">'
-            + "".join(items)
-            + "</div>"
-        )
+        value = latency_legend_html(target, warmup_ms, target_shown)
         before = self.latency_legend.value
         set_if_changed(self.latency_legend, value=value)
         return int(self.latency_legend.value != before)
@@ -345,7 +229,7 @@ class GaugesPanel(w.VBox):
         """
 
         def put(mark: bq.Mark, x: np.ndarray, y: np.ndarray) -> int:
-            return _set_xy(mark, x, y) if charts else 0
+            return set_xy(mark, x, y) if charts else 0
 
         sent = 0
         self._warmup_ms = None if math.isnan(snapshot.warmup_ms) else snapshot.warmup_ms
@@ -392,15 +276,7 @@ class GaugesPanel(w.VBox):
 
         sent += self._gauges(snapshot, capacity_bytes, attached)
 
-        summary = (
-            '<div style="font-size:13px;font-variant-numeric:tabular-nums">'
-            f"<b>{significant(snapshot.throughput_per_s)}</b> inferences/s"
-            f" &nbsp;·&nbsp; p50 <b>{_ms(snapshot.p50_ms)}</b>"
-            f" &nbsp;·&nbsp; p95 <b>{_ms(snapshot.p95_ms)}</b>"
-            f" &nbsp;·&nbsp; {snapshot.calls:,} calls, {snapshot.inferences:,} inferences"
-            f"{f', {snapshot.errors:,} errors' if snapshot.errors else ''}"
-            f" &nbsp;·&nbsp; {significant(snapshot.simulated_seconds)} s simulated</div>"
-        )
+        summary = summary_html(snapshot)
         before = self.summary.value
         set_if_changed(self.summary, value=summary)
         sent += self.summary.value != before
@@ -421,10 +297,10 @@ class GaugesPanel(w.VBox):
         sent = 0
         if shown and target is not None:
             span = float(max(len(points) - 1, 1))
-            sent += _set_xy(self.latency_target, np.array([0.0, span]), np.array([target, target]))
+            sent += set_xy(self.latency_target, np.array([0.0, span]), np.array([target, target]))
         else:
             empty = np.zeros(0)
-            sent += _set_xy(self.latency_target, empty, empty)
+            sent += set_xy(self.latency_target, empty, empty)
         return sent + self._render_legend(self._warmup_ms, bool(shown) or not points)
 
     def _gauges(
@@ -436,26 +312,7 @@ class GaugesPanel(w.VBox):
         if key == self._gauge_key:
             return 0
         self._gauge_key = key
-        if capacity_bytes and name:
-            used = snapshot.memory_bytes
-            memory = gauge_html(
-                f"{name} memory",
-                used / capacity_bytes,
-                f"{format_bytes(used)} / {format_bytes(capacity_bytes)}"
-                f" ({format_percent(used / capacity_bytes)})"
-                + (f", peak {format_bytes(snapshot.peak_memory_bytes)}" if used else "")
-                + (" — over capacity" if used > capacity_bytes else ""),
-                "#6c8ebf",
-            )
-            utilisation = gauge_html(
-                "utilisation",
-                snapshot.utilisation,
-                f"{format_percent(snapshot.utilisation)} of peak FLOP/s",
-                "#82b366",
-            )
-        else:
-            memory = gauge_html("accelerator memory", None, "no accelerator attached", "#6c8ebf")
-            utilisation = gauge_html("utilisation", None, "—", "#82b366")
+        memory, utilisation = device_gauges_html(snapshot, capacity_bytes, name)
         sent = 0
         for widget, value in ((self.memory_gauge, memory), (self.utilisation_gauge, utilisation)):
             if widget.value != value:
@@ -488,7 +345,3 @@ class _Ring:
         if self._count < len(self._data):
             return self._data[: self._count]
         return np.concatenate((self._data[self._next :], self._data[: self._next]))
-
-
-def _ms(milliseconds: float) -> str:
-    return "—" if math.isnan(milliseconds) else format_ms(milliseconds / 1e3)
