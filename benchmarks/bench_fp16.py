@@ -23,6 +23,7 @@ import onnxruntime as ort
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rows import Rows
+from timing import median_seconds
 
 from ei_widgets import fp16
 from tests.weights import with_weights
@@ -40,12 +41,7 @@ def one_inference_s(model: Any, repeats: int) -> float:
     shape = [d if isinstance(d, int) else 1 for d in arg.shape]
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     sess.run(None, {arg.name: x})  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        sess.run(None, {arg.name: x})
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return median_seconds(lambda: sess.run(None, {arg.name: x}), repeats)
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import median_seconds
 
 from ei_widgets.catalog import default_catalog
 from ei_widgets.demo import demo_model
@@ -41,15 +41,6 @@ def sweep(prof: Profile) -> int:
         for precision in PRECISIONS:
             n += len(estimate_batches(prof, acc, BATCHES, precision=precision, catalog=cat))
     return n
-
-
-def timed(fn: Any, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -76,11 +67,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     n = sweep(prof)
     report("first sweep, arrays built (for information)", (time.perf_counter() - start) * 1e3,
            None, f"{n} estimates")  # fmt: skip
-    ms = timed(lambda: sweep(prof), repeats) * 1e3
+    ms = median_seconds(lambda: sweep(prof), repeats) * 1e3
     report("sweep: 6 accelerators x b1-32 x fp32/fp16", ms, 100, f"{n} estimates")
     rec = recommend(prof, latency_target_ms=50, requests_per_second=100, batch_sizes=BATCHES)
     ms = (
-        timed(
+        median_seconds(
             lambda: recommend(
                 prof, latency_target_ms=50, requests_per_second=100, batch_sizes=BATCHES
             ),
@@ -91,7 +82,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     report("recommend(): every option x b1-32", ms, 100, f"{len(rec)} rows")
     print(rec.reason)
     calls = 200
-    ms = timed(lambda: [estimate(prof, "ml.eia2.medium") for _ in range(calls)], repeats) * 1e3
+    ms = (
+        median_seconds(lambda: [estimate(prof, "ml.eia2.medium") for _ in range(calls)], repeats)
+        * 1e3
+    )
     report("one estimate(), DenseNet-121 on ml.eia2.medium", ms / calls, 1, "arrays built")
     return rows
 
