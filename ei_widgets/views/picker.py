@@ -20,21 +20,11 @@ import ipywidgets as w
 from ei_widgets.accelerator import AcceleratorState
 from ei_widgets.catalog import Accelerator, Catalog
 from ei_widgets.errors import EIError
-from ei_widgets.estimate import does_not_fit, estimate
 from ei_widgets.money import format_money
 from ei_widgets.profile import Profile
-from ei_widgets.units import format_bytes, format_ms
-from ei_widgets.views.common import SIMULATED, error_html, esc, note
-
-NONE = "none"
-_COLUMNS = "170px 70px 70px 70px 70px 1fr"
-
-
-def _cell(text: str, *, align: str = "right", colour: str = "inherit") -> w.HTML:
-    return w.HTML(
-        f'<div style="text-align:{align};font-size:12px;color:{colour};'
-        f'font-variant-numeric:tabular-nums">{text}</div>'
-    )
+from ei_widgets.units import format_bytes
+from ei_widgets.views.common import error_html, esc, note
+from ei_widgets.views.size_table import NONE, SizeTable, fit_of
 
 
 class PickerPanel(w.VBox):
@@ -59,43 +49,8 @@ class PickerPanel(w.VBox):
         self.accelerators: list[Accelerator] = sorted(
             cat.accelerators.values(), key=lambda a: (a.family, a.f32_tflops, a.memory_bytes)
         )
-        self.buttons: dict[str, w.Button] = {}
-        self.fit_cells: dict[str, w.HTML] = {}
-        header = [
-            _cell("<b>accelerator</b>", align="left"),
-            _cell("<b>F32 TFLOPS</b>"),
-            _cell("<b>F16 TFLOPS</b>"),
-            _cell("<b>memory</b>"),
-            _cell("<b>$/h</b>"),
-            _cell(f"<b>fit and latency for the chosen model</b> {SIMULATED}", align="left"),
-        ]
-        cells: list[w.Widget] = list(header)
-        none_button = self._button(NONE, "None (CPU only)")
-        self.fit_cells[NONE] = _cell("runs on the notebook instance's CPUs", align="left")
-        cells += [
-            none_button,
-            _cell("—"),
-            _cell("—"),
-            _cell("—"),
-            _cell("$0"),
-            self.fit_cells[NONE],
-        ]
-        for acc in self.accelerators:
-            self.fit_cells[acc.name] = _cell("", align="left")
-            cells += [
-                self._button(acc.name, acc.name),
-                _cell(f"{acc.f32_tflops:g}"),
-                _cell(f"{acc.f16_tflops:g}"),
-                _cell(format_bytes(acc.memory_bytes)),
-                _cell(format_money(acc.price_per_hour)),
-                self.fit_cells[acc.name],
-            ]
-        self.grid = w.GridBox(
-            cells,
-            layout=w.Layout(
-                grid_template_columns=_COLUMNS, grid_gap="2px 8px", align_items="center"
-            ),
-        )
+        self.grid = SizeTable(self.accelerators, self.select)
+        self.buttons, self.fit_cells = self.grid.buttons, self.grid.fit_cells
         self.precision = w.ToggleButtons(
             options=[("FP32", "fp32"), ("FP16", "fp16")],
             value="fp32",
@@ -150,12 +105,6 @@ class PickerPanel(w.VBox):
         )
         self.show_state()
         self.refresh_fits(None, 1)
-
-    def _button(self, key: str, label: str) -> w.Button:
-        button = w.Button(description=label, layout=w.Layout(width="165px"))
-        button.on_click(lambda _b: self.select(key))
-        self.buttons[key] = button
-        return button
 
     @staticmethod
     def _instance_options(cat: Catalog) -> list[tuple[str, str]]:
@@ -240,7 +189,7 @@ class PickerPanel(w.VBox):
         if self._profile is None:
             return
         cat = self._catalog()
-        est = estimate(
+        fit = fit_of(
             self._profile,
             cat.accelerator(name),
             batch_size=self._batch,
@@ -248,8 +197,8 @@ class PickerPanel(w.VBox):
             instance=self.instance.value,
             catalog=cat,
         )
-        if not est.fits:
-            raise does_not_fit(self._profile, est, catalog=cat)
+        if not fit.fits:
+            raise EIError(fit.reason or f"{name} does not fit.")
 
     def _on_instance(self, change: dict[str, object]) -> None:
         name = str(change["new"])
@@ -291,47 +240,16 @@ class PickerPanel(w.VBox):
         self._profile, self._batch = profile, batch_size
         cat = self._catalog()
         for acc in self.accelerators:
-            if profile is None:
-                self.fits[acc.name], self.reasons[acc.name] = True, None
-                text = "choose a model to see whether it fits"
-                colour = "#777"
-            else:
-                try:
-                    est = estimate(
-                        profile,
-                        acc,
-                        batch_size=batch_size,
-                        precision=self.precision.value,
-                        instance=self.instance.value,
-                        catalog=cat,
-                    )
-                except EIError as error:
-                    self.fits[acc.name], self.reasons[acc.name] = False, str(error)
-                    text, colour = esc(str(error)), "#a4262c"
-                else:
-                    fits = est.fits
-                    reason = None if fits else str(does_not_fit(profile, est, catalog=cat))
-                    self.fits[acc.name], self.reasons[acc.name] = fits, reason
-                    if fits:
-                        text = (
-                            f"fits ({format_bytes(est.memory_needed_bytes)} needed);"
-                            f" {format_ms(est.latency_s)} per call at batch {batch_size},"
-                            f" {est.bound}-bound"
-                        )
-                        colour = "#25632a"
-                    else:
-                        text = (
-                            f"does not fit: needs {format_bytes(est.memory_needed_bytes)}, has "
-                            f"{format_bytes(acc.memory_bytes)}"
-                        )
-                        colour = "#a4262c"
-            cell = self.fit_cells[acc.name]
-            value = (
-                f'<div style="font-size:12px;color:{colour}" '
-                f'title="{esc(self.reasons[acc.name] or "")}">{text}</div>'
+            fit = fit_of(
+                profile,
+                acc,
+                batch_size=batch_size,
+                precision=self.precision.value,
+                instance=self.instance.value,
+                catalog=cat,
             )
-            if cell.value != value:
-                cell.value = value
+            self.fits[acc.name], self.reasons[acc.name] = fit.fits, fit.reason
+            self.grid.show_fit(acc.name, fit)
         if self.selected != NONE and not self.fits.get(self.selected, True):
             att = self._state.attachment  # back to what is attached, never to a silent detach
             self.selected = att.name if att is not None else NONE
@@ -361,20 +279,7 @@ class PickerPanel(w.VBox):
     def _style_buttons(self) -> None:
         att = self._state.attachment
         attached = att.name if att is not None else NONE
-        for key, button in self.buttons.items():
-            fits = key == NONE or self.fits.get(key, True)
-            style = "info" if key == self.selected else ""
-            icon = "check" if key == attached else ""
-            tooltip = (
-                ("attached now" if key == attached else "")
-                if fits
-                else (self.reasons.get(key) or "does not fit")
-            )
-            with button.hold_sync():
-                button.disabled = not fits
-                button.button_style = style
-                button.icon = icon
-                button.tooltip = tooltip
+        self.grid.style(self.selected, attached, self.fits, self.reasons)
         change = self.pending_change()
         detaching = self.selected == NONE
         with self.attach_button.hold_sync():
