@@ -21,25 +21,25 @@ SHARE = f"share/jupyter/labextensions/{NPM_NAME}"
 pytestmark = pytest.mark.slow
 
 
+def _python_m(
+    *args: str, timeout: float, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``python -m *args`` in this environment, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=check,
+    )
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the wheel from this checkout (the front end is reused when already built)."""
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "build",
-            "--wheel",
-            "--no-isolation",
-            "--outdir",
-            str(out),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    _python_m("build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT), timeout=600)
     (built,) = out.glob("ei_widgets-*.whl")
     return built
 
@@ -69,34 +69,12 @@ def test_labextension_list_reports_it_enabled_and_ok(wheel: Path, tmp_path: Path
     # Into a throw-away folder: `--prefix` would first uninstall the copy this environment has.
     target = tmp_path / "target"
     installed_before = _installed_copies()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-index",
-            "--ignore-installed",
-            "--target",
-            str(target),
-            str(wheel),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    pip_install = ["pip", "install", "--no-deps", "--no-index", "--ignore-installed"]
+    _python_m(*pip_install, "--target", str(target), str(wheel), timeout=300)
     assert (target / "ei_widgets" / "__init__.py").is_file()
     assert _installed_copies() == installed_before
     env = {**os.environ, "JUPYTER_PATH": str(target / "share" / "jupyter")}
-    listing = subprocess.run(
-        [sys.executable, "-m", "jupyter", "labextension", "list"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    )
+    listing = _python_m("jupyter", "labextension", "list", env=env, timeout=120)
     output = (listing.stdout + listing.stderr).splitlines()
     # the wheel's copy, listed under the folder it was installed to
     folder = output.index(str(target / "share" / "jupyter" / "labextensions"))
@@ -120,13 +98,9 @@ def test_building_from_source_without_node_says_what_to_install(tmp_path: Path) 
     python_only = tmp_path / "bin"
     python_only.mkdir()
     (python_only / "python").symlink_to(sys.executable)
-    built = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", str(source)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PATH": str(python_only)},
-        timeout=300,
-        check=False,
+    no_node = {**os.environ, "PATH": str(python_only)}
+    built = _python_m(
+        "build", "--wheel", "--no-isolation", str(source), env=no_node, timeout=300, check=False
     )
     assert built.returncode != 0
     assert "Node.js was not found on PATH" in built.stdout + built.stderr
