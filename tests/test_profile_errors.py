@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import tracemalloc
 
 import models
 import numpy as np
@@ -14,6 +13,7 @@ from onnx import TensorProto, helper
 
 from ei_widgets.errors import EIError, ModelLoadError, ProfileError
 from ei_widgets.profile import profile
+from tests.memory import PeakMemory
 
 
 def test_errors_are_value_errors() -> None:
@@ -90,14 +90,9 @@ def test_undefined_tensor() -> None:
 
 
 def test_absurd_constant_is_refused_without_allocating() -> None:
-    tracemalloc.start()
-    try:
-        with pytest.raises(ProfileError, match="1e\\+12 elements"):
-            profile(models.huge_constant(10**6))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 50 * 2**20
+    with PeakMemory() as memory, pytest.raises(ProfileError, match="1e\\+12 elements"):
+        profile(models.huge_constant(10**6))
+    assert memory.peak < 50 * 2**20
 
 
 def test_absurd_input_shape_is_refused() -> None:
@@ -156,13 +151,9 @@ def test_external_data_over_2gb_is_not_read(tmp_path: pathlib.Path) -> None:
     path = _external_model(tmp_path, elements)
     with open(tmp_path / "table.bin", "wb") as f:
         f.truncate(4 * elements)  # sparse: nothing is written, and nothing must be read
-    tracemalloc.start()
-    try:
+    with PeakMemory() as memory:
         p = profile(path, batch_size=2)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 50 * 2**20
+    assert memory.peak < 50 * 2**20
     assert p.param_count == elements
     assert p.model_size_bytes == os.path.getsize(path) + 4 * elements
     assert p.model_size_bytes > 2**31

@@ -8,7 +8,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import tracemalloc
 from typing import Any
 
 import models
@@ -21,6 +20,7 @@ from ei_widgets import cli
 from ei_widgets.errors import EIError, ModelLoadError
 from ei_widgets.graphorder import MAX_SUBGRAPH_DEPTH
 from ei_widgets.profile import profile
+from tests.memory import PeakMemory
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -285,13 +285,9 @@ def constant_weights(layers: int, width: int) -> onnx.ModelProto:
 
 def test_constant_node_weights_are_not_copied_for_shape_inference() -> None:
     model = constant_weights(layers=4, width=1024)  # 16 MiB of weights
-    tracemalloc.start()
-    try:
+    with PeakMemory() as memory:
         p = profile(model, batch_size=2)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 * 2**20  # a copy of the weights alone would be 16 MiB
+    assert memory.peak < 4 * 2**20  # a copy of the weights alone would be 16 MiB
     assert p.param_count == 4 * 1024 * 1024
     assert p.flops == 4 * 2 * 2 * 1024 * 1024
     assert [n.output_shapes for n in p.nodes if n.op_type == "MatMul"] == [((2, 1024),)] * 4
