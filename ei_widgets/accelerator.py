@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ei_widgets.callbacks import add_callback
 from ei_widgets.catalog import Accelerator, Catalog, Instance, default_catalog
 from ei_widgets.estimate import DEFAULT_HOST, check_fits, check_precision, estimate
 
@@ -175,28 +176,12 @@ class AcceleratorState:
 
     def subscribe(self, callback: Observer) -> Callable[[], None]:
         """Call ``callback(change)`` on every change; returns a function that unsubscribes."""
-        with self._lock:
-            self._observers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._observers:
-                    self._observers.remove(callback)
-
-        return unsubscribe
+        return add_callback(self._observers, callback, self._lock)
 
     def add_guard(self, guard: Guard) -> Callable[[], None]:
         """Call ``guard(accelerator)`` before every attach; an ``EIError`` it raises refuses the
         attach. Returns a function that removes the guard."""
-        with self._lock:
-            self._guards.append(guard)
-
-        def remove() -> None:
-            with self._lock:
-                if guard in self._guards:
-                    self._guards.remove(guard)
-
-        return remove
+        return add_callback(self._guards, guard, self._lock)
 
     def _emit(self, change: Change) -> None:
         for callback in list(self._observers):

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ei_widgets.callbacks import add_callback
+
 log = logging.getLogger(__name__)
 
 _MAX_ERROR_KINDS = 32
@@ -317,15 +319,7 @@ class MetricsStream:
 
     def subscribe(self, callback: Callable[[MetricsSnapshot], None]) -> Callable[[], None]:
         """Call ``callback(snapshot)`` as calls are recorded (throttled); returns unsubscribe."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return add_callback(self._subscribers, callback, self._lock)
 
     def notify(self) -> None:
         """Push a snapshot to every subscriber now."""

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ei_widgets.callbacks import add_callback
 from ei_widgets.errors import EIError
 from ei_widgets.pacing import DEFAULT_PACING, Pacing, check_pacing
 from ei_widgets.profile import Profile
@@ -345,15 +346,7 @@ class Run:
         from a callback is swallowed so that a broken view cannot break the run).
         Returns a function that unsubscribes.
         """
-        with self._lock:
-            self._callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._callbacks:
-                    self._callbacks.remove(callback)
-
-        return unsubscribe
+        return add_callback(self._callbacks, callback, self._lock)
 
     def _push(self, force: bool = False) -> None:
         now = time.monotonic()
