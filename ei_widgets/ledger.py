@@ -150,6 +150,31 @@ class IntervalProgress:
     simulated_s: float = 0.0
 
 
+def _store_interval(
+    conn: sqlite3.Connection,
+    interval_id: int,
+    progress: IntervalProgress,
+    close_reason: str | None = None,
+) -> bool:
+    """Store an open interval's progress (its duration never goes back) and, given
+    ``close_reason``, close it. False when the interval was already closed."""
+    cur = conn.execute(
+        "UPDATE intervals SET duration_us = MAX(duration_us, ?), inferences = ?, errors = ?,"
+        " simulated_s = ?, closed = ?, end_reason = COALESCE(?, end_reason)"
+        " WHERE id = ? AND closed = 0",
+        (
+            progress.duration_us,
+            progress.inferences,
+            progress.errors,
+            progress.simulated_s,
+            int(close_reason is not None),
+            close_reason,
+            interval_id,
+        ),
+    )
+    return cur.rowcount == 1
+
+
 # --- the ledger ---------------------------------------------------------------------------------
 
 
@@ -310,11 +335,7 @@ class Ledger:
             if cur.rowcount == 0:
                 return False
             for interval_id, p in intervals.items():
-                conn.execute(
-                    "UPDATE intervals SET duration_us = MAX(duration_us, ?), inferences = ?,"
-                    " errors = ?, simulated_s = ? WHERE id = ? AND closed = 0",
-                    (p.duration_us, p.inferences, p.errors, p.simulated_s, interval_id),
-                )
+                _store_interval(conn, interval_id, p)
             return True
 
     def close_interval(
@@ -322,20 +343,7 @@ class Ledger:
     ) -> bool:
         """Close one interval with its final duration. False if it was already closed."""
         with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE intervals SET duration_us = MAX(duration_us, ?), inferences = ?,"
-                " errors = ?, simulated_s = ?, closed = 1, end_reason = ?"
-                " WHERE id = ? AND closed = 0",
-                (
-                    progress.duration_us,
-                    progress.inferences,
-                    progress.errors,
-                    progress.simulated_s,
-                    reason,
-                    interval_id,
-                ),
-            )
-            return cur.rowcount == 1
+            return _store_interval(conn, interval_id, progress, close_reason=reason)
 
     def close_session(
         self,
@@ -360,12 +368,7 @@ class Ledger:
             if cur.rowcount == 0:
                 return False
             for interval_id, p in (intervals or {}).items():
-                conn.execute(
-                    "UPDATE intervals SET duration_us = MAX(duration_us, ?), inferences = ?,"
-                    " errors = ?, simulated_s = ?, closed = 1, end_reason = ?"
-                    " WHERE id = ? AND closed = 0",
-                    (p.duration_us, p.inferences, p.errors, p.simulated_s, reason, interval_id),
-                )
+                _store_interval(conn, interval_id, p, close_reason=reason)
             # Anything the caller did not list keeps its last heartbeat's duration.
             conn.execute(
                 "UPDATE intervals SET closed = 1, end_reason = ? WHERE session_id = ?"
