@@ -48,3 +48,10 @@ class NoAcceleratorError(EIError):
 
 class LedgerError(EIError):
     """The usage ledger cannot be used as asked."""
+
+
+def require_positive_int(value: object, what: str, error: type[EIError] = EIError) -> int:
+    """``value`` when it is a positive integer (not a bool); else ``error`` saying so."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise error(f"{what} must be a positive integer, not {value!r}.")
+    return value

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
@@ -35,8 +35,10 @@ from typing import TYPE_CHECKING
 import onnx
 
 from ei_widgets import dtypes, opcosts, rich
-from ei_widgets.errors import ModelLoadError, ProfileError
+from ei_widgets.errors import ModelLoadError
 from ei_widgets.graphorder import Node, ordered
+from ei_widgets.inputbinding import InputShapes, bind_inputs
+from ei_widgets.liveness import peak_activation_bytes
 from ei_widgets.loaders import load_model
 from ei_widgets.modeltypes import FrameworkInfo, LoadedModel
 from ei_widgets.shapeinfer import (
@@ -45,13 +47,27 @@ from ei_widgets.shapeinfer import (
     Dim,
     ShapeInference,
     TypeInfo,
-    concrete,
+    format_shape,
+    format_shapes,
     large_constants,
     type_of,
 )
 
 if TYPE_CHECKING:
     import pandas
+
+__all__ = [
+    "InputShapes",
+    "NodeCost",
+    "OpTypeTotal",
+    "ParamGroup",
+    "Profile",
+    "TensorInfo",
+    "format_shape",
+    "format_shapes",
+    "op_label",
+    "profile",
+]
 
 
 @dataclass(frozen=True)
@@ -201,22 +217,8 @@ def op_label(op_type: str, domain: str = "") -> str:
     return op_type if domain in opcosts.ONNX_DOMAINS else f"{domain}:{op_type}"
 
 
-def format_shape(shape: tuple[Dim, ...] | None) -> str:
-    """``(1, 3, 224, 224)`` style, with ``?`` for unknown dimensions and names kept."""
-    if shape is None:
-        return "?"
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
-
-
-def format_shapes(shapes: Iterable[tuple[Dim, ...] | None]) -> str:
-    """Several shapes, comma separated (a node's outputs)."""
-    return ", ".join(format_shape(s) for s in shapes)
-
-
 # ----------------------------------------------------------------------------------------------
 # profile()
-
-InputShapes = Mapping[str, "Sequence[int] | int"]
 
 _T = onnx.TensorProto
 # Constants of these types are shapes, indices, masks or labels, never weights.
@@ -278,21 +280,13 @@ def profile(
     return _Profiler(loaded, batch_size, input_shapes or {}).run()
 
 
-def _is_positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
 class _Profiler:
     """One profiling run; holds the intermediate maps so each step stays a small method."""
 
     def __init__(self, loaded: LoadedModel, batch_size: int, requested: InputShapes) -> None:
-        if not _is_positive_int(batch_size):
-            raise ProfileError(f"batch_size must be a positive integer, not {batch_size!r}.")
         self.loaded = loaded
         self.model = loaded.model
         self.graph = loaded.model.graph
-        self.batch_size = batch_size
-        self.requested = requested
         self.warnings: list[str] = list(loaded.warnings)
         self.types: dict[str, TypeInfo] = {}
         self.initializers: dict[str, onnx.TensorProto] = {}
@@ -304,48 +298,48 @@ class _Profiler:
             types[name] = (t.data_type, dims)
             if math.prod(dims) <= SMALL_CONSTANT_ELEMENTS and t.data_location != _T.EXTERNAL:
                 small.add(name)
-        # Graph inputs are read once: in IR 3 models they list every initializer too.
-        self.input_values: list[onnx.ValueInfoProto] = self.graph.input[:]
-        self.input_names: set[str] = {v.name for v in self.input_values}
-        self.declared: dict[str, TypeInfo] = {}  # the real inputs' types as the model gives them
-        self.shapes: dict[str, tuple[int, ...] | None] = {}  # filled by shape inference
-        self.nbytes: dict[str, int | None] = {}
-        self.dim_values: dict[str, int] = {}  # symbolic dimension name -> the size bound to it
         self.constants: set[str] = set(self.initializers)
-        self.read_anywhere: set[str] = set()  # every tensor some node or the graph output reads
         for sparse in self.graph.sparse_initializer:
             self.constants.add(sparse.values.name)
             self.types[sparse.values.name] = (sparse.values.data_type, tuple(sparse.dims))
+        # Graph inputs are read once: in IR 3 models they list every initializer too.
+        input_values: list[onnx.ValueInfoProto] = self.graph.input[:]
+        self.input_names: set[str] = {v.name for v in input_values}
+        self.real_inputs = [v for v in input_values if v.name not in self.constants]
+        self.binding = bind_inputs(self.real_inputs, batch_size, requested)
+        self.warnings += self.binding.warnings
+        self.shapes: dict[str, tuple[int, ...] | None] = {}  # filled by shape inference
+        self.nbytes: dict[str, int | None] = {}
+        self.read_anywhere: set[str] = set()  # every tensor some node or the graph output reads
 
     # -- driving ----------------------------------------------------------------------------
 
     def run(self) -> Profile:
         order, in_order = ordered(self.graph)
-        # set.union over whole lists runs in C, several times faster than a comprehension
-        self.read_anywhere = set().union(*[node.reads for node in order])
-        self.read_anywhere.update(o.name for o in self.graph.output)
-        self._check_defined(order)
-        self._check_names(order)
+        produced = set().union(*map(_OUTPUT, order))  # set.union over whole lists runs in C
+        reads = set().union(*[node.reads for node in order])
+        self._check_defined(order, reads, produced)
+        reads.update(o.name for o in self.graph.output)
+        self.read_anywhere = reads
+        self._check_names(order, produced)
         op_types = set(map(_OP_TYPE, order))
         large = large_constants(order) if "Constant" in op_types else {}  # weights there too
         self.types.update(large)
-        constants = self.constants
-        real_inputs = [i for i in self.input_values if i.name not in constants]
-        bound, batch = self._bind_inputs(real_inputs)
         folded = self._fold(order)
+        binding = self.binding
         inference = ShapeInference(
             self.loaded,
             order,
             self.types,
-            bound=bound,
-            declared=self.declared,
+            bound=binding.bound,
+            declared=binding.declared,
             initializers=self.initializers,
             small_initializers=self.small_initializers,
             large_constants=large,
-            dim_values=self.dim_values,
-            read_anywhere=self.read_anywhere,
+            dim_values=binding.dim_values,
+            read_anywhere=reads,
             in_order=in_order,
-            inputs_bound=all(concrete(shape) is not None for _, shape in bound.values()),
+            inputs_bound=binding.all_concrete,
             computes_shapes=not _SHAPE_SOURCES.isdisjoint(op_types),
             warnings=self.warnings,
         )
@@ -354,20 +348,28 @@ class _Profiler:
         nodes = self._node_costs(order, folded)
         unknown = sorted({op_label(n.op_type, n.domain) for n in nodes if not n.known})
         self._warn_unknown(nodes)
+        real_inputs = self.real_inputs
         return Profile(
             name=self.loaded.name,
-            inputs=tuple(self._io_info(v, declared=True) for v in real_inputs),
-            outputs=tuple(self._io_info(v, declared=True) for v in self.graph.output),
+            inputs=tuple(self._io_info(v) for v in real_inputs),
+            outputs=tuple(self._io_info(v) for v in self.graph.output),
             opsets={imp.domain: imp.version for imp in self.model.opset_import},
             producer=f"{self.model.producer_name} {self.model.producer_version}".strip(),
             node_count=len(order),
             op_histogram=self._histogram(order),
             params=self._params(order, folded),
             nodes=tuple(nodes),
-            peak_activation_bytes=self._peak(order, folded, real_inputs),
+            peak_activation_bytes=peak_activation_bytes(
+                order,
+                folded,
+                self.nbytes,
+                constants=self.constants,
+                inputs=[v.name for v in real_inputs],
+                outputs=[v.name for v in self.graph.output],
+            ),
             model_size_bytes=self.loaded.size_bytes,
             unknown_ops=tuple(unknown),
-            batch_size=batch,
+            batch_size=binding.batch_size,
             bound_inputs={
                 v.name: s for v in real_inputs if (s := self.shapes.get(v.name)) is not None
             },
@@ -377,171 +379,36 @@ class _Profiler:
             framework=self.loaded.framework,
         )
 
-    def _check_names(self, order: list[Node]) -> None:
-        """Names must be text: protobuf hands invalid UTF-8 back as bytes, which nothing
-        downstream (onnx's helpers, JSON, the views) can take. Checked by type, in C."""
-        names = list(
-            chain(
-                self.read_anywhere,
-                chain.from_iterable(map(_OUTPUT, order)),
-                map(_NAME, order),
-                self.initializers,
-                self.input_names,
-                (self.graph.name, self.loaded.name),
-            )
-        )
-        if bytes in set(map(type, names)):
-            bad = min(n for n in names if n.__class__ is bytes)
-            raise ModelLoadError(
-                f"The model has a name that is not valid UTF-8 ({bad!r}); ONNX names are text."
-            )
-
-    def _check_defined(self, order: list[Node]) -> None:
-        undefined = set().union(*[node.input for node in order])
-        undefined.discard("")  # an omitted optional input
-        undefined.difference_update(*[node.output for node in order])
-        undefined -= self.input_names
-        undefined -= self.constants
+    def _check_defined(self, order: list[Node], reads: set[str], produced: set[str]) -> None:
+        """Every tensor a node reads (subgraph captures included) must be defined somewhere."""
+        undefined = reads - produced - self.input_names - self.constants
         if undefined:
             x = min(undefined)
-            node = next(n for n in order if x in n.input)
+            node = next(n for n in order if x in n.reads)
             raise ModelLoadError(
                 f"Node {node.name or node.op_type!r} reads {x!r}, which no input, initializer "
                 "or node defines."
             )
 
-    # -- input binding ----------------------------------------------------------------------
-
-    def _bind_inputs(
-        self, inputs: list[onnx.ValueInfoProto]
-    ) -> tuple[dict[str, TypeInfo], int | None]:
-        declared = {v.name: type_of(v.type) for v in inputs}
-        self.declared = declared
-        full, dims = self._split_requested(declared)
-        batch_names = {
-            d
-            for _, shape in declared.values()
-            for d in (shape or ())
-            if isinstance(d, str) and _looks_like_batch(d)
-        }
-        bound: dict[str, TypeInfo] = {}
-        batches: set[int] = set()
-        unbound: set[str] = set()
-        for name, (elem, shape) in declared.items():
-            if name in full:
-                bound[name] = (elem, self._explicit(name, shape, full[name]))
-                continue
-            if shape is None:
-                bound[name] = (elem, None)
-                unbound.add(f"the rank of {name!r}")
-                continue
-            new = self._bind_dims(shape, dims, batch_names, batches)
-            unbound.update(
-                f"{d!r} of {name!r}" if d else f"axis {i} of {name!r}"
-                for i, d in enumerate(new)
-                if not isinstance(d, int)
+    def _check_names(self, order: list[Node], produced: set[str]) -> None:
+        """Names must be text: protobuf hands invalid UTF-8 back as bytes, which nothing
+        downstream (onnx's helpers, JSON, the views) can take. Checked by type, in C; what
+        nodes read is defined (checked before), so their names are among these."""
+        if bytes in set(map(type, self._names(order, produced))):
+            bad = min(n for n in self._names(order, produced) if n.__class__ is bytes)
+            raise ModelLoadError(
+                f"The model has a name that is not valid UTF-8 ({bad!r}); ONNX names are text."
             )
-            bound[name] = (elem, new)
-        self._record_dim_values(declared, bound)
-        if unbound:
-            self.warnings.append(
-                "Unbound input dimensions: " + ", ".join(sorted(unbound)) + ". Costs that depend "
-                "on them are unknown; pass input_shapes={name: size} to bind them."
-            )
-        return bound, self._batch_used(bound, batches)
 
-    def _record_dim_values(self, declared: dict[str, TypeInfo], bound: dict[str, TypeInfo]) -> None:
-        """Remember what each symbolic input dimension was bound to, to bind it elsewhere too
-        (in value_info an exporter wrote, or in what onnxruntime's inference returns)."""
-        for name, (_, shape) in declared.items():
-            new = bound[name][1]
-            if shape is None or new is None or len(shape) != len(new):
-                continue
-            for old_dim, new_dim in zip(shape, new, strict=True):
-                if isinstance(old_dim, str) and isinstance(new_dim, int):
-                    self.dim_values[old_dim] = new_dim
-
-    def _split_requested(
-        self, declared: dict[str, TypeInfo]
-    ) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
-        names = {d for _, s in declared.values() for d in (s or ()) if isinstance(d, str)}
-        full: dict[str, tuple[int, ...]] = {}
-        dims: dict[str, int] = {}
-        for key, value in self.requested.items():
-            if isinstance(value, int) and not isinstance(value, bool):
-                if key not in names:
-                    raise ProfileError(
-                        f"input_shapes names {key!r}, which is neither an input nor a symbolic "
-                        f"dimension. Inputs: {sorted(declared)}; dimensions: {sorted(names)}."
-                    )
-                if not _is_positive_int(value):
-                    raise ProfileError(f"Dimension {key!r} must be a positive integer: {value!r}.")
-                dims[key] = value
-            elif key in declared and isinstance(value, Sequence) and not isinstance(value, str):
-                shape = tuple(value)
-                if not all(_is_positive_int(d) for d in shape):
-                    raise ProfileError(
-                        f"The shape of {key!r} must be positive integers: {value!r}."
-                    )
-                full[key] = shape
-            else:
-                raise ProfileError(
-                    f"input_shapes[{key!r}] must be a shape for an input or a size for a symbolic "
-                    f"dimension. Inputs: {sorted(declared)}; dimensions: {sorted(names)}."
-                )
-        return full, dims
-
-    @staticmethod
-    def _explicit(
-        name: str, declared: tuple[Dim, ...] | None, given: tuple[int, ...]
-    ) -> tuple[Dim, ...]:
-        if declared is not None and len(declared) != len(given):
-            raise ProfileError(
-                f"Input {name!r} has rank {len(declared)} ({format_shape(declared)}); the shape "
-                f"given, {given}, has rank {len(given)}."
-            )
-        for want, got in zip(declared or (), given, strict=False):
-            if isinstance(want, int) and want > 0 and want != got:
-                raise ProfileError(
-                    f"Input {name!r} has a fixed shape {format_shape(declared)}; {given} does "
-                    "not match it."
-                )
-        return given
-
-    def _bind_dims(
-        self,
-        shape: tuple[Dim, ...],
-        dims: dict[str, int],
-        batch_names: set[str],
-        batches: set[int],
-    ) -> tuple[Dim, ...]:
-        new: list[Dim] = []
-        for axis, d in enumerate(shape):
-            if isinstance(d, int) and d > 0:
-                value: Dim = d
-            elif isinstance(d, str) and d in dims:
-                value = dims[d]
-            elif (isinstance(d, str) and d in batch_names) or (axis == 0 and not batch_names):
-                value = self.batch_size
-                batches.add(value)
-            else:
-                value = d
-            new.append(value)
-        return tuple(new)
-
-    def _batch_used(self, bound: dict[str, TypeInfo], batches: set[int]) -> int | None:
-        if batches:
-            return self.batch_size
-        firsts = {s[0] for _, s in bound.values() if s and isinstance(s[0], int)}
-        if len(firsts) == 1:
-            fixed = next(iter(firsts))
-            if fixed != self.batch_size:
-                self.warnings.append(
-                    f"The model's inputs have a fixed batch of {fixed}; batch_size="
-                    f"{self.batch_size} was not applied."
-                )
-            return fixed
-        return None
+    def _names(self, order: list[Node], produced: set[str]) -> Iterator[str | bytes]:
+        return chain(
+            produced,
+            map(_NAME, order),
+            self.constants,
+            self.input_names,
+            (o.name for o in self.graph.output),
+            (self.graph.name, self.loaded.name),
+        )
 
     # -- constants --------------------------------------------------------------------------
 
@@ -692,47 +559,9 @@ class _Profiler:
             for elem, (count, size) in sorted(groups.items(), key=lambda kv: -kv[1][1])
         )
 
-    def _peak(
-        self,
-        order: list[Node],
-        folded: list[bool],
-        inputs: list[onnx.ValueInfoProto],
-    ) -> int:
-        """Peak bytes of live activations, freeing each tensor after its last reader."""
-        constants = self.constants
-        last_use: dict[str, int] = {}
-        for i, (node, is_folded) in enumerate(zip(order, folded, strict=True)):
-            if not is_folded:
-                for x in node.reads:
-                    last_use[x] = i
-        for name in constants.intersection(last_use):
-            del last_use[name]
-        end = len(order)
-        for out in self.graph.output:
-            last_use[out.name] = end
-        nbytes = self.nbytes
-        live = sum(nbytes.get(v.name) or 0 for v in inputs)
-        peak = live
-        live -= sum(nbytes.get(v.name) or 0 for v in inputs if v.name not in last_use)
-        for i, (node, is_folded) in enumerate(zip(order, folded, strict=True)):
-            if is_folded:
-                continue
-            for o in node.output:
-                if o:
-                    live += nbytes.get(o) or 0
-            peak = max(peak, live)
-            for o in node.output:
-                if o and o not in last_use:
-                    live -= nbytes.get(o) or 0  # nobody reads it: freed at once
-            for x in node.reads:
-                if last_use.get(x) == i:
-                    live -= nbytes.get(x) or 0
-                    last_use[x] = -1  # freed: a second read by this node frees nothing more
-        return peak
-
     # -- description ------------------------------------------------------------------------
 
-    def _io_info(self, value: onnx.ValueInfoProto, *, declared: bool) -> TensorInfo:
+    def _io_info(self, value: onnx.ValueInfoProto) -> TensorInfo:
         elem, shape = type_of(value.type)
         if shape is None:
             elem2, shape = self.types.get(value.name, (elem, None))
@@ -786,8 +615,3 @@ def _node_cost(
     fields["known"] = known
     fields["folded"] = folded
     return cost
-
-
-def _looks_like_batch(dim: str) -> bool:
-    low = dim.lower()
-    return "batch" in low or low in {"n", "b", "bs"}

@@ -51,6 +51,18 @@ def concrete(shape: tuple[Dim, ...] | None) -> tuple[int, ...] | None:
     return shape  # type: ignore[return-value]
 
 
+def format_shape(shape: tuple[Dim, ...] | None) -> str:
+    """``(1, 3, 224, 224)`` style, with ``?`` for unknown dimensions and names kept."""
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def format_shapes(shapes: Iterable[tuple[Dim, ...] | None]) -> str:
+    """Several shapes, comma separated (a node's outputs)."""
+    return ", ".join(format_shape(s) for s in shapes)
+
+
 def type_of(tp: onnx.TypeProto) -> TypeInfo:
     if not tp.HasField("tensor_type"):
         return _T.UNDEFINED, None
