@@ -7,9 +7,11 @@ import sys
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ei_widgets.errors import ModelLoadError, ProfileError
 from ei_widgets.modeltypes import LoadedModel
 
 TORCH_EXTRA = "ei_widgets[torch]"
@@ -21,6 +23,7 @@ _EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "sklearn": ("sklearn", "skl2onnx"),
 }
 _EXTRA_NAMES = {"torch": TORCH_EXTRA, "sklearn": SKLEARN_EXTRA}
+_TITLES = {"torch": "PyTorch", "sklearn": "scikit-learn"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,19 @@ def install_hint(framework: str, missing: list[str]) -> str:
     """One sentence: what is missing and which extra brings it."""
     extra = _EXTRA_NAMES[framework]
     return f"install {extra} to profile and run it (missing: {', '.join(missing)})"
+
+
+def check_loadable(framework: str, label: str, options: Mapping[str, object]) -> None:
+    """Refuse options the plug-in does not know, then a model whose extra is not installed."""
+    title = _TITLES[framework]
+    if options:
+        raise ProfileError(
+            f"{label}: unknown option(s) {', '.join(sorted(options))} for a {title} model; "
+            "give example_inputs= or input_shape=."
+        )
+    missing = missing_requirements(framework)
+    if missing:
+        raise ModelLoadError(f"{label} is a {title} model: {install_hint(framework, missing)}.")
 
 
 class ExportCache:

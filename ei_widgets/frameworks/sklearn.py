@@ -42,6 +42,7 @@ from ei_widgets.errors import ModelLoadError, ProfileError
 from ei_widgets.frameworks.base import (
     ExportCache,
     Recognised,
+    check_loadable,
     install_hint,
     missing_requirements,
 )
@@ -215,16 +216,7 @@ def load(
         raise ModelLoadError(f"{type(obj).__name__} is not a scikit-learn estimator.")
     class_name = type(obj).__name__
     label = name or class_name
-    if options:
-        raise ProfileError(
-            f"{label}: unknown option(s) {', '.join(sorted(options))} for a scikit-learn model; "
-            "give example_inputs= or input_shape=."
-        )
-    missing = missing_requirements("sklearn")
-    if missing:
-        raise ModelLoadError(
-            f"{label} is a scikit-learn model: {install_hint('sklearn', missing)}."
-        )
+    check_loadable("sklearn", label, options)
     problem = not_fitted(obj)
     if problem:
         raise ModelLoadError(f"{label}: {problem}")

@@ -64,6 +64,7 @@ from ei_widgets.errors import ModelLoadError, ProfileError
 from ei_widgets.frameworks.base import (
     ExportCache,
     Recognised,
+    check_loadable,
     install_hint,
     missing_requirements,
 )
@@ -476,14 +477,7 @@ def load(
     script = is_script_module(module)
     class_name = _script_name(module) if script else type(module).__name__
     label = name or class_name
-    if options:
-        raise ProfileError(
-            f"{label}: unknown option(s) {', '.join(sorted(options))} for a PyTorch model; "
-            "give example_inputs= or input_shape=."
-        )
-    missing = missing_requirements("torch")
-    if missing:
-        raise ModelLoadError(f"{label} is a PyTorch model: {install_hint('torch', missing)}.")
+    check_loadable("torch", label, options)
 
     spec = _spec_from_arguments(module, example_inputs, input_shape)
     if spec is not None:
