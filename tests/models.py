@@ -8,6 +8,7 @@ Every builder returns an ``onnx.ModelProto`` whose parameters and FLOPs can be d
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import onnx
@@ -30,10 +31,37 @@ def _ints(name: str, values: list[int]) -> onnx.TensorProto:
     return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
 
 
+def _filled(shape: str, output: str, value: float, name: str) -> onnx.NodeProto:
+    """``ConstantOfShape``: a float tensor of the shape held in ``shape``, every element
+    ``value``."""
+    fill = helper.make_tensor("fill", FLOAT, [1], [value])
+    return helper.make_node("ConstantOfShape", [shape], [output], name=name, value=fill)
+
+
 def _model(graph: onnx.GraphProto, opset: int = OPSET) -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.producer_name = "tests.models"
     return model
+
+
+def _graph(
+    nodes: list[onnx.NodeProto],
+    name: str,
+    x: list[Dim],
+    y: list[Dim],
+    inits: Sequence[onnx.TensorProto] = (),
+    *,
+    y_name: str = "y",
+    elem_type: int = FLOAT,
+) -> onnx.GraphProto:
+    """A graph with one input ``x`` and one output (``y`` unless named), both ``elem_type``."""
+    return helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("x", elem_type, x)],
+        [helper.make_tensor_value_info(y_name, elem_type, y)],
+        inits,
+    )
 
 
 def tiny(batch: Dim = "N") -> onnx.ModelProto:
@@ -43,16 +71,11 @@ def tiny(batch: Dim = "N") -> onnx.ModelProto:
     on every call, so two copies of it compute the same outputs.
     """
     weights = np.random.default_rng(16).standard_normal((16, 8)).astype(np.float32)
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["x", "w"], ["h"], name="matmul"),
-            helper.make_node("Relu", ["h"], ["y"], name="relu"),
-        ],
-        "tiny",
-        [helper.make_tensor_value_info("x", FLOAT, [batch, 16])],
-        [helper.make_tensor_value_info("y", FLOAT, [batch, 8])],
-        [numpy_helper.from_array(weights, "w")],
-    )
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="matmul"),
+        helper.make_node("Relu", ["h"], ["y"], name="relu"),
+    ]
+    graph = _graph(nodes, "tiny", [batch, 16], [batch, 8], [numpy_helper.from_array(weights, "w")])
     return _model(graph)
 
 
@@ -73,13 +96,7 @@ def mlp(sizes: tuple[int, ...] = (784, 256, 128, 10), batch: Dim = "N") -> onnx.
             nodes.append(helper.make_node("Relu", [x], [f"relu{k}"], name=f"relu{k}"))
             x = f"relu{k}"
     nodes.append(helper.make_node("Softmax", [x], ["y"], name="softmax", axis=-1))
-    graph = helper.make_graph(
-        nodes,
-        "mlp",
-        [helper.make_tensor_value_info("x", FLOAT, [batch, sizes[0]])],
-        [helper.make_tensor_value_info("y", FLOAT, [batch, sizes[-1]])],
-        inits,
-    )
+    graph = _graph(nodes, "mlp", [batch, sizes[0]], [batch, sizes[-1]], inits)
     return _model(graph)
 
 
@@ -147,13 +164,7 @@ def transformer_block(
         helper.make_node("Add", ["ff2_mm", "b2"], ["ff2"], name="ff2_bias"),
         helper.make_node("Add", ["res1", "ff2"], ["y"], name="residual2"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "transformer_block",
-        [helper.make_tensor_value_info("x", FLOAT, [batch, seq, d])],
-        [helper.make_tensor_value_info("y", FLOAT, [batch, seq, d])],
-        inits,
-    )
+    graph = _graph(nodes, "transformer_block", [batch, seq, d], [batch, seq, d], inits)
     return _model(graph)
 
 
@@ -220,13 +231,7 @@ def tiny_convnet(batch: Dim = "N", size: int = 32, classes: int = 10) -> onnx.Mo
         helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"),
         helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["y"], transB=1, name="fc"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "tiny_convnet",
-        [helper.make_tensor_value_info("x", FLOAT, [batch, 3, size, size])],
-        [helper.make_tensor_value_info("y", FLOAT, [batch, classes])],
-        inits,
-    )
+    graph = _graph(nodes, "tiny_convnet", [batch, 3, size, size], [batch, classes], inits)
     assert s2 > 0
     return _model(graph)
 
@@ -241,24 +246,13 @@ def folded_weights(batch: Dim = "N") -> onnx.ModelProto:
     w2 = numpy_helper.from_array(_rng.standard_normal((8, 16)).astype(np.float32), "w2_value")
     nodes = [
         helper.make_node("Constant", [], ["w1_shape"], value=shape, name="w1_shape"),
-        helper.make_node(
-            "ConstantOfShape",
-            ["w1_shape"],
-            ["w1"],
-            name="w1",
-            value=helper.make_tensor("fill", FLOAT, [1], [0.02]),
-        ),
+        _filled("w1_shape", "w1", 0.02, name="w1"),
         helper.make_node("Constant", [], ["w2_t"], value=w2, name="w2_const"),
         helper.make_node("Transpose", ["w2_t"], ["w2"], perm=[1, 0], name="w2_transpose"),
         helper.make_node("MatMul", ["x", "w1"], ["h"], name="fc1"),
         helper.make_node("MatMul", ["h", "w2"], ["y"], name="fc2"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "folded_weights",
-        [helper.make_tensor_value_info("x", FLOAT, [batch, 32])],
-        [helper.make_tensor_value_info("y", FLOAT, [batch, 8])],
-    )
+    graph = _graph(nodes, "folded_weights", [batch, 32], [batch, 8])
     return _model(graph)
 
 
@@ -278,13 +272,7 @@ def chain(n_nodes: int, width: int = 64, batch: Dim = 1) -> onnx.ModelProto:
         else:
             nodes.append(helper.make_node("Relu", [x], [out], name=f"n{i}"))
         x = out
-    graph = helper.make_graph(
-        nodes,
-        "chain",
-        [helper.make_tensor_value_info("x", FLOAT, [batch, width])],
-        [helper.make_tensor_value_info(x, FLOAT, [batch, width])],
-        inits,
-    )
+    graph = _graph(nodes, "chain", [batch, width], [batch, width], inits, y_name=x)
     return _model(graph)
 
 
@@ -295,12 +283,7 @@ def custom_op(domain: str = "com.example") -> onnx.ModelProto:
         helper.make_node("Mystery", ["a"], ["b"], domain=domain, name="mystery"),
         helper.make_node("Relu", ["b"], ["y"], name="after"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "custom",
-        [helper.make_tensor_value_info("x", FLOAT, ["N", 8])],
-        [helper.make_tensor_value_info("y", FLOAT, ["N", 8])],
-    )
+    graph = _graph(nodes, "custom", ["N", 8], ["N", 8])
     return helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(domain, 1)]
     )
@@ -312,32 +295,21 @@ def cyclic() -> onnx.ModelProto:
         helper.make_node("Add", ["x", "b"], ["a"], name="first"),
         helper.make_node("Relu", ["a"], ["b"], name="second"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "cyclic",
-        [helper.make_tensor_value_info("x", FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("b", FLOAT, [1, 4])],
-    )
+    graph = _graph(nodes, "cyclic", [1, 4], [1, 4], y_name="b")
     return _model(graph)
 
 
 def huge_constant(elements_per_axis: int = 10**6) -> onnx.ModelProto:
     """A ``ConstantOfShape`` declaring elements_per_axis**2 floats (10^12 by default)."""
     nodes = [
-        helper.make_node(
-            "ConstantOfShape",
-            ["shape"],
-            ["w"],
-            name="huge",
-            value=helper.make_tensor("fill", FLOAT, [1], [0.0]),
-        ),
+        _filled("shape", "w", 0.0, name="huge"),
         helper.make_node("MatMul", ["x", "w"], ["y"], name="mm"),
     ]
-    graph = helper.make_graph(
+    graph = _graph(
         nodes,
         "huge",
-        [helper.make_tensor_value_info("x", FLOAT, [1, elements_per_axis])],
-        [helper.make_tensor_value_info("y", FLOAT, [1, elements_per_axis])],
+        [1, elements_per_axis],
+        [1, elements_per_axis],
         [_ints("shape", [elements_per_axis, elements_per_axis])],
     )
     return _model(graph)
@@ -369,10 +341,11 @@ def big_profile(param_bytes: int) -> Profile:
 
 def integer_only() -> onnx.ModelProto:
     """No float tensor at all: fp16 has nothing to convert."""
-    graph = helper.make_graph(
+    graph = _graph(
         [helper.make_node("Add", ["x", "x"], ["y"])],
         "ints",
-        [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.INT64, ["N", 4])],
+        ["N", 4],
+        ["N", 4],
+        elem_type=TensorProto.INT64,
     )
     return _model(graph)
