@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
 
 import numpy as np
 import pytest
 
 from ei_widgets.metrics import MetricsSnapshot, MetricsStream, default_stream
+from tests.threads import in_threads
 
 
 def test_empty_snapshot() -> None:
@@ -154,11 +154,7 @@ def test_many_threads_every_record_counted_once() -> None:
             else:
                 s.record(0.001 * (i + 1), 2)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(worker, n_threads)
     snap = s.snapshot()
     assert snap.errors == n_threads * per_thread // 10
     assert snap.calls == n_threads * per_thread * 9 // 10

@@ -32,6 +32,7 @@ from ei_widgets.metrics import MetricsStream
 from ei_widgets.profile import profile
 from ei_widgets.session import AcceleratedSession, session, virtual_clock
 from tests.models import custom_op, tiny
+from tests.threads import in_threads
 
 
 def with_constants(**values: Any) -> Catalog:
@@ -275,11 +276,7 @@ def test_many_threads_every_call_metered_once(st: AcceleratorState, stream: Metr
             with lock:
                 results.append(out[0].shape[0])
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(worker, n_threads)
     snap = stream.snapshot()
     assert snap.calls == len(results) == n_threads * (per_thread - 4)
     assert snap.inferences == sum(results)
