@@ -460,7 +460,7 @@ def test_cost_ticks_from_the_meter(
     finally:
         board.close()
         meter.stop()
-    assert board._on_cost not in meter._subscribers
+    assert board.cost._on_meter not in meter._subscribers
 
 
 def test_without_a_meter_the_cost_panel_says_how_to_start_one(board: Dashboard) -> None:

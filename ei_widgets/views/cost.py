@@ -1,15 +1,21 @@
-"""Cost: the bill so far (ticking every second from the meter), rates, savings and the budget."""
+"""Cost: the bill so far (ticking every second from the meter), rates, savings and the budget.
+
+The panel follows the kernel's cost meter itself: it subscribes to the meter's snapshots and
+budget events (they come on the meter's ticker thread, so under the dashboard's lock) and keeps
+the latest snapshot for the dashboard's header.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
-from decimal import Decimal
 
 import ipywidgets as w
 
 from ei_widgets.billing import BudgetEvent, CostMeter, CostSnapshot
 from ei_widgets.errors import EIError
-from ei_widgets.money import format_money
+from ei_widgets.rich import money_or_dash, per_hour
 from ei_widgets.units import format_percent
 from ei_widgets.views.common import (
     NO_MATH,
@@ -24,20 +30,26 @@ from ei_widgets.views.common import (
 _BIG = "font-size:22px;font-weight:600;font-variant-numeric:tabular-nums"
 
 
-def _money(value: Decimal | None) -> str:
-    return "—" if value is None else format_money(value)
-
-
-def _rate(value: Decimal) -> str:
-    return f"{format_money(value)}/h"
-
-
 class CostPanel(w.VBox):
     """Cost so far, $/h, $ per million inferences, savings against a whole GPU, budget."""
 
-    def __init__(self, start_meter: Callable[[], CostMeter], overrides: bool = False) -> None:
+    def __init__(
+        self,
+        start_meter: Callable[[], CostMeter],
+        overrides: bool = False,
+        *,
+        lock: threading.RLock | None = None,
+        on_snapshot: Callable[[], object] | None = None,
+    ) -> None:
+        """``start_meter``: what the Start button calls; ``on_snapshot``: called (under ``lock``)
+        after each snapshot the meter pushes."""
         self._start_meter = start_meter
         self._meter: CostMeter | None = None
+        self._lock = lock or threading.RLock()
+        self._on_snapshot = on_snapshot
+        self._latest: CostSnapshot | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._closed = False
         self.total = w.HTML(f'<div style="{_BIG}">—</div>')
         self.details = w.HTML()
         self.savings = w.HTML()
@@ -97,6 +109,10 @@ class CostPanel(w.VBox):
             ]
         )
 
+    @property
+    def meter(self) -> CostMeter | None:
+        return self._meter
+
     def set_meter(self, meter: CostMeter | None) -> None:
         """Follow ``meter`` (None: show how to start one)."""
         self._meter = meter
@@ -107,14 +123,44 @@ class CostPanel(w.VBox):
                 value=note("The cost meter is not running (it starts with %load_ext ei_widgets)."),
             )
             return
+        self._unsubscribe.append(meter.subscribe(self._on_meter))
         self.start_button.layout.display = "none"
         self.show(meter.snapshot())
 
+    def latest(self) -> CostSnapshot | None:
+        """The meter's last snapshot (asked of the meter only until it pushes one)."""
+        if self._latest is None and self._meter is not None:
+            with contextlib.suppress(EIError):
+                self._latest = self._meter.snapshot()
+        return self._latest
+
+    def close_panel(self) -> None:
+        """Stop following the meter."""
+        self._closed = True
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+
+    def _on_meter(self, event: CostSnapshot | BudgetEvent) -> None:
+        """The meter's subscription (its ticker thread, once a second)."""
+        if self._closed:
+            return
+        with self._lock:
+            self.on_event(event)
+            if isinstance(event, CostSnapshot):
+                self._latest = event
+                if self._on_snapshot is not None:
+                    self._on_snapshot()
+
     def _start(self) -> None:
         try:
-            self._start_meter()
+            meter = self._start_meter()
         except EIError as error:
             self.message.value = error_html(str(error))
+            return
+        with self._lock:
+            if self._meter is None:
+                self.set_meter(meter)
 
     def _set_budget(self) -> None:
         if self._meter is None:
@@ -150,35 +196,37 @@ class CostPanel(w.VBox):
         """Render one snapshot (only the widgets whose text changed send a message)."""
         set_if_changed(
             self.total,
-            value=f'<div class="{NO_MATH}" style="{_BIG}">{_money(snap.total)}'
+            value=f'<div class="{NO_MATH}" style="{_BIG}">{money_or_dash(snap.total)}'
             f' <span style="font-size:12px;font-weight:400;color:#555">so far,'
             f" {snap.elapsed_seconds:,.0f} s metered</span></div>",
         )
         accelerator = (
-            f"{esc(snap.accelerator)} {_rate(snap.accelerator_rate)}"
+            f"{esc(snap.accelerator)} {per_hour(snap.accelerator_rate)}"
             if snap.accelerator
             else "no accelerator"
         )
         per_million = (
-            f"{_money(snap.cost_per_million)} per million inferences ({snap.inferences:,} so far)"
+            f"{money_or_dash(snap.cost_per_million)} per million inferences"
+            f" ({snap.inferences:,} so far)"
             if snap.cost_per_million is not None
             else "$ per million inferences: no inference yet"
         )
         details = (
             f'<div class="{NO_MATH}" style="font-size:13px;line-height:1.6;'
             'font-variant-numeric:tabular-nums">'
-            f"<b>{_rate(snap.rate_per_hour)}</b> now = {esc(snap.instance)}"
-            f" {_rate(snap.instance_rate)} + {accelerator}<br>"
+            f"<b>{per_hour(snap.rate_per_hour)}</b> now = {esc(snap.instance)}"
+            f" {per_hour(snap.instance_rate)} + {accelerator}<br>"
             f"{per_million}<br>"
-            f"instance {_money(snap.instance_cost)}, accelerator {_money(snap.accelerator_cost)};"
-            f" at this rate {_money(snap.projected_per_day)}/day,"
-            f" {_money(snap.projected_per_month)}/month</div>"
+            f"instance {money_or_dash(snap.instance_cost)},"
+            f" accelerator {money_or_dash(snap.accelerator_cost)};"
+            f" at this rate {money_or_dash(snap.projected_per_day)}/day,"
+            f" {money_or_dash(snap.projected_per_month)}/month</div>"
         )
         set_if_changed(self.details, value=details)
         colour = "#a4262c" if snap.whole_gpu_cheaper else "#25632a"
         comparison = (
             f"; {esc(snap.comparison)} would cost"
-            f" {_money(snap.comparison_cost_per_million)} per million"
+            f" {money_or_dash(snap.comparison_cost_per_million)} per million"
             if snap.comparison_cost_per_million is not None
             else ""
         )
@@ -187,8 +235,8 @@ class CostPanel(w.VBox):
             value=(
                 f'<div class="{NO_MATH}" style="font-size:13px;color:{colour}">'
                 f"{esc(snap.savings_text)}"
-                f" ({esc(snap.comparison)} at {_rate(snap.comparison_rate)}:"
-                f" {_money(snap.comparison_cost)} for the same time{comparison})</div>"
+                f" ({esc(snap.comparison)} at {per_hour(snap.comparison_rate)}:"
+                f" {money_or_dash(snap.comparison_cost)} for the same time{comparison})</div>"
             ),
         )
         if snap.budget is None or snap.budget_fraction is None:
@@ -201,7 +249,7 @@ class CostPanel(w.VBox):
             set_if_changed(
                 self.budget_text,
                 value=note(
-                    f"{_money(snap.budget_spent)} of {_money(snap.budget.amount)}"
+                    f"{money_or_dash(snap.budget_spent)} of {money_or_dash(snap.budget.amount)}"
                     f" ({format_percent(fraction)}) this {snap.budget.period}"
                 ),
             )

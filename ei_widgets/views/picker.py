@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
-from ei_widgets.accelerator import AcceleratorState
+from ei_widgets.accelerator import AcceleratorState, Change
 from ei_widgets.catalog import Accelerator, Catalog
 from ei_widgets.errors import EIError
 from ei_widgets.money import format_money
@@ -234,6 +234,17 @@ class PickerPanel(w.VBox):
         if att is None:
             self.confirm.layout.display = "none"
         self._style_buttons()
+
+    def follow(self, change: Change) -> None:
+        """The kernel's accelerator or instance changed (from any view): show it, say its
+        notice, and refit the sizes on a new instance."""
+        self.show_state()
+        if change.notice:
+            self.message.value = (
+                f'<div style="font-size:12px;color:#8a6d00">{esc(change.notice)}</div>'
+            )
+        if change.kind == "instance" and self._profile is not None:
+            self.refresh_fits(self._profile, self._batch)
 
     def refresh_fits(self, profile: Profile | None, batch_size: int) -> None:
         """Recompute fit and modelled latency of every size for ``profile`` at ``batch_size``."""
