@@ -92,6 +92,14 @@ class Held:
         monkeypatch.setattr(fp16, "fp16_check", held)
 
 
+def start_held(board: Dashboard, monkeypatch: pytest.MonkeyPatch) -> Held:
+    """Click Measure with ``fp16_check`` held; returns once the check has started."""
+    held = Held(monkeypatch)
+    board.fp16.button.click()
+    assert held.started.wait(WAIT_S)
+    return held
+
+
 # --- the button ----------------------------------------------------------------------------------
 
 
@@ -152,9 +160,7 @@ def test_a_second_click_shows_the_known_answer_at_once(
 def test_the_button_is_disabled_while_a_check_runs(
     board: Dashboard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    held = Held(monkeypatch)
-    board.fp16.button.click()
-    assert held.started.wait(WAIT_S)
+    held = start_held(board, monkeypatch)
     assert board.fp16.running and board.fp16.button.disabled
     assert board.fp16.start() is None and held.calls == 1  # a second click is refused
     # another model chosen meanwhile: still disabled, and the answer is not shown for it
@@ -204,9 +210,7 @@ def test_a_model_gone_from_the_kernel_says_so(board: Dashboard) -> None:
 def test_closing_while_a_check_runs_draws_nothing_after(
     board: Dashboard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    held = Held(monkeypatch)
-    board.fp16.button.click()
-    assert held.started.wait(WAIT_S)
+    held = start_held(board, monkeypatch)
     sent = len(RecordingComm.log)
     board.close()
     closing = len(RecordingComm.log)
