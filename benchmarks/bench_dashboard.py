@@ -148,20 +148,15 @@ def bench_throughput(blocks: int, block_s: float) -> tuple[float, float, float, 
 
 # --- 2. kernel responsiveness during a run -------------------------------------------------------
 
-KERNEL_SETUP = """
+ROOT = Path(__file__).resolve().parents[1]
+
+# The kernel runs the same tiny model as figure 1.
+KERNEL_SETUP = f"""
 %load_ext ei_widgets
-import numpy as np
-from onnx import TensorProto, helper
-model = helper.make_model(
-    helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
-        "tiny",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
-        [helper.make_tensor("w", TensorProto.FLOAT, [16, 8], [0.01] * 128)],
-    ),
-    opset_imports=[helper.make_opsetid("", 17)],
-)
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from tests.models import tiny
+model = tiny()
 """
 
 KERNEL_START = """
