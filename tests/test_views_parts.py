@@ -1,0 +1,163 @@
+"""The dashboard's small rooms on their own: the header line, the fit of each size, the gauges'
+text, the chart helpers and the sizing options' shared columns (no dashboard, no kernel)."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+from decimal import Decimal
+
+import bqplot as bq
+import ipywidgets as w
+import numpy as np
+import pytest
+
+from ei_widgets import rich
+from ei_widgets.accelerator import AcceleratorState
+from ei_widgets.catalog import default_catalog
+from ei_widgets.demo import demo_model
+from ei_widgets.estimate import does_not_fit, estimate
+from ei_widgets.metrics import MetricsStream
+from ei_widgets.profile import Profile, profile
+from ei_widgets.sizing import Recommendation, recommend
+from ei_widgets.units import format_bytes, format_percent
+from ei_widgets.views.charts import clear_marks, line, scatter, set_xy
+from ei_widgets.views.common import bounded
+from ei_widgets.views.gauges_html import device_gauges_html, gauge_html, summary_html
+from ei_widgets.views.header import DISCONNECTED, header_html
+from ei_widgets.views.size_table import fit_of
+from ei_widgets.views.sizing import SizingPanel
+from tests.models import huge_constant
+
+
+@pytest.fixture(scope="module")
+def big() -> Profile:
+    return profile(huge_constant(16384), batch_size=1)  # 1 GiB of weights
+
+
+@pytest.fixture(scope="module")
+def rec() -> Recommendation:
+    return recommend(profile(str(demo_model("squeezenet"))), latency_target_ms=20)
+
+
+# --- the header --------------------------------------------------------------------------------
+
+
+def test_the_header_names_what_is_attached_and_escapes_the_model() -> None:
+    state = AcceleratorState()
+    state.attach("ml.eia2.medium", precision="fp16")
+    text = header_html(state.attachment, "ml.t3.medium", "<net>", None, "no run yet")
+    assert text.startswith(DISCONNECTED)
+    assert "<b>ml.eia2.medium</b> (fp16) on ml.t3.medium" in text
+    assert "<code>&lt;net&gt;</code>" in text and "<net>" not in text
+    assert "so far" not in text and text.endswith("· no run yet</span></div>")
+    bare = header_html(None, "ml.t3.medium", None, None, "no run yet")
+    assert "· no accelerator on ml.t3.medium · no run yet</span>" in bare  # no model named
+
+
+# --- the fit of each size ----------------------------------------------------------------------
+
+
+def test_fit_of_is_the_core_memory_check_in_words(big: Profile) -> None:
+    cat = default_catalog()
+    instance = cat.notebook_instances()[0].name
+    answers = set()
+    for acc in cat.accelerators.values():
+        fit = fit_of(big, acc, batch_size=1, precision="fp32", instance=instance, catalog=cat)
+        est = estimate(big, acc, batch_size=1, precision="fp32", instance=instance, catalog=cat)
+        answers.add(fit.fits)
+        assert fit.fits == est.fits
+        if est.fits:
+            assert fit.reason is None
+            assert f"fits ({format_bytes(est.memory_needed_bytes)} needed)" in fit.html
+        else:
+            assert fit.reason == str(does_not_fit(big, est, catalog=cat))
+            assert f"has {format_bytes(acc.memory_bytes)}" in fit.html
+    assert answers == {True, False}  # the model fits some sizes and not others
+
+
+def test_without_a_model_every_size_fits() -> None:
+    cat = default_catalog()
+    acc = next(iter(cat.accelerators.values()))
+    fit = fit_of(None, acc, batch_size=8, precision="fp16", instance="ml.t3.medium", catalog=cat)
+    assert fit.fits and fit.reason is None
+    assert "choose a model" in fit.html
+
+
+# --- the gauges' text --------------------------------------------------------------------------
+
+
+def test_the_device_gauges_say_used_over_capacity() -> None:
+    empty = MetricsStream().snapshot()
+    memory, utilisation = device_gauges_html(empty, None, None)
+    assert "no accelerator attached" in memory and "utilisation" in utilisation
+    capacity = 2 * 2**30
+    used = dataclasses.replace(empty, memory_bytes=3 * 2**30, peak_memory_bytes=3 * 2**30)
+    memory, _ = device_gauges_html(used, capacity, "ml.eia2.medium")
+    assert "ml.eia2.medium memory" in memory
+    assert f"{format_bytes(3 * 2**30)} / {format_bytes(capacity)}" in memory
+    assert f"({format_percent(1.5)})" in memory and "over capacity" in memory
+    assert "width:100.0%;background:#a4262c" in memory  # the bar is full and red, not 150% wide
+
+
+def test_a_gauge_without_a_figure_is_empty() -> None:
+    assert "width:0.0%" in gauge_html("utilisation", None, "—", "#82b366")
+    assert "width:25.0%;background:#82b366" in gauge_html("u", 0.25, "25%", "#82b366")
+
+
+def test_the_summary_has_no_errors_part_until_there_are_errors() -> None:
+    empty = MetricsStream().snapshot()
+    assert "errors" not in summary_html(empty)
+    assert "p50 <b>—</b>" in summary_html(empty)  # no call yet: a dash, not "nan ms"
+    assert "3 errors" in summary_html(dataclasses.replace(empty, errors=3))
+
+
+# --- charts ------------------------------------------------------------------------------------
+
+
+def test_marks_are_sent_only_when_their_data_changes() -> None:
+    scales = {"x": bq.LinearScale(), "y": bq.LinearScale()}
+    dots, trace = scatter(scales, "#000", "dots"), line(scales, "#000", "trace")
+    assert not dots.display_names and dots.labels == ["dots"]
+    assert set_xy(dots, np.array([1.0]), np.array([2.0]))
+    assert not set_xy(dots, np.array([1.0]), np.array([2.0]))
+    dots.names = ["a"]
+    assert clear_marks(dots, trace) == 1  # the line was empty already
+    assert len(dots.x) == 0 and len(dots.names) == 0
+    assert clear_marks(dots, trace) == 0
+
+
+def test_bounded_boxes_keep_their_bounds() -> None:
+    box = bounded(w.BoundedIntText, 5, 1, 10, "Batch", "200px", step=1)
+    assert isinstance(box, w.BoundedIntText)
+    assert (box.value, box.min, box.max, box.layout.width) == (5, 1, 10, "200px")
+    box.value = 50
+    assert box.value == 10
+
+
+# --- the sizing options' columns ---------------------------------------------------------------
+
+
+def headers(html: str) -> list[str]:
+    return re.findall(r"<th[^>]*>(.*?)</th>", html)
+
+
+def test_every_table_of_options_opens_with_the_same_columns(rec: Recommendation) -> None:
+    shared = len(rich.OPTION_COLUMNS)
+    panel = SizingPanel(lambda **_: rec)
+    try:
+        panel.update()
+        listing = str(panel.listing.value)
+    finally:
+        panel.close()
+    in_rich, in_panel = headers(rich.recommendation_html(rec)), headers(listing)
+    assert in_rich[:shared] == in_panel[:shared] == list(rich.OPTION_COLUMNS)
+    assert in_panel[shared:] == ["$/h", "$ per million", "bound", "meets", "fp16 agreement"]
+    first_row = re.findall(r"<td[^>]*>(.*?)</td>", listing)[:shared]
+    assert first_row == [html.escape(str(c)) for c in rich.option_cells(rec.rows[0])]
+
+
+def test_money_or_dash() -> None:
+    assert rich.money_or_dash(None) == "—"
+    assert rich.money_or_dash(Decimal("0.168")) == rich.format_money(Decimal("0.168"))
