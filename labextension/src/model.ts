@@ -463,21 +463,13 @@ export class KernelModel {
    * id `open`); `sender` sends later requests on it.
    */
   connecting(sender: Sender): void {
-    this._sender = sender;
-    this._answered = false;
-    this._pending.clear();
-    this._error = null;
-    this._setPhase('connecting');
+    this._restart(sender, 'connecting');
   }
 
   /** The notebook has no kernel (or it died or is restarting). */
   kernelGone(): void {
-    this._sender = null;
-    this._answered = false;
-    this._pending.clear();
     this._state = null;
-    this._error = null;
-    this._setPhase('no-kernel');
+    this._restart(null, 'no-kernel');
   }
 
   /**
@@ -485,12 +477,8 @@ export class KernelModel {
    * `ei_widgets` target: the extension is not loaded there.
    */
   handleClose(): void {
-    this._sender = null;
-    this._answered = false;
-    this._pending.clear();
     this._state = null;
-    this._error = null;
-    this._setPhase('not-loaded');
+    this._restart(null, 'not-loaded');
   }
 
   /** Handle a message from the kernel; returns false if it was not understood. */
@@ -600,6 +588,15 @@ export class KernelModel {
   private _nextId(): string {
     this._counter += 1;
     return `${this._idPrefix}-${this._counter}`;
+  }
+
+  /** A new comm (or none): nothing answered or pending on it yet, no error. */
+  private _restart(sender: Sender | null, phase: Phase): void {
+    this._sender = sender;
+    this._answered = false;
+    this._pending.clear();
+    this._error = null;
+    this._setPhase(phase);
   }
 
   private _setPhase(phase: Phase): void {
