@@ -7,6 +7,7 @@ whole family at once and a bad input never surfaces as a bare crash.
 from __future__ import annotations
 
 import difflib
+import numbers
 from collections.abc import Iterable
 
 
@@ -51,7 +52,8 @@ class LedgerError(EIError):
 
 
 def require_positive_int(value: object, what: str, error: type[EIError] = EIError) -> int:
-    """``value`` when it is a positive integer (not a bool); else ``error`` saying so."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise error(f"{what} must be a positive integer, not {value!r}.")
-    return value
+    """``value`` as an int when it is a positive integer (numpy's included, bool not); else
+    ``error`` saying so. The one check for batch sizes, concurrency, counts and dimensions."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise error(f"{what} must be a positive integer, got {value!r}.")
+    return int(value)

@@ -65,7 +65,7 @@ import numpy as np
 
 from ei_widgets import dtypes
 from ei_widgets.catalog import Accelerator, Catalog, Instance, default_catalog
-from ei_widgets.errors import DoesNotFitError, ProfileError, UnknownNameError
+from ei_widgets.errors import DoesNotFitError, ProfileError, UnknownNameError, require_positive_int
 from ei_widgets.units import format_bytes
 
 if TYPE_CHECKING:  # only for annotations: keeps the core free of the model loaders
@@ -81,11 +81,7 @@ DEFAULT_HOST = "ml.t3.medium"
 
 def check_batch(batch_size: Any) -> int:
     """``batch_size`` as a positive int, or a ``ProfileError`` saying why not."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-        raise ProfileError(f"batch size must be a positive integer, got {batch_size!r}")
-    if batch_size <= 0:
-        raise ProfileError(f"batch size must be a positive integer, got {batch_size}")
-    return int(batch_size)
+    return require_positive_int(batch_size, "Batch size", ProfileError)
 
 
 def check_precision(precision: Any) -> str:
@@ -341,8 +337,7 @@ class Estimate:
 
     def throughput(self, concurrency: int = 1) -> float:
         """Inferences per second with ``concurrency`` calls in flight."""
-        if concurrency < 1:
-            raise ProfileError(f"concurrency must be >= 1, got {concurrency}")
+        require_positive_int(concurrency, "Concurrency", ProfileError)
         latency = self.latency_s
         if latency <= 0:
             return math.inf
@@ -401,8 +396,7 @@ def estimate_batches(
     precision = check_precision(precision)
     runtime = default_runtime(profile) if runtime is None else check_runtime(runtime)
     batches = [check_batch(b) for b in batch_sizes]
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ProfileError(f"concurrency must be a positive integer, got {concurrency!r}")
+    require_positive_int(concurrency, "Concurrency", ProfileError)
     dev = device(target, instance=instance, catalog=cat)
     tuned = runtime in TUNED_RUNTIMES
     if tuned and dev.kind != "gpu":

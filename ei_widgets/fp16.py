@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ei_widgets import rich
-from ei_widgets.errors import EIError
+from ei_widgets.errors import EIError, require_positive_int
 from ei_widgets.fp16convert import (
     FP32_OPS,
     Conversion,
@@ -373,8 +373,7 @@ def fp16_check(
     ``on_progress(stage, fraction)`` is called during conversion and comparison.
     Raises :class:`FP16Error` only for inputs that do not match the model.
     """
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise FP16Error(f"samples must be a positive integer, got {samples!r}")
+    require_positive_int(samples, "samples", FP16Error)
     loaded = load(model, **loader_options)
     block = FP32_OPS if op_block_list is None else tuple(op_block_list)
     key, _ = model_key(loaded)

@@ -111,10 +111,9 @@ def _split_requested(
                 )
             dims[key] = require_positive_int(value, f"Dimension {key!r}", ProfileError)
         elif key in declared and isinstance(value, Sequence) and not isinstance(value, str):
-            shape = tuple(value)
-            if not all(_is_positive_int(d) for d in shape):
-                raise ProfileError(f"The shape of {key!r} must be positive integers: {value!r}.")
-            full[key] = shape
+            full[key] = tuple(
+                require_positive_int(d, f"Each dimension of {key!r}", ProfileError) for d in value
+            )
         else:
             raise ProfileError(
                 f"input_shapes[{key!r}] must be a shape for an input or a size for a symbolic "
@@ -177,10 +176,6 @@ def _batch_used(
             )
         return fixed
     return None
-
-
-def _is_positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _looks_like_batch(dim: str) -> bool:

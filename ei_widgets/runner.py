@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ei_widgets.callbacks import add_callback
-from ei_widgets.errors import EIError
+from ei_widgets.errors import EIError, require_positive_int
 from ei_widgets.pacing import DEFAULT_PACING, Pacing, check_pacing
 from ei_widgets.profile import Profile
 from ei_widgets.session import session
@@ -253,21 +253,15 @@ class Run:
         on_progress: ProgressCallback | None = None,
         progress_interval_s: float = 0.2,
     ) -> None:
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise RunError(f"Batch size must be a whole number of at least 1, not {batch_size!r}.")
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            raise RunError(
-                f"Concurrency must be a whole number of at least 1, not {concurrency!r}."
-            )
+        require_positive_int(batch_size, "Batch size", RunError)
+        require_positive_int(concurrency, "Concurrency", RunError)
         check_pacing(clock, RunError)
         if requests is not None and duration_s is not None:
             raise RunError("Give a number of requests or a duration, not both.")
         if requests is None and duration_s is None:
             requests = 100
-        if requests is not None and (
-            not isinstance(requests, int) or isinstance(requests, bool) or requests < 1
-        ):
-            raise RunError(f"Requests must be a whole number of at least 1, not {requests!r}.")
+        if requests is not None:
+            require_positive_int(requests, "Requests", RunError)
         if duration_s is not None and not (duration_s > 0 and np.isfinite(duration_s)):
             raise RunError(f"Duration must be a positive number of seconds, not {duration_s!r}.")
         if model is None and session_factory is None:

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from ei_widgets import rich
 from ei_widgets.catalog import Catalog, Instance, default_catalog
-from ei_widgets.errors import EIError
+from ei_widgets.errors import EIError, ProfileError, require_positive_int
 from ei_widgets.estimate import (
     PRECISIONS,
     Estimate,
@@ -208,10 +208,8 @@ def recommend(
     precs = list(dict.fromkeys(check_precision(p) for p in precisions))
     if not precs:
         raise EIError("precisions must name at least one of fp32, fp16")
-    if concurrency is not None and (
-        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
-    ):
-        raise EIError(f"concurrency must be a positive integer, got {concurrency!r}")
+    if concurrency is not None:
+        require_positive_int(concurrency, "Concurrency", ProfileError)
     notebooks = (cat.notebook_instance(instance),) if instance else cat.notebook_instances()
     profile = _profile(model_or_profile, **loader_options)
 

@@ -274,7 +274,7 @@ def test_bad_batch_sizes_are_rejected(bad: object) -> None:
     if bad is None:  # None means the profile's batch: fine
         assert estimate(prof, "ml.eia2.medium", batch_size=None, catalog=CAT).batch_size == 1
         return
-    with pytest.raises(ProfileError, match="batch size must be a positive integer"):
+    with pytest.raises(ProfileError, match="Batch size must be a positive integer"):
         estimate(prof, "ml.eia2.medium", batch_size=bad, catalog=CAT)  # type: ignore[arg-type]
     with pytest.raises(ProfileError):
         estimate_batches(prof, "ml.eia2.medium", [1, bad], catalog=CAT)  # type: ignore[list-item]

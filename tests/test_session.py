@@ -192,7 +192,7 @@ def test_wrong_shape_or_dtype_is_onnxruntime_error_counted_as_error(
 
 def test_batch_of_zero_is_rejected_and_counted(st: AcceleratorState, stream: MetricsStream) -> None:
     sess = make(st, stream)
-    with pytest.raises(ProfileError, match="batch size must be a positive integer, got 0"):
+    with pytest.raises(ProfileError, match="Batch size must be a positive integer, got 0"):
         sess.run(None, {"x": np.zeros((0, 16), np.float32)})
     assert stream.snapshot().errors == 1
     with pytest.raises(ProfileError):

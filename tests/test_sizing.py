@@ -153,8 +153,8 @@ def test_concurrency_option() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"batch_sizes": [0]}, ProfileError, "batch size"),
-        ({"batch_sizes": [4, -1]}, ProfileError, "batch size"),
+        ({"batch_sizes": [0]}, ProfileError, "Batch size"),
+        ({"batch_sizes": [4, -1]}, ProfileError, "Batch size"),
         ({"batch_sizes": []}, EIError, "at least one batch"),
         ({"precisions": ["fp8"]}, UnknownNameError, "precision"),
         ({"precisions": []}, EIError, "precisions"),
@@ -162,7 +162,7 @@ def test_concurrency_option() -> None:
         ({"latency_target_ms": "fast"}, EIError, "latency_target_ms"),
         ({"requests_per_second": -5}, EIError, "requests_per_second"),
         ({"requests_per_second": float("inf")}, EIError, "requests_per_second"),
-        ({"concurrency": 0}, EIError, "concurrency"),
+        ({"concurrency": 0}, ProfileError, "Concurrency"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, object], error: type[Exception], match: str) -> None:
