@@ -47,6 +47,7 @@ from ei_widgets.budget import (
     Period,
     parse_budget,
 )
+from ei_widgets.callbacks import add_callback
 from ei_widgets.catalog import Catalog, Instance, default_catalog
 from ei_widgets.clocks import Clock, ManualClock, SystemClock
 from ei_widgets.errors import EIError
@@ -162,14 +163,7 @@ class _Subscribers:
         self._callbacks: list[Callback] = []
 
     def add(self, callback: Callback) -> Callable[[], None]:
-        with self._lock:
-            self._callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock, contextlib.suppress(ValueError):
-                self._callbacks.remove(callback)
-
-        return unsubscribe
+        return add_callback(self._callbacks, callback, self._lock)
 
     def __contains__(self, callback: object) -> bool:
         with self._lock:

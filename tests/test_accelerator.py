@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +11,7 @@ from ei_widgets import accelerator as acc_mod
 from ei_widgets.accelerator import AcceleratorState, Attachment, Change
 from ei_widgets.errors import DoesNotFitError, UnknownNameError
 from tests.models import big_profile
+from tests.threads import in_threads
 
 
 @pytest.fixture
@@ -139,11 +139,7 @@ def test_concurrent_attaches_leave_one_consistent_state(st: AcceleratorState) ->
         for j in range(50):
             st.attach(names[(i + j) % len(names)])
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(worker, 6)
     assert len(changes) == 300
     # Changes chain: each one's previous is the one before's current.
     for before, after in itertools.pairwise(changes):
