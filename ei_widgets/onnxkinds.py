@@ -233,21 +233,7 @@ def _from_proto(obj: object, name: str | None, **options: object) -> LoadedModel
     _no_options(options, "an ONNX model")
     what = name or "the model"
     _validate(obj, what)
-    external = _external_size(obj, None, what)
-    warnings: tuple[str, ...] = ()
-    if external:
-        warnings = (
-            "The model refers to external data files; without its path they cannot be checked "
-            "(sizes come from the tensor shapes).",
-        )
-    return LoadedModel(
-        model=obj,
-        name=name or _model_name(obj, "model"),
-        kind="onnx-model",
-        size_bytes=serialized_size(obj) + external,
-        warnings=warnings,
-        source=obj,
-    )
+    return _in_memory(obj, name, what, "onnx-model", serialized_size(obj), source=obj)
 
 
 def _from_path(obj: object, name: str | None, **options: object) -> LoadedModel:
@@ -273,15 +259,40 @@ def _from_bytes(obj: object, name: str | None, **options: object) -> LoadedModel
     _no_options(options, "ONNX model bytes")
     data = bytes(obj) if isinstance(obj, bytearray | memoryview) else obj
     assert isinstance(data, bytes)
-    model = _parse(data, name or "the model bytes")
-    external = _external_size(model, None, name or "the model bytes")
+    what = name or "the model bytes"
+    model = _parse(data, what)
+    return _in_memory(
+        model, name, what, "onnx-bytes", len(data), source=data, serialized=_kept(data)
+    )
+
+
+def _in_memory(
+    model: onnx.ModelProto,
+    name: str | None,
+    what: str,
+    kind: str,
+    size_bytes: int,
+    *,
+    source: object,
+    serialized: bytes | None = None,
+) -> LoadedModel:
+    """A model given without a path: external data it names cannot be found, so it is sized
+    from the tensor shapes, and the user is told."""
+    external = _external_size(model, None, what)
+    warnings: tuple[str, ...] = ()
+    if external:
+        warnings = (
+            "The model refers to external data files; without its path they cannot be checked "
+            "(sizes come from the tensor shapes).",
+        )
     return LoadedModel(
         model=model,
         name=name or _model_name(model, "model"),
-        kind="onnx-bytes",
-        size_bytes=len(data) + external,
-        source=data,
-        serialized=_kept(data),
+        kind=kind,
+        size_bytes=size_bytes + external,
+        warnings=warnings,
+        source=source,
+        serialized=serialized,
     )
 
 

@@ -116,6 +116,18 @@ def test_proto_with_external_data_has_no_ort_source(tmp_path: pathlib.Path) -> N
     assert profile(tmp_path / "ext.onnx").param_count == 64 * 64 + 64
 
 
+def test_bytes_with_external_data_warn_like_a_proto(tmp_path: pathlib.Path) -> None:
+    model = models.mlp((64, 64), batch=1)
+    onnx.save(model, tmp_path / "ext.onnx", save_as_external_data=True, size_threshold=0)
+    data = (tmp_path / "ext.onnx").read_bytes()
+    loaded = load_model(data)
+    assert loaded.kind == "onnx-bytes"
+    assert any("external data files" in w for w in loaded.warnings)
+    assert loaded.size_bytes > len(data)  # the external weights, sized from their shapes
+    # onnx.save moved the weights of `model` out; a fresh copy keeps them inside
+    assert not load_model(models.mlp((64, 64), batch=1).SerializeToString()).warnings
+
+
 class _Toy:
     """A stand-in for a framework model a later loader would export."""
 
