@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import KW_ONLY, dataclass, field
 from operator import attrgetter
 
 import onnx
@@ -97,46 +98,33 @@ def large_constants(order: list[Node]) -> dict[str, TypeInfo]:
     return large
 
 
+@dataclass
 class ShapeInference:
     """One inference run over an ordered graph. ``types`` (initializers and large constants
     typed already) is completed in place; :meth:`run` then fills ``shapes`` and ``nbytes``
     (None where a shape stays unknown) and appends to ``warnings``."""
 
-    def __init__(
-        self,
-        loaded: LoadedModel,
-        order: list[Node],
-        types: dict[str, TypeInfo],
-        *,
-        bound: dict[str, TypeInfo],
-        declared: dict[str, TypeInfo],
-        initializers: dict[str, onnx.TensorProto],
-        small_initializers: set[str],
-        large_constants: dict[str, TypeInfo],
-        dim_values: dict[str, int],
-        read_anywhere: set[str],
-        in_order: bool,
-        inputs_bound: bool,
-        computes_shapes: bool,
-        warnings: list[str],
-    ) -> None:
-        self.loaded = loaded
-        self.model = loaded.model
-        self.order = order
-        self.types = types
-        self.bound = bound
-        self.declared = declared
-        self.initializers = initializers
-        self.small_initializers = small_initializers
-        self.large_constants = large_constants
-        self.dim_values = dim_values
-        self.read_anywhere = read_anywhere
-        self.in_order = in_order
-        self.inputs_bound = inputs_bound
-        self.computes_shapes = computes_shapes
-        self.warnings = warnings
-        self.shapes: dict[str, tuple[int, ...] | None] = {}
-        self.nbytes: dict[str, int | None] = {}
+    loaded: LoadedModel
+    order: list[Node]
+    types: dict[str, TypeInfo]
+    _: KW_ONLY
+    bound: dict[str, TypeInfo]  # the real inputs, bound to concrete shapes where asked
+    declared: dict[str, TypeInfo]  # the same inputs as the model declares them
+    initializers: dict[str, onnx.TensorProto]
+    small_initializers: set[str]  # initializers whose values inference may read
+    large_constants: dict[str, TypeInfo]  # Constant outputs passed as typed declarations
+    dim_values: dict[str, int]  # symbolic dimension name -> the size bound to it
+    read_anywhere: set[str]
+    in_order: bool  # the graph's own node order is topological
+    inputs_bound: bool  # every input has a concrete shape
+    computes_shapes: bool  # Shape or Size nodes: data propagation may help
+    warnings: list[str]
+    shapes: dict[str, tuple[int, ...] | None] = field(default_factory=dict, init=False)
+    nbytes: dict[str, int | None] = field(default_factory=dict, init=False)
+
+    @property
+    def model(self) -> onnx.ModelProto:
+        return self.loaded.model
 
     def run(self) -> None:
         self._infer(self.order, self.bound)
