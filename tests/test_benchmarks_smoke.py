@@ -43,3 +43,18 @@ def test_every_benchmark_runs_in_quick_mode() -> None:
         "fp16 check",
     ):
         assert figure in names, names
+
+
+def test_the_profile_floor_benchmark_runs_on_a_small_graph() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_profile_floor.py"), "1000"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.startswith("1,000-node graph")
+    for row in ("onnx shape inference", "read node fields", "read inferred types", "left for"):
+        assert row in completed.stdout, completed.stdout
