@@ -15,10 +15,7 @@ for ordering, folding, costs, liveness and parameters. Run
 
 from __future__ import annotations
 
-import gc
 import sys
-import time
-from collections.abc import Callable
 from operator import attrgetter
 from pathlib import Path
 
@@ -28,24 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_profile import generated_graph, shape_inference_floor  # noqa: E402
+from benchmarks.bench_profile import (  # noqa: E402
+    best_time,
+    generated_graph,
+    shape_inference_floor,
+)
 from ei_widgets.profile import _node_cost  # noqa: E402
 
 _FIELDS = attrgetter("name", "op_type", "domain", "input", "output")
-
-
-def best_cpu_seconds(call: Callable[[], object], rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.process_time()
-            call()
-            best = min(best, time.process_time() - start)
-        finally:
-            gc.enable()
-    return best
 
 
 def read_nodes(graph: onnx.GraphProto) -> list[tuple[str, str, str, list[str], list[str]]]:
@@ -71,12 +58,12 @@ def main(argv: list[str]) -> None:
     model = generated_graph(n)
     inferred = onnx.shape_inference.infer_shapes(model).graph
     rounds = 5
-    floor = best_cpu_seconds(lambda: shape_inference_floor(model), 3)
+    floor = best_time(lambda: shape_inference_floor(model), 3)
     rows = [
         ("onnx shape inference (the floor)", floor),
-        ("read node fields", best_cpu_seconds(lambda: read_nodes(model.graph), rounds)),
-        ("read inferred types", best_cpu_seconds(lambda: read_inferred_types(inferred), rounds)),
-        ("build one NodeCost a node", best_cpu_seconds(lambda: build_results(n), rounds)),
+        ("read node fields", best_time(lambda: read_nodes(model.graph), rounds)),
+        ("read inferred types", best_time(lambda: read_inferred_types(inferred), rounds)),
+        ("build one NodeCost a node", best_time(lambda: build_results(n), rounds)),
     ]
     print(f"{n:,}-node graph; per node, and as a share of twice the floor (the own-work budget)")
     spent = sum(seconds for _, seconds in rows[1:])

@@ -14,15 +14,19 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def test_every_benchmark_runs_in_quick_mode() -> None:
-    completed = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick"],
+def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
         cwd=ROOT,
     )
+
+
+def test_every_benchmark_runs_in_quick_mode() -> None:
+    completed = _run("run.py", "--quick")
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     for benchmark in (
         "bench_profile",
@@ -46,14 +50,7 @@ def test_every_benchmark_runs_in_quick_mode() -> None:
 
 
 def test_the_profile_floor_benchmark_runs_on_a_small_graph() -> None:
-    completed = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_profile_floor.py"), "1000"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
-    )
+    completed = _run("bench_profile_floor.py", "1000")
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.startswith("1,000-node graph")
     for row in ("onnx shape inference", "read node fields", "read inferred types", "left for"):
