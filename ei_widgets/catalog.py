@@ -156,6 +156,10 @@ class PriceOverrides:
     origin: str = "API"
 
 
+NOT_VALIDATED = "modelled; not validated against published measurements"
+"""What users are told of modelled latencies when the catalog carries no validation."""
+
+
 @dataclass(frozen=True)
 class Catalog:
     """The packaged facts, possibly with price overrides applied."""
@@ -167,6 +171,12 @@ class Catalog:
     currency: str
     overrides: PriceOverrides | None = None
     validation: Validation | None = None
+
+    @property
+    def latency_accuracy(self) -> str:
+        """What users are told next to a modelled latency: its validated error, or that it
+        has none."""
+        return self.validation.text if self.validation is not None else NOT_VALIDATED
 
     def accelerator(self, name: str) -> Accelerator:
         try:

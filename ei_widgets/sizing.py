@@ -47,7 +47,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ei_widgets import rich
-from ei_widgets.catalog import Catalog, Instance, default_catalog
+from ei_widgets.catalog import NOT_VALIDATED, Catalog, Instance, default_catalog
 from ei_widgets.errors import EIError, ProfileError, require_positive_int
 from ei_widgets.estimate import (
     PRECISIONS,
@@ -76,7 +76,6 @@ BASIS = {
     "cpu": "modelled: CPU only",
 }
 TUNED = "tensorrt"
-NOT_VALIDATED = "modelled; not validated against published measurements"
 TODAY = "available today"
 
 
@@ -335,7 +334,7 @@ def recommend(
         reason=reason,
         latency_target_ms=target,
         requests_per_second=rps,
-        accuracy=validation.text if validation is not None else NOT_VALIDATED,
+        accuracy=cat.latency_accuracy,
         too_close=bool(close),
         pick_ei=pick_ei,
         pick_today=pick_today,

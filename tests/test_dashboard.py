@@ -266,6 +266,16 @@ def test_attach_detach_and_following_the_one_kernel_state(board: Dashboard) -> N
     assert board.state.attachment is None
 
 
+def test_modelled_figures_carry_the_latency_models_validated_error(board: Dashboard) -> None:
+    accuracy = board.catalog().latency_accuracy
+    assert accuracy.startswith("modelled: ±")  # the packaged catalog is validated
+    grid = board.picker.grid
+    assert any(accuracy in cell.value for cell in grid.children if hasattr(cell, "value"))
+    assert accuracy in board.gauges.children[0].value  # the live gauges' heading
+    board.state.attach("ml.eia2.medium")
+    assert f"({accuracy})." in board.gauges.breakdown_text.value
+
+
 def test_the_instance_dropdown_changes_the_kernel_instance(board: Dashboard) -> None:
     board.picker.instance.value = (
         "ml.c5.xlarge"

@@ -19,6 +19,17 @@ SIMULATED = (
     'style="font-size:11px;padding:1px 6px;border-radius:8px;background:#fff3cd;color:#7a5b00">'
     "modelled</span>"
 )
+
+
+def modelled_badge(accuracy: str) -> str:
+    """The badge of a modelled figure, saying its validated error (``Catalog.latency_accuracy``)."""
+    return (
+        '<span title="From the latency and memory model, not measured on this host" '
+        'style="font-size:11px;padding:1px 6px;border-radius:8px;background:#fff3cd;'
+        f'color:#7a5b00">{esc(accuracy)}</span>'
+    )
+
+
 MEASURED = (
     '<span title="Measured on this host" '
     'style="font-size:11px;padding:1px 6px;border-radius:8px;background:#e3f2e1;color:#25632a">'

@@ -34,7 +34,7 @@ import numpy as np
 from ei_widgets.estimate import TERMS, Estimate
 from ei_widgets.metrics import MetricsSnapshot, SeriesPoint
 from ei_widgets.views.charts import TICKS, clear_marks, figure, line, same, set_xy
-from ei_widgets.views.common import SIMULATED, set_if_changed
+from ei_widgets.views.common import modelled_badge, set_if_changed
 from ei_widgets.views.gauges_html import (
     HOST_BOUND_TEXT,
     LINE_COLOURS,
@@ -73,7 +73,10 @@ def _time_axes(x: bq.Scale, y: bq.Scale, label: str) -> list[bq.Axis]:
 class GaugesPanel(w.VBox):
     """Throughput, latency p50/p95, memory against capacity, utilisation, latency breakdown."""
 
-    def __init__(self) -> None:
+    def __init__(self, accuracy: str) -> None:
+        """``accuracy``: the latency model's validated error (``Catalog.latency_accuracy``),
+        shown with every modelled figure here."""
+        self.accuracy = accuracy
         self._origin: int | None = None  # first stream second shown, so x starts at 0
         self._quantiles = _Ring(QUANTILE_POINTS)  # (run second, p50 ms, p95 ms)
         self._last_calls = -1
@@ -140,7 +143,7 @@ class GaugesPanel(w.VBox):
         )
         super().__init__(
             [
-                w.HTML(f"<b>Live gauges</b> {SIMULATED}"),
+                w.HTML(f"<b>Live gauges</b> {modelled_badge(accuracy)}"),
                 self.summary,
                 self.host_bound,
                 self.memory_gauge,
@@ -196,7 +199,7 @@ class GaugesPanel(w.VBox):
         if not same(self.breakdown.y, values):
             self.breakdown.y = values
             self.messages_sent += 1
-        text = breakdown_html(estimate, [float(v[0]) for v in values])
+        text = breakdown_html(estimate, [float(v[0]) for v in values], self.accuracy)
         set_if_changed(self.breakdown_text, value=text)
 
     def _render_legend(self, warmup_ms: float | None, target_shown: bool = True) -> int:

@@ -113,14 +113,15 @@ def latency_legend_html(
     return _ROW.format(gap=10, items="".join(items))
 
 
-def breakdown_html(estimate: Estimate | None, ms: Sequence[float]) -> str:
-    """What the breakdown shows and its legend, each term with its ``ms`` when estimated."""
+def breakdown_html(estimate: Estimate | None, ms: Sequence[float], accuracy: str) -> str:
+    """What the breakdown shows and its legend, each term with its ``ms`` when estimated
+    (``accuracy``: the latency model's validated error, as users are told it)."""
     if estimate is None:
         what = "Attach an accelerator and choose a model to see where a call's time goes."
     else:
         what = (
             f"{estimate.target}, batch {estimate.batch_size}, {estimate.precision}:"
-            f" {format_ms(estimate.latency_s)} per call, {estimate.bound}-bound (modelled)."
+            f" {format_ms(estimate.latency_s)} per call, {estimate.bound}-bound ({accuracy})."
         )
     legend = " ".join(
         f'<span style="white-space:nowrap"><span style="display:inline-block;width:10px;'

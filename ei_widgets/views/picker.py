@@ -49,7 +49,7 @@ class PickerPanel(w.VBox):
         self.accelerators: list[Accelerator] = sorted(
             cat.accelerators.values(), key=lambda a: (a.family, a.f32_tflops, a.memory_bytes)
         )
-        self.grid = SizeTable(self.accelerators, self.select)
+        self.grid = SizeTable(self.accelerators, self.select, cat.latency_accuracy)
         self.buttons, self.fit_cells = self.grid.buttons, self.grid.fit_cells
         self.precision = w.ToggleButtons(
             options=[("FP32", "fp32"), ("FP16", "fp16")],

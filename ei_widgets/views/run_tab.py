@@ -66,7 +66,7 @@ class RunTab(w.VBox):
         self._last_clock: Pacing | None = None
         self._charts_drawn_at = -CHART_PERIOD_S  # monotonic time the time charts were last sent
         self.panel = RunPanel(self._make_run, on_batch)
-        self.gauges = GaugesPanel()
+        self.gauges = GaugesPanel((catalog or default_catalog()).latency_accuracy)
         super().__init__([self.panel, self.gauges])
 
     def invalidate(self) -> None:

@@ -18,7 +18,7 @@ from ei_widgets.estimate import does_not_fit, estimate
 from ei_widgets.money import format_money
 from ei_widgets.profile import Profile
 from ei_widgets.units import format_bytes, format_ms
-from ei_widgets.views.common import SIMULATED, esc
+from ei_widgets.views.common import esc, modelled_badge
 
 NONE = "none"
 _COLUMNS = "170px 70px 70px 70px 70px 1fr"
@@ -86,7 +86,9 @@ def _cell(text: str, *, align: str = "right", colour: str = "inherit") -> w.HTML
 class SizeTable(w.GridBox):
     """One row per size, its button choosing it: ``buttons`` and ``fit_cells`` by name."""
 
-    def __init__(self, accelerators: Sequence[Accelerator], select: Callable[[str], None]) -> None:
+    def __init__(
+        self, accelerators: Sequence[Accelerator], select: Callable[[str], None], accuracy: str
+    ) -> None:
         self.buttons: dict[str, w.Button] = {}
         self.fit_cells: dict[str, w.HTML] = {}
         cells: list[w.Widget] = [
@@ -95,7 +97,10 @@ class SizeTable(w.GridBox):
             _cell("<b>F16 TFLOPS</b>"),
             _cell("<b>memory</b>"),
             _cell("<b>$/h</b>"),
-            _cell(f"<b>fit and latency for the chosen model</b> {SIMULATED}", align="left"),
+            _cell(
+                f"<b>fit and latency for the chosen model</b> {modelled_badge(accuracy)}",
+                align="left",
+            ),
         ]
         cells.append(self._button(NONE, "None (CPU only)", select))
         self.fit_cells[NONE] = _cell("runs on the notebook instance's CPUs", align="left")
