@@ -272,6 +272,8 @@ def test_modelled_figures_carry_the_latency_models_validated_error(board: Dashbo
     grid = board.picker.grid
     assert any(accuracy in cell.value for cell in grid.children if hasattr(cell, "value"))
     assert accuracy in board.gauges.children[0].value  # the live gauges' heading
+    wait_for(lambda: "ml.eia2.medium" in board.inspector.fits.value)
+    assert accuracy in board.inspector.fits.value  # the Inspector's fit and latency table
     board.state.attach("ml.eia2.medium")
     assert f"({accuracy})." in board.gauges.breakdown_text.value
 

@@ -22,7 +22,7 @@ from ei_widgets.estimate import estimate
 from ei_widgets.profile import OpTypeTotal, Profile, format_shape, format_shapes, op_label
 from ei_widgets.runner import short_message
 from ei_widgets.units import format_bytes, format_count, format_ms, format_percent
-from ei_widgets.views.common import SIMULATED, Raw, error_html, esc, note, table
+from ei_widgets.views.common import Raw, error_html, esc, modelled_badge, note, table
 
 TOP_OP_TYPES = 12
 HEAVIEST = 10
@@ -393,7 +393,8 @@ class InspectorPanel(w.VBox):
                 ]
             rows.append(row)
         self.fits.value = (
-            f"<b>Fit on each accelerator at batch {batch_size}</b> {SIMULATED}"
+            f"<b>Fit on each accelerator at batch {batch_size}</b>"
+            f" {modelled_badge(cat.latency_accuracy)}"
             + table(
                 ["accelerator", "memory", "fp32", "fp32 latency", "fp16", "fp16 latency"],
                 rows,
