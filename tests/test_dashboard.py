@@ -475,6 +475,27 @@ def test_cost_ticks_from_the_meter(
     assert board.cost._on_meter not in meter._subscribers
 
 
+def test_the_cost_panel_follows_one_meter_at_a_time(
+    namespace: dict[str, Any], state: AcceleratorState, stream: MetricsStream
+) -> None:
+    first, second = (
+        CostMeter(state, clock=ManualClock(), work=lambda: (0, 0, 0.0)).start(thread=False)
+        for _ in range(2)
+    )
+    board = Dashboard(namespace, state=state, stream=stream, meter=first, timer=False)
+    try:
+        board.cost.set_meter(second)
+        board.cost.set_meter(second)  # again: still one subscription
+        assert board.cost._on_meter not in first._subscribers
+        assert board.cost.meter is second
+        assert len([c for c in second._subscribers._callbacks if c == board.cost._on_meter]) == 1
+    finally:
+        board.close()
+        first.stop()
+        second.stop()
+    assert board.cost._on_meter not in second._subscribers
+
+
 def test_without_a_meter_the_cost_panel_says_how_to_start_one(board: Dashboard) -> None:
     assert "not running" in board.cost.details.value
     assert board.cost.start_button.layout.display == ""

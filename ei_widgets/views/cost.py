@@ -48,7 +48,7 @@ class CostPanel(w.VBox):
         self._lock = lock or threading.RLock()
         self._on_snapshot = on_snapshot
         self._latest: CostSnapshot | None = None
-        self._unsubscribe: list[Callable[[], None]] = []
+        self._unsubscribe: Callable[[], None] | None = None  # of the meter followed
         self._closed = False
         self.total = w.HTML(f'<div style="{_BIG}">—</div>')
         self.details = w.HTML()
@@ -114,8 +114,10 @@ class CostPanel(w.VBox):
         return self._meter
 
     def set_meter(self, meter: CostMeter | None) -> None:
-        """Follow ``meter`` (None: show how to start one)."""
+        """Follow ``meter`` instead of the one followed so far (None: show how to start one)."""
+        self._unfollow()
         self._meter = meter
+        self._latest = None
         if meter is None:
             self.start_button.layout.display = ""
             set_if_changed(
@@ -123,7 +125,7 @@ class CostPanel(w.VBox):
                 value=note("The cost meter is not running (it starts with %load_ext ei_widgets)."),
             )
             return
-        self._unsubscribe.append(meter.subscribe(self._on_meter))
+        self._unsubscribe = meter.subscribe(self._on_meter)
         self.start_button.layout.display = "none"
         self.show(meter.snapshot())
 
@@ -137,9 +139,12 @@ class CostPanel(w.VBox):
     def close_panel(self) -> None:
         """Stop following the meter."""
         self._closed = True
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
+        self._unfollow()
+
+    def _unfollow(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
 
     def _on_meter(self, event: CostSnapshot | BudgetEvent) -> None:
         """The meter's subscription (its ticker thread, once a second)."""
