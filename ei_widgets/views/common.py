@@ -14,27 +14,27 @@ import ipywidgets as w
 
 from ei_widgets.rich import NO_MATH
 
-SIMULATED = (
-    '<span title="From the documented latency and memory model, not measured on this host" '
-    'style="font-size:11px;padding:1px 6px;border-radius:8px;background:#fff3cd;color:#7a5b00">'
-    "modelled</span>"
-)
 
-
-def modelled_badge(accuracy: str) -> str:
-    """The badge of a modelled figure, saying its validated error (``Catalog.latency_accuracy``)."""
+def _badge(text: str, title: str, background: str, colour: str) -> str:
     return (
-        '<span title="From the latency and memory model, not measured on this host" '
-        'style="font-size:11px;padding:1px 6px;border-radius:8px;background:#fff3cd;'
-        f'color:#7a5b00">{esc(accuracy)}</span>'
+        f'<span title="{html.escape(title)}" style="font-size:11px;padding:1px 6px;'
+        f'border-radius:8px;background:{background};color:{colour}">{html.escape(text)}</span>'
     )
 
 
-MEASURED = (
-    '<span title="Measured on this host" '
-    'style="font-size:11px;padding:1px 6px;border-radius:8px;background:#e3f2e1;color:#25632a">'
-    "measured</span>"
-)
+def modelled_badge(accuracy: str = "modelled") -> str:
+    """The badge of a modelled figure; for latencies, ``accuracy`` says the model's validated
+    error (``Catalog.latency_accuracy``)."""
+    return _badge(
+        accuracy,
+        "From the latency and memory model, not measured on this host",
+        "#fff3cd",
+        "#7a5b00",
+    )
+
+
+SIMULATED = modelled_badge()
+MEASURED = _badge("measured", "Measured on this host", "#e3f2e1", "#25632a")
 
 _TABLE_STYLE = (
     "border-collapse:collapse;font-size:12px;font-variant-numeric:tabular-nums;margin:2px 0 6px 0"
