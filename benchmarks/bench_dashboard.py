@@ -41,11 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import comm
 from rows import Rows
 
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.metrics import MetricsStream
-from ei_widgets.runner import Run
-from ei_widgets.session import session
-from tests.models import tiny
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.metrics import MetricsStream
+from ei_widgets.device.runs import Run
+from ei_widgets.device.sessions import session
+from tests.builders import tiny
 
 
 class SerialisingComm:
@@ -94,8 +94,8 @@ def bench_throughput(blocks: int, block_s: float) -> tuple[float, float, float, 
     Returns (median requests/s without drawing, with drawing, cost %, messages per second, CPU
     time spent drawing as a % of the drawing blocks' wall time).
     """
-    from ei_widgets.billing import CostMeter
-    from ei_widgets.views.dashboard import TAB_TITLES, Dashboard
+    from ei_widgets.billing.meters import CostMeter
+    from ei_widgets.notebook.views.dashboard import TAB_TITLES, Dashboard
 
     model = tiny()
     state = AcceleratorState()
@@ -155,7 +155,7 @@ KERNEL_SETUP = f"""
 %load_ext ei_widgets
 import sys
 sys.path.insert(0, {str(ROOT)!r})
-from tests.models import tiny
+from tests.builders import tiny
 model = tiny()
 """
 
@@ -234,7 +234,7 @@ def bench_memory(seconds: int, per_second: int, draws_per_second: int) -> tuple[
     the bounded rings replace them). Returns (traced bytes gained from a third of the way, when
     every ring has cycled, to the end; max RSS KiB at that point; max RSS KiB at the end).
     """
-    from ei_widgets.views.dashboard import TAB_TITLES, Dashboard
+    from ei_widgets.notebook.views.dashboard import TAB_TITLES, Dashboard
 
     gc.collect()
     tracemalloc.start()

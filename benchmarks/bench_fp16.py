@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rows import Rows
 from timing import median_seconds
 
-from ei_widgets import fp16
+from ei_widgets.device import fp16
 from tests.weights import with_weights
 
 TARGET_RATIO = 100.0  # the check should cost at most about 100 plain inferences

@@ -45,8 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ei_widgets.demo import demo_models  # noqa: E402
-from ei_widgets.profile import Profile, profile  # noqa: E402
+from ei_widgets.models.demo import demo_models  # noqa: E402
+from ei_widgets.profiling.profiler import Profile, profile  # noqa: E402
 
 Row = dict[str, Any]
 FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -202,7 +202,7 @@ def status(key):
 
 
 if tool == "ours":
-    from ei_widgets.profile import profile
+    from ei_widgets.profiling.profiler import profile
     run = lambda: profile(path)
 else:
     from benchmarks.bench_profile import onnx_tool_profile

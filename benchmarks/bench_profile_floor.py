@@ -30,7 +30,7 @@ from benchmarks.bench_profile import (  # noqa: E402
     generated_graph,
     shape_inference_floor,
 )
-from ei_widgets.profile import _node_cost  # noqa: E402
+from ei_widgets.profiling.profiler import _node_cost  # noqa: E402
 
 _FIELDS = attrgetter("name", "op_type", "domain", "input", "output")
 

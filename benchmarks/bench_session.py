@@ -32,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rows import Rows
 
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.demo import demo_model
-from ei_widgets.metrics import MetricsStream
-from ei_widgets.session import session
-from tests.models import tiny
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.metrics import MetricsStream
+from ei_widgets.device.sessions import session
+from ei_widgets.models.demo import demo_model
+from tests.builders import tiny
 
 
 def _pair(model: Any, stream: MetricsStream) -> tuple[Any, Any]:

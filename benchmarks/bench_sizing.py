@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from timing import median_seconds
 
-from ei_widgets.catalog import default_catalog
-from ei_widgets.demo import demo_model
-from ei_widgets.estimate import PRECISIONS, estimate, estimate_batches
-from ei_widgets.profile import Profile, profile
-from ei_widgets.sizing import recommend
+from ei_widgets.device.catalog import default_catalog
+from ei_widgets.device.estimate import PRECISIONS, estimate, estimate_batches
+from ei_widgets.device.sizing import recommend
+from ei_widgets.models.demo import demo_model
+from ei_widgets.profiling.profiler import Profile, profile
 
 BATCHES = range(1, 33)
 

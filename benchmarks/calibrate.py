@@ -36,16 +36,16 @@ import numpy as np
 import onnx
 from scipy.optimize import least_squares
 
-from ei_widgets.catalog import Catalog, Constant, packaged_catalog
-from ei_widgets.estimate import PRECISIONS, RUNTIMES, estimate
-from ei_widgets.profile import Profile, profile
+from ei_widgets.device.catalog import Catalog, Constant, packaged_catalog
+from ei_widgets.device.estimate import PRECISIONS, RUNTIMES, estimate
+from ei_widgets.profiling.profiler import Profile, profile
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MEASUREMENTS = HERE / "calibration" / "measurements.csv"
 MODELS = HERE / "calibration" / "models"
 LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
-CATALOG = ROOT / "ei_widgets" / "data" / "catalog.toml"
+CATALOG = ROOT / "ei_widgets" / "device" / "catalog.toml"
 DOC = ROOT / "docs" / "validation.md"
 DOC_START = "<!-- calibration: written by benchmarks/calibrate.py --write; do not edit by hand -->"
 DOC_END = "<!-- end of calibration -->"

@@ -10,17 +10,17 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from ei_widgets.accelerator import attach, current, detach, set_instance
-from ei_widgets.billing import meter
-from ei_widgets.catalog import default_catalog
-from ei_widgets.demo import demo_model, demo_models
-from ei_widgets.discovery import find_models
+from ei_widgets.billing.meters import meter
+from ei_widgets.billing.usage import usage
+from ei_widgets.device.accelerator import attach, current, detach, set_instance
+from ei_widgets.device.catalog import default_catalog
+from ei_widgets.device.sessions import session
+from ei_widgets.device.sizing import recommend
 from ei_widgets.errors import EIError
-from ei_widgets.extension import load_ipython_extension, unload_ipython_extension
-from ei_widgets.profile import profile
-from ei_widgets.session import session
-from ei_widgets.sizing import recommend
-from ei_widgets.usage import usage
+from ei_widgets.models.demo import demo_model, demo_models
+from ei_widgets.models.discovery import find_models
+from ei_widgets.notebook.extension import load_ipython_extension, unload_ipython_extension
+from ei_widgets.profiling.profiler import profile
 
 try:
     __version__ = version("ei-widgets")
@@ -51,7 +51,7 @@ __all__ = [
 
 def dashboard(namespace: dict[str, Any] | None = None) -> Any:
     """The notebook dashboard (models, inspector, picker, run, gauges, cost, sizing)."""
-    from ei_widgets.views.dashboard import dashboard as make_dashboard
+    from ei_widgets.notebook.views.dashboard import dashboard as make_dashboard
 
     return make_dashboard(namespace=namespace)
 

@@ -4,7 +4,8 @@
 ``--json`` for scripts. A user error prints one line on stderr and exits with status 2.
 
 ``inspect --fp16`` and ``recommend --fp16`` also convert the model to fp16 and measure what that
-does to its outputs (``ei_widgets.fp16``); ``recommend`` lists the retired EI options and what is
+does to its outputs (``ei_widgets.device.fp16``); ``recommend`` lists the retired EI options and
+what is
 available today as two groups, each with its pick.
 """
 
@@ -19,16 +20,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ei_widgets import accelerator, report
-from ei_widgets.demo import DEMO_NAMES, demo_model
+from ei_widgets.billing.money import format_money
+from ei_widgets.billing.usage import usage, write_csv
+from ei_widgets.device import accelerator
+from ei_widgets.device.fp16 import check_text, fp16_check
+from ei_widgets.device.metrics import default_stream
+from ei_widgets.device.runs import Run
+from ei_widgets.device.sizing import recommend
 from ei_widgets.errors import EIError, ModelLoadError
-from ei_widgets.fp16 import check_text, fp16_check
-from ei_widgets.metrics import default_stream
-from ei_widgets.money import format_money
-from ei_widgets.profile import profile
-from ei_widgets.runner import Run
-from ei_widgets.sizing import recommend
-from ei_widgets.usage import usage, write_csv
+from ei_widgets.models.demo import DEMO_NAMES, demo_model
+from ei_widgets.profiling.profiler import profile
+from ei_widgets.reports import plain_text
 
 EXIT_USER_ERROR = 2
 
@@ -108,7 +110,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
             }
         )
     else:
-        print(report.profile_text(result))
+        print(plain_text.profile_text(result))
         if check is not None:
             print()
             print(check_text(check))
@@ -137,7 +139,7 @@ def cmd_recommend(args: argparse.Namespace) -> None:
             }
         )
     else:
-        print(report.recommendation_text(result, limit=args.limit))
+        print(plain_text.recommendation_text(result, limit=args.limit))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -180,7 +182,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(summary)
     else:
-        print(report.mapping_text(summary))
+        print(plain_text.mapping_text(summary))
         print("Simulated figures (virtual clock); outputs computed for real by onnxruntime.")
 
 
@@ -194,7 +196,7 @@ def cmd_usage(args: argparse.Namespace) -> None:
         print("No usage recorded yet.")
     else:
         print(
-            report.table(
+            plain_text.table(
                 [
                     (
                         r.key,

@@ -4,7 +4,8 @@
 ``__repr__`` and ``to_pandas`` from here, as one-line methods. This module imports our types only
 for annotations, so those classes may import it without a cycle, and it imports no widgets and no
 IPython: the HTML is plain, inline-styled and escaped. The answer comes first (the pick and its
-reason, the total), figures have sensible significant figures (through :mod:`ei_widgets.units`
+reason, the total), figures have sensible significant figures (through
+:mod:`ei_widgets.common.units`
 and the money formatter), and only what matters is shown: the rest is folded in a ``<details>``.
 pandas is optional and imported only when ``to_pandas`` is called.
 """
@@ -17,17 +18,23 @@ from dataclasses import asdict, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ei_widgets.money import format_money
-from ei_widgets.units import format_bytes, format_count, format_ms, format_percent, significant
+from ei_widgets.billing.money import format_money
+from ei_widgets.common.units import (
+    format_bytes,
+    format_count,
+    format_ms,
+    format_percent,
+    significant,
+)
 
 if TYPE_CHECKING:
     import pandas
 
-    from ei_widgets.bill import CostSnapshot
-    from ei_widgets.ledger_history import UsageRow
-    from ei_widgets.profile import Profile
-    from ei_widgets.report import Status
-    from ei_widgets.sizing import Recommendation, Row
+    from ei_widgets.billing.charges import CostSnapshot
+    from ei_widgets.billing.ledger_history import UsageRow
+    from ei_widgets.device.sizing import Recommendation, Row
+    from ei_widgets.profiling.profiler import Profile
+    from ei_widgets.reports.plain_text import Status
 
 __all__ = [
     "cost_html",

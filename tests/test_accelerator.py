@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from ei_widgets import accelerator as acc_mod
-from ei_widgets.accelerator import AcceleratorState, Attachment, Change
+from ei_widgets.device import accelerator as acc_mod
+from ei_widgets.device.accelerator import AcceleratorState, Attachment, Change
 from ei_widgets.errors import DoesNotFitError, UnknownNameError
-from tests.models import big_profile
+from tests.builders import big_profile
 from tests.threads import in_threads
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ei_widgets import billing
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.billing import (
+from ei_widgets.billing import meters
+from ei_widgets.billing.ledger import Ledger, LedgerWarning
+from ei_widgets.billing.meters import (
     BudgetEvent,
     CostMeter,
     CostSnapshot,
@@ -22,9 +22,9 @@ from ei_widgets.billing import (
     start_meter,
     stop_meter,
 )
-from ei_widgets.catalog import apply_overrides, packaged_catalog, parse_price_overrides
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.catalog import apply_overrides, packaged_catalog, parse_price_overrides
 from ei_widgets.errors import EIError
-from ei_widgets.ledger import Ledger, LedgerWarning
 
 HOUR = 3600.0
 
@@ -372,7 +372,7 @@ def test_month_budget_counts_the_ledger_month_to_date_plus_the_live_session(
     clock.advance(1)
     m.tick()
     assert m.snapshot().budget_spent == Decimal("0.250014")  # not re-read yet: live 2 h 1 s
-    clock.advance(billing.MONTH_REFRESH_S)
+    clock.advance(meters.MONTH_REFRESH_S)
     m.tick()
     assert m.snapshot().budget_spent == Decimal("0.350431")  # 0.15 + 0.10 + live 2 h 31 s
     # The session budget would count only the live 0.10.
@@ -440,16 +440,16 @@ def test_start_meter_is_idempotent_and_stop_meter_closes_the_session(
 ) -> None:
     monkeypatch.setenv("EI_WIDGETS_HEARTBEAT", "0.5")
     path = tmp_path / "kernel.sqlite3"
-    assert billing.meter() is None
+    assert meters.meter() is None
     first = start_meter(state, path, thread=False)
     try:
         assert start_meter(state, path, thread=False) is first
-        assert billing.meter() is first
+        assert meters.meter() is first
         assert first.heartbeat_period == 0.5
     finally:
         final = stop_meter()
     assert final is not None
-    assert billing.meter() is None
+    assert meters.meter() is None
     assert stop_meter() is None
     with Ledger(path) as led:
         (session,) = led.sessions()
@@ -464,18 +464,18 @@ def test_a_bad_heartbeat_setting_warns_and_uses_the_default(
     with pytest.warns(LedgerWarning, match="EI_WIDGETS_HEARTBEAT"):
         m = start_meter(state, tmp_path / "x.sqlite3", thread=False)
     try:
-        assert m.heartbeat_period == billing.DEFAULT_HEARTBEAT_S
+        assert m.heartbeat_period == meters.DEFAULT_HEARTBEAT_S
     finally:
         stop_meter()
 
 
 def test_kernel_id_comes_from_the_connection_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.argv", ["launcher", "-f", "/run/jupyter/kernel-1a2b-3c.json"])
-    assert billing._kernel_id() == "1a2b-3c"
+    assert meters._kernel_id() == "1a2b-3c"
     monkeypatch.setattr("sys.argv", ["launcher", "-f", "/tmp/tmpabc.json"])
-    assert billing._kernel_id() is None
+    assert meters._kernel_id() is None
     monkeypatch.setattr("sys.argv", ["python"])
-    assert billing._kernel_id() is None
+    assert meters._kernel_id() is None
 
 
 def test_no_warning_leaks(state: AcceleratorState, clock: ManualClock, work: Work) -> None:

@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from ei_widgets.catalog import packaged_catalog
+from ei_widgets.device.catalog import packaged_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 

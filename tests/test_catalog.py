@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ei_widgets import catalog as cat_mod
-from ei_widgets.catalog import (
+from ei_widgets.device import catalog as cat_mod
+from ei_widgets.device.catalog import (
     default_catalog,
     load_price_overrides,
     packaged_catalog,

@@ -120,7 +120,7 @@ def test_inspect_fp16_of_an_integer_model_says_why_not(
 
 
 def test_recommend_lists_ei_and_today_as_two_groups(capsys: pytest.CaptureFixture[str]) -> None:
-    from ei_widgets import fp16
+    from ei_widgets.device import fp16
 
     fp16.clear_cache()  # a check run earlier in this process would add its column
     assert main(["recommend", "squeezenet", "--latency-ms", "50", "--rps", "10"]) == 0

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from jupyter_client.session import json_packer
 
-from ei_widgets import accelerator as acc_mod
-from ei_widgets import comm as comm_mod
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.comm import MAX_ID_LENGTH, Handler, ProtocolError, build_state, validate
+from ei_widgets.device import accelerator as acc_mod
+from ei_widgets.device.accelerator import AcceleratorState
 from ei_widgets.errors import EIError
-from tests.models import big_profile, mlp, tiny
+from ei_widgets.notebook import comm as comm_mod
+from ei_widgets.notebook.comm import MAX_ID_LENGTH, Handler, ProtocolError, build_state, validate
+from tests.builders import big_profile, mlp, tiny
 
 
 def wire(data: dict[str, Any]) -> dict[str, Any]:
@@ -436,7 +436,7 @@ def test_estimates_carry_both_precisions_and_the_top_level_follows_the_attached_
 def test_the_state_carries_the_latency_model_stated_accuracy() -> None:
     from dataclasses import replace
 
-    from ei_widgets.catalog import Validation, default_catalog
+    from ei_widgets.device.catalog import Validation, default_catalog
 
     validation = Validation(
         rows=14, median_error=0.07, worst_error=0.18, loso_median_error=0.09, fitted_on="x"
@@ -637,7 +637,8 @@ FORMAT_SAMPLES: dict[str, list[float]] = {
 
 def fixture_data() -> dict[str, Any]:
     """What the jest tests load: states built by :func:`build_state` and formatted samples."""
-    from ei_widgets import money, units
+    from ei_widgets.billing import money
+    from ei_widgets.common import units
 
     empty = AcceleratorState()
     judged = AcceleratorState()
@@ -656,7 +657,9 @@ def fixture_data() -> dict[str, Any]:
         "percent": units.format_percent,
     }
     return {
-        "about": f"Written by `{REGENERATE}` from ei_widgets.comm.build_state; do not edit.",
+        "about": (
+            f"Written by `{REGENERATE}` from ei_widgets.notebook.comm.build_state; do not edit."
+        ),
         "states": {
             "empty": build_state(empty),
             "judged": build_state(judged, namespace=namespace),

@@ -1,6 +1,7 @@
 """A thousand random or malformed comm messages: each is answered with an error, nothing changes.
 
-The in-process part drives :class:`ei_widgets.comm.Handler` directly; the kernel part sends a
+The in-process part drives :class:`ei_widgets.notebook.comm.Handler` directly; the kernel part
+sends a
 batch of them over a real kernel's shell channel after ``%load_ext ei_widgets``.
 """
 
@@ -16,8 +17,8 @@ from typing import Any
 import pytest
 from jupyter_client.session import json_packer
 
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.comm import MAX_ID_LENGTH, TARGET, Handler, ProtocolError, validate
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.notebook.comm import MAX_ID_LENGTH, TARGET, Handler, ProtocolError, validate
 from tests.kernel import kernel, run
 
 N_MESSAGES = 1000
@@ -220,7 +221,9 @@ def test_a_real_kernel_survives_malformed_comm_messages() -> None:
         answers = comm_messages(client, comm_id, len(wire), timeout=120)
         assert [a["type"] for a in answers] == ["error"] * len(wire)
 
-        check = run(client, "print(ei_widgets.current().name, ei_widgets.comm.is_registered())")
+        check = run(
+            client, "print(ei_widgets.current().name, ei_widgets.notebook.comm.is_registered())"
+        )
         assert check.error is None
         assert check.stdout.split() == ["ml.eia2.large", "True"]
         assert manager.is_alive()

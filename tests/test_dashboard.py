@@ -18,15 +18,15 @@ import numpy as np
 import pytest
 from IPython.core.events import EventManager, available_events
 
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.billing import CostMeter, ManualClock
-from ei_widgets.estimate import estimate
-from ei_widgets.metrics import MetricsStream
-from ei_widgets.runner import RunState
-from ei_widgets.units import format_bytes, format_percent
-from ei_widgets.views import dashboard as dashboard_module
-from ei_widgets.views.dashboard import Dashboard, dashboard
-from tests.models import huge_constant, mlp
+from ei_widgets.billing.meters import CostMeter, ManualClock
+from ei_widgets.common.units import format_bytes, format_percent
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.estimate import estimate
+from ei_widgets.device.metrics import MetricsStream
+from ei_widgets.device.runs import RunState
+from ei_widgets.notebook.views import dashboard as dashboard_module
+from ei_widgets.notebook.views.dashboard import Dashboard, dashboard
+from tests.builders import huge_constant, mlp
 
 # --- a recording comm ----------------------------------------------------------------------------
 
@@ -764,11 +764,11 @@ def test_after_a_restart_the_old_dashboard_says_it_is_disconnected(board: Dashbo
 
 
 def test_sizing_makes_the_same_call_as_the_magic(board: Dashboard) -> None:
-    from ei_widgets import report
+    from ei_widgets.reports import plain_text
 
     result = board.sizing.update()
     assert result is not None
-    same = report.recommend_here(
+    same = plain_text.recommend_here(
         board.profile, latency_target_ms=board.sizing.target.value,
         requests_per_second=board.sizing.rate.value, instance=board.state.instance.name,
     )  # fmt: skip
@@ -776,7 +776,7 @@ def test_sizing_makes_the_same_call_as_the_magic(board: Dashboard) -> None:
     assert result.pick is not None and same.pick is not None
     assert result.pick.option == same.pick.option
     assert (board.sizing.target.value, board.sizing.rate.value) == (
-        report.SIZING_TARGET_MS,
-        report.SIZING_RPS,
+        plain_text.SIZING_TARGET_MS,
+        plain_text.SIZING_RPS,
     )
     assert "Searched 6 EI accelerators on ml.t3.medium" in board.sizing.searched.value

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from ei_widgets import fp16
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.metrics import MetricsStream
-from ei_widgets.views.dashboard import Dashboard
-from ei_widgets.views.sizing import TABLE_ROWS
-from tests.models import integer_only, mlp, tiny_convnet
+from ei_widgets.device import fp16
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.metrics import MetricsStream
+from ei_widgets.notebook.views.dashboard import Dashboard
+from ei_widgets.notebook.views.sizing import TABLE_ROWS
+from tests.builders import integer_only, mlp, tiny_convnet
 from tests.test_dashboard import (  # noqa: F401 (recording_comm: a fixture)
     RecordingComm,
     comm_of,

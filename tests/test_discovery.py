@@ -6,22 +6,22 @@ import pathlib
 import subprocess
 import sys
 
-import models
 import onnx
 import onnxruntime as ort
 
-from ei_widgets import loaders
-from ei_widgets.demo import demo_model
-from ei_widgets.discovery import ModelEntry, find_models
-from ei_widgets.modeltypes import ModelKind
+from ei_widgets.models import loading
+from ei_widgets.models.demo import demo_model
+from ei_widgets.models.discovery import ModelEntry, find_models
+from ei_widgets.models.types import ModelKind
+from tests import builders
 
 
 def test_finds_each_onnx_kind(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "net.onnx"
-    onnx.save(models.tiny_convnet(), path)
+    onnx.save(builders.tiny_convnet(), path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     namespace = {
-        "proto": models.tiny_convnet(),
+        "proto": builders.tiny_convnet(),
         "as_str": str(path),
         "as_path": path,
         "sess": session,
@@ -46,9 +46,9 @@ def test_skips_missing_paths_directories_and_private_names(tmp_path: pathlib.Pat
     namespace = {
         "missing": str(tmp_path / "gone.onnx"),
         "folder": folder,
-        "_": models.mlp(),
-        "_hidden": models.mlp(),
-        "Out": {1: models.mlp()},  # containers are not searched
+        "_": builders.mlp(),
+        "_hidden": builders.mlp(),
+        "Out": {1: builders.mlp()},  # containers are not searched
         "cls": onnx.ModelProto,
     }
     assert find_models(namespace) == []
@@ -64,7 +64,7 @@ def test_does_not_read_the_file(tmp_path: pathlib.Path) -> None:
 def test_does_not_import_frameworks() -> None:
     code = (
         "import sys, onnx\n"
-        "from ei_widgets.discovery import find_models\n"
+        "from ei_widgets.models.discovery import find_models\n"
         "m = onnx.ModelProto()\n"
         "assert find_models({'m': m, 'x': 1, 'p': 'a.onnx'})[0].kind == 'onnx-model'\n"
         "print(sorted(k for k in ('torch', 'sklearn', 'onnxruntime') if k in sys.modules))\n"
@@ -80,7 +80,7 @@ def _never(obj: object) -> bool:
     return False
 
 
-def _no_load(obj: object, name: str | None) -> loaders.LoadedModel:
+def _no_load(obj: object, name: str | None) -> loading.LoadedModel:
     raise AssertionError("discovery never loads")
 
 
@@ -88,11 +88,11 @@ def test_a_failing_detector_does_not_break_the_listing() -> None:
     def broken(variable: str, obj: object) -> ModelEntry | None:
         raise RuntimeError("boom")
 
-    loaders.register_kind(ModelKind("broken", _never, _no_load, broken), first=True)
+    loading.register_kind(ModelKind("broken", _never, _no_load, broken), first=True)
     try:
-        found = find_models({"m": models.mlp()})
+        found = find_models({"m": builders.mlp()})
     finally:
-        loaders.unregister_kind("broken")
+        loading.unregister_kind("broken")
     assert [e.variable for e in found] == ["m"]
 
 
@@ -105,13 +105,13 @@ def test_a_registered_kind_is_listed() -> None:
             return None
         return ModelEntry(variable, "estimator", "an estimator")
 
-    loaders.register_kind(ModelKind("estimator", _never, _no_load, detect))
+    loading.register_kind(ModelKind("estimator", _never, _no_load, detect))
     try:
         found = find_models({"e": Estimator(), "n": 1})
     finally:
-        loaders.unregister_kind("estimator")
+        loading.unregister_kind("estimator")
     assert found == [ModelEntry("e", "estimator", "an estimator")]
-    assert "estimator" not in loaders.registered_kinds()
+    assert "estimator" not in loading.registered_kinds()
     assert find_models({"e": Estimator()}) == []
 
 

@@ -7,9 +7,8 @@ from types import MappingProxyType
 
 import pytest
 
-from ei_widgets.catalog import Constant, packaged_catalog
-from ei_widgets.errors import DoesNotFitError, ProfileError, UnknownNameError
-from ei_widgets.estimate import (
+from ei_widgets.device.catalog import Constant, packaged_catalog
+from ei_widgets.device.estimate import (
     check_fits,
     does_not_fit,
     estimate,
@@ -19,8 +18,9 @@ from ei_widgets.estimate import (
     smallest_fitting,
     warmup_seconds,
 )
-from ei_widgets.profile import NodeCost, ParamGroup, Profile, TensorInfo, profile
-from tests.models import tiny
+from ei_widgets.errors import DoesNotFitError, ProfileError, UnknownNameError
+from ei_widgets.profiling.profiler import NodeCost, ParamGroup, Profile, TensorInfo, profile
+from tests.builders import tiny
 
 CAT = packaged_catalog()
 C = CAT.value

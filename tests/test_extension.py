@@ -86,9 +86,9 @@ def test_an_ei_widgets_error_in_a_cell_is_one_line() -> None:
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
 
-    from ei_widgets import accelerator
+    from ei_widgets.device import accelerator
     from ei_widgets.errors import ModelLoadError
-    from ei_widgets.extension import load_ipython_extension, unload_ipython_extension
+    from ei_widgets.notebook.extension import load_ipython_extension, unload_ipython_extension
 
     ip = InteractiveShell.instance()
     with capture_output():

@@ -11,15 +11,15 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-from ei_widgets import fp16
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.demo import demo_model
-from ei_widgets.fp16 import FP16Check, FP16Error, compare_outputs, fp16_check
-from ei_widgets.metrics import MetricsStream
-from ei_widgets.profile import profile
-from ei_widgets.session import session
-from ei_widgets.sizing import recommend
-from tests.models import integer_only, mlp
+from ei_widgets.device import fp16
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.fp16 import FP16Check, FP16Error, compare_outputs, fp16_check
+from ei_widgets.device.metrics import MetricsStream
+from ei_widgets.device.sessions import session
+from ei_widgets.device.sizing import recommend
+from ei_widgets.models.demo import demo_model
+from ei_widgets.profiling.profiler import profile
+from tests.builders import integer_only, mlp
 from tests.weights import with_weights
 
 
@@ -196,7 +196,8 @@ def test_ei_inspect_fp16_magic_shows_the_check(squeezenet) -> None:
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
 
-    from ei_widgets import accelerator, magics
+    from ei_widgets.device import accelerator
+    from ei_widgets.notebook import magics
 
     ip = InteractiveShell.instance()
     magics.register(ip)
@@ -218,8 +219,8 @@ def test_ei_inspect_fp16_magic_shows_the_check(squeezenet) -> None:
 
 
 def test_the_accelerator_tab_shows_the_check_at_fp16(squeezenet) -> None:
-    from ei_widgets.catalog import default_catalog
-    from ei_widgets.views.picker import PickerPanel
+    from ei_widgets.device.catalog import default_catalog
+    from ei_widgets.notebook.views.accelerator_tab import PickerPanel
 
     prof = profile(squeezenet)
     picker = PickerPanel(AcceleratorState(), default_catalog)

@@ -20,7 +20,12 @@ PACKAGE = ROOT / "ei_widgets"
 
 # The modules that live in the notebook and may import ipywidgets, bqplot or IPython; everything
 # else (the core, the package itself, the command line) must work from a plain script.
-WIDGET_SIDE = ("ei_widgets.views", "ei_widgets.magics", "ei_widgets.extension", "ei_widgets.comm")
+WIDGET_SIDE = (
+    "ei_widgets.notebook.views",
+    "ei_widgets.notebook.magics",
+    "ei_widgets.notebook.extension",
+    "ei_widgets.notebook.comm",
+)
 
 
 def _module_name(path: Path) -> str:
@@ -123,7 +128,7 @@ def test_the_graph_reads_module_level_imports_only(tmp_path: Path) -> None:
     source = (
         "from __future__ import annotations\n"
         "from typing import TYPE_CHECKING\n"
-        "import ei_widgets.catalog\n"
+        "import ei_widgets.device.catalog\n"
         "from . import units\n"
         "from .frameworks import base\n"
         "try:\n"
@@ -137,23 +142,23 @@ def test_the_graph_reads_module_level_imports_only(tmp_path: Path) -> None:
     )
     tree = ast.parse(source)
     node = next(n for n in tree.body if isinstance(n, ast.ImportFrom) and n.level == 1)
-    assert _resolve("ei_widgets.billing", False, node) == "ei_widgets"
-    assert _resolve("ei_widgets.views", True, node) == "ei_widgets.views"
+    assert _resolve("ei_widgets.billing.meters", False, node) == "ei_widgets"
+    assert _resolve("ei_widgets.notebook.views", True, node) == "ei_widgets.notebook.views"
     path = tmp_path / "sample.py"
     path.write_text(source)
     targets = _targets("ei_widgets.sample", path)
-    assert "ei_widgets.profile" not in targets
-    assert "ei_widgets.session" not in targets
+    assert "ei_widgets.profiling.profiler" not in targets
+    assert "ei_widgets.device.sessions" not in targets
     deferred_too = _targets("ei_widgets.sample", path, every_import=True)
-    assert "ei_widgets.session" in deferred_too
-    assert "ei_widgets.profile" not in deferred_too
+    assert "ei_widgets.device.sessions" in deferred_too
+    assert "ei_widgets.profiling.profiler" not in deferred_too
     assert "ei_widgets" not in targets  # the importer's own package
     assert {
-        "ei_widgets.catalog",
-        "ei_widgets.units",
-        "ei_widgets.frameworks",
-        "ei_widgets.frameworks.base",
-        "ei_widgets.estimate",
+        "ei_widgets.device.catalog",
+        "ei_widgets.common.units",
+        "ei_widgets.models.frameworks",
+        "ei_widgets.models.frameworks.base",
+        "ei_widgets.device.estimate",
         "ei_widgets.errors",
     } <= targets
 
@@ -234,9 +239,12 @@ def test_each_module_imports_alone_in_a_fresh_interpreter(
 
 def test_the_core_imports_no_widget_library(imported_alone: dict[str, dict[str, Any]]) -> None:
     core = [m for m in MODULES if not _widget_side(m)]
-    assert {"ei_widgets", "ei_widgets.catalog", "ei_widgets.billing", "ei_widgets.units"} <= set(
-        core
-    )
+    assert {
+        "ei_widgets",
+        "ei_widgets.device.catalog",
+        "ei_widgets.billing.meters",
+        "ei_widgets.common.units",
+    } <= set(core)
     assert not {m: imported_alone[m]["widgets"] for m in core if imported_alone[m]["widgets"]}
     # and the check sees a widget library when one is loaded
-    assert "ipywidgets" in imported_alone["ei_widgets.views.dashboard"]["widgets"]
+    assert "ipywidgets" in imported_alone["ei_widgets.notebook.views.dashboard"]["widgets"]

@@ -6,7 +6,7 @@ import pytest
 from onnx import TensorProto, ValueInfoProto, helper
 
 from ei_widgets.errors import ProfileError
-from ei_widgets.inputbinding import bind_inputs
+from ei_widgets.profiling.input_binding import bind_inputs
 
 F = TensorProto.FLOAT
 

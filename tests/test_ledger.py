@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from ei_widgets import ledger_file
-from ei_widgets.errors import LedgerError
-from ei_widgets.ledger import (
+from ei_widgets.billing import ledger_file
+from ei_widgets.billing.ledger import (
     SCHEMA_VERSION,
     IntervalProgress,
     Ledger,
@@ -31,8 +30,9 @@ from ei_widgets.ledger import (
     default_path,
     open_ledger,
 )
-from ei_widgets.money import dollars, micro_per_hour
-from ei_widgets.usage import usage, usage_csv, write_csv
+from ei_widgets.billing.money import dollars, micro_per_hour
+from ei_widgets.billing.usage import usage, usage_csv, write_csv
+from ei_widgets.errors import LedgerError
 
 REPO = Path(__file__).resolve().parents[1]
 H = 3_600_000_000  # one hour in microseconds
@@ -351,7 +351,7 @@ OPEN_AT_ONCE = textwrap.dedent(
     """
     import sys, time, warnings
     sys.path.insert(0, {repo!r})
-    from ei_widgets.ledger import Ledger
+    from ei_widgets.billing.ledger import Ledger
     go = float(sys.argv[1])
     time.sleep(max(0.0, go - time.monotonic()))  # all the processes open the file together
     warnings.simplefilter("error")
@@ -492,8 +492,8 @@ READ_ONLY_SCRIPT = textwrap.dedent(
     """
     import sys, warnings
     sys.path.insert(0, {repo!r})
-    from ei_widgets.billing import CostMeter, ManualClock
-    from ei_widgets.ledger import LedgerWarning, open_ledger
+    from ei_widgets.billing.meters import CostMeter, ManualClock
+    from ei_widgets.billing.ledger import LedgerWarning, open_ledger
 
     class State:
         class instance:
@@ -567,6 +567,6 @@ def test_module_level_usage_reads_the_running_meter_ledger(
         ledger = Ledger(":memory:")
 
     add_session(Running.ledger, start=ts(2026, 11, 2, 10), notebook="live")
-    monkeypatch.setattr("ei_widgets.billing.meter", lambda: Running)
+    monkeypatch.setattr("ei_widgets.billing.meters.meter", lambda: Running)
     assert [r.key for r in usage(by="notebook")] == ["live"]
     Running.ledger.close()

@@ -1,6 +1,6 @@
 """The ledger under real kernels: a SIGKILL mid-run, and two kernels metering into one file.
 
-The kernels call ``ei_widgets.billing.start_meter`` directly and find the package through
+The kernels call ``ei_widgets.billing.meters.start_meter`` directly and find the package through
 ``PYTHONPATH`` (the repository root, computed from this file). Every kernel is shut down by the
 ``kernel()`` helper, also when an assertion fails; every wait has a deadline.
 """
@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from kernel import kernel, run
 
-from ei_widgets.ledger import Ledger
-from ei_widgets.money import US_PER_S
+from ei_widgets.billing.ledger import Ledger
+from ei_widgets.billing.money import US_PER_S
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -56,8 +56,8 @@ def last_json(text: str) -> dict[str, Any]:
 
 START = """
 import json, os, time
-from ei_widgets import accelerator
-from ei_widgets.billing import start_meter
+from ei_widgets.device import accelerator
+from ei_widgets.billing.meters import start_meter
 t_start = time.monotonic()
 m = start_meter()
 t0 = time.monotonic()
@@ -70,7 +70,7 @@ print(json.dumps({{"pid": os.getpid(), "t_start": t_start, "t0": t0, "t1": t1,
 
 # A "metered run": inference results recorded into the kernel's metrics stream until stopped.
 RUN_FOREVER = """
-from ei_widgets.metrics import default_stream
+from ei_widgets.device.metrics import default_stream
 stream = default_stream()
 while True:
     stream.record(0.002, 8)
@@ -130,7 +130,7 @@ def test_sigkill_mid_run_loses_at_most_one_heartbeat_and_counts_nothing_twice() 
         assert info2["recovered"] == [sid]
         assert "closed 1 session" in again.stderr
         stopped = run(
-            client, "from ei_widgets.billing import stop_meter\nprint(stop_meter().total)"
+            client, "from ei_widgets.billing.meters import stop_meter\nprint(stop_meter().total)"
         )
         assert stopped.error is None, stopped.error
         second_total = Decimal(stopped.stdout.strip().splitlines()[-1])
@@ -160,8 +160,8 @@ def test_sigkill_mid_run_loses_at_most_one_heartbeat_and_counts_nothing_twice() 
 
 METERED_WORK = """
 import time
-from ei_widgets import accelerator
-from ei_widgets.metrics import default_stream
+from ei_widgets.device import accelerator
+from ei_widgets.device.metrics import default_stream
 stream = default_stream()
 for i in range(40):
     stream.record(0.002, 4)
@@ -198,7 +198,7 @@ def test_two_kernels_metering_into_one_ledger_sum_up() -> None:
         for client, info in zip((one, two), infos, strict=True):
             res = run(
                 client,
-                "import warnings\nfrom ei_widgets.billing import stop_meter\n"
+                "import warnings\nfrom ei_widgets.billing.meters import stop_meter\n"
                 "snap = stop_meter()\nprint(snap.total, snap.inferences)",
             )
             assert res.error is None, res.error

@@ -26,9 +26,9 @@ import test_billing
 from test_billing import Work, make
 from test_ledger import add_session, ts
 
-from ei_widgets import ledger_file
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.billing import (
+from ei_widgets.billing import ledger_file
+from ei_widgets.billing.ledger import IntervalProgress, Ledger, LedgerWarning, open_ledger
+from ei_widgets.billing.meters import (
     DEFAULT_HEARTBEAT_S,
     MAX_HEARTBEAT_S,
     MIN_HEARTBEAT_S,
@@ -38,10 +38,10 @@ from ei_widgets.billing import (
     start_meter,
     stop_meter,
 )
-from ei_widgets.catalog import apply_overrides, packaged_catalog, parse_price_overrides
+from ei_widgets.billing.usage import usage
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.catalog import apply_overrides, packaged_catalog, parse_price_overrides
 from ei_widgets.errors import EIError, LedgerError
-from ei_widgets.ledger import IntervalProgress, Ledger, LedgerWarning, open_ledger
-from ei_widgets.usage import usage
 
 REPO = Path(__file__).resolve().parents[1]
 HOUR = 3600.0
@@ -309,9 +309,9 @@ FORK_SCRIPT = textwrap.dedent(
     """
     import os, sqlite3, sys
     sys.path.insert(0, {repo!r})
-    from ei_widgets.accelerator import AcceleratorState
-    from ei_widgets.billing import start_meter, stop_meter
-    from ei_widgets.catalog import packaged_catalog
+    from ei_widgets.device.accelerator import AcceleratorState
+    from ei_widgets.billing.meters import start_meter, stop_meter
+    from ei_widgets.device.catalog import packaged_catalog
 
     path = sys.argv[1]
     state = AcceleratorState(instance="ml.t3.medium", catalog=packaged_catalog())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from onnx import helper
 
-from ei_widgets.graphorder import Node
-from ei_widgets.liveness import peak_activation_bytes
+from ei_widgets.profiling.graph_order import Node
+from ei_widgets.profiling.liveness import peak_activation_bytes
 
 MB = 1_000_000
 

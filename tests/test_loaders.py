@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pathlib
 
-import models
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 
 from ei_widgets.errors import ModelLoadError
-from ei_widgets.loaders import (
+from ei_widgets.models.loading import (
     LoadedModel,
     load_model,
     register_kind,
@@ -19,14 +18,15 @@ from ei_widgets.loaders import (
     serialized_size,
     unregister_kind,
 )
-from ei_widgets.modeltypes import ModelKind
-from ei_widgets.profile import profile
+from ei_widgets.models.types import ModelKind
+from ei_widgets.profiling.profiler import profile
+from tests import builders
 
 
 @pytest.fixture
 def model_path(tmp_path: pathlib.Path) -> pathlib.Path:
     path = tmp_path / "mlp.onnx"
-    onnx.save(models.mlp((8, 4, 2)), path)
+    onnx.save(builders.mlp((8, 4, 2)), path)
     return path
 
 
@@ -53,7 +53,7 @@ def test_bytes_are_kept_for_onnxruntime(model_path: pathlib.Path) -> None:
 
 
 def test_proto_serializes_only_when_asked() -> None:
-    model = models.mlp((8, 4, 2))
+    model = builders.mlp((8, 4, 2))
     loaded = load_model(model)
     assert loaded.model is model  # never copied
     assert loaded.name == "mlp"
@@ -63,9 +63,9 @@ def test_proto_serializes_only_when_asked() -> None:
 
 
 def test_serialized_size_is_close_without_serializing() -> None:
-    model = models.tiny_convnet()
+    model = builders.tiny_convnet()
     assert serialized_size(model) == pytest.approx(model.ByteSize(), rel=0.05)
-    big = models.mlp((512, 512), batch=1)  # a 1 MB weight: sized from its dims
+    big = builders.mlp((512, 512), batch=1)  # a 1 MB weight: sized from its dims
     assert serialized_size(big) == pytest.approx(big.ByteSize(), rel=0.01)
 
 
@@ -104,7 +104,7 @@ def test_session_without_its_model_gives_inputs_and_outputs(model_path: pathlib.
 
 
 def test_proto_with_external_data_has_no_ort_source(tmp_path: pathlib.Path) -> None:
-    model = models.mlp((64, 64), batch=1)
+    model = builders.mlp((64, 64), batch=1)
     onnx.save(model, tmp_path / "ext.onnx", save_as_external_data=True, size_threshold=0)
     proto = onnx.load(tmp_path / "ext.onnx", load_external_data=False)
     loaded = load_model(proto)
@@ -117,7 +117,7 @@ def test_proto_with_external_data_has_no_ort_source(tmp_path: pathlib.Path) -> N
 
 
 def test_bytes_with_external_data_warn_like_a_proto(tmp_path: pathlib.Path) -> None:
-    model = models.mlp((64, 64), batch=1)
+    model = builders.mlp((64, 64), batch=1)
     onnx.save(model, tmp_path / "ext.onnx", save_as_external_data=True, size_threshold=0)
     data = (tmp_path / "ext.onnx").read_bytes()
     loaded = load_model(data)
@@ -125,7 +125,7 @@ def test_bytes_with_external_data_warn_like_a_proto(tmp_path: pathlib.Path) -> N
     assert any("external data files" in w for w in loaded.warnings)
     assert loaded.size_bytes > len(data)  # the external weights, sized from their shapes
     # onnx.save moved the weights of `model` out; a fresh copy keeps them inside
-    assert not load_model(models.mlp((64, 64), batch=1).SerializeToString()).warnings
+    assert not load_model(builders.mlp((64, 64), batch=1).SerializeToString()).warnings
 
 
 class _Toy:
@@ -138,7 +138,7 @@ class _Toy:
 def test_register_kind_adds_a_kind() -> None:
     def load(obj: object, name: str | None) -> LoadedModel:
         assert isinstance(obj, _Toy)
-        model = models.mlp((obj.width, 2), batch=1)
+        model = builders.mlp((obj.width, 2), batch=1)
         return LoadedModel(model=model, name=name or "toy", kind="toy", source=obj)
 
     register_kind(ModelKind("toy", lambda o: isinstance(o, _Toy), load))
@@ -157,7 +157,7 @@ def test_loader_options_reach_the_loader_of_the_kind() -> None:
 
     def load(obj: object, name: str | None, *, width: int = 3) -> LoadedModel:
         seen["width"] = width
-        return LoadedModel(model=models.mlp((width, 2), batch=1), name="toy", kind="toy")
+        return LoadedModel(model=builders.mlp((width, 2), batch=1), name="toy", kind="toy")
 
     register_kind(ModelKind("toy", lambda o: isinstance(o, _Toy), load))
     try:
@@ -168,13 +168,13 @@ def test_loader_options_reach_the_loader_of_the_kind() -> None:
 
 
 def test_onnx_kinds_take_no_loader_options(model_path: pathlib.Path) -> None:
-    for given in (models.mlp((4, 2)), model_path, model_path.read_bytes()):
+    for given in (builders.mlp((4, 2)), model_path, model_path.read_bytes()):
         with pytest.raises(ModelLoadError, match="example_inputs cannot be used"):
             profile(given, example_inputs=np.zeros((1, 4), np.float32))
 
 
 def test_loaded_model_passes_through() -> None:
-    loaded = load_model(models.mlp((4, 2)))
+    loaded = load_model(builders.mlp((4, 2)))
     assert load_model(loaded) is loaded
 
 

@@ -11,8 +11,9 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from ei_widgets import accelerator, magics
-from ei_widgets.demo import demo_model
+from ei_widgets.device import accelerator
+from ei_widgets.models.demo import demo_model
+from ei_widgets.notebook import magics
 
 
 @pytest.fixture
@@ -122,11 +123,11 @@ def test_inspect_status_and_recommend_display_rich_html(shell: Any) -> None:
 
 
 def test_recommend_uses_the_dashboard_defaults(shell: Any) -> None:
-    from ei_widgets import report
+    from ei_widgets.reports import plain_text
 
     text = run(shell, "%ei_recommend squeeze")
-    same = report.recommendation_text(
-        report.recommend_here(shell.user_ns["squeeze"]),
+    same = plain_text.recommendation_text(
+        plain_text.recommend_here(shell.user_ns["squeeze"]),
     )
     assert text.strip() == same.strip()
     assert "meets 50 ms at 10 req/s" in text

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from ei_widgets.metrics import MetricsSnapshot, MetricsStream, default_stream
+from ei_widgets.device.metrics import MetricsSnapshot, MetricsStream, default_stream
 from tests.threads import in_threads
 
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from ei_widgets.bill import Work, bill, units_after
-from ei_widgets.budget import Budget
-from ei_widgets.money import (
+from ei_widgets.billing.budgets import Budget
+from ei_widgets.billing.charges import Work, bill, units_after
+from ei_widgets.billing.money import (
     US_PER_HOUR,
     US_PER_S,
     dollars,

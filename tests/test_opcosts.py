@@ -6,8 +6,8 @@ import onnx
 import pytest
 from onnx import helper
 
-from ei_widgets import opcosts
-from ei_widgets.opcosts import OpCost, has_rule, node_cost, register_cost
+from ei_widgets.profiling import op_costs
+from ei_widgets.profiling.op_costs import OpCost, has_rule, node_cost, register_cost
 
 
 def cost(op: str, ins: list, outs: list, domain: str = "", **attrs: object) -> OpCost:
@@ -140,11 +140,11 @@ def test_unknown_op_and_missing_shapes() -> None:
 
 
 def test_register_cost_for_a_custom_op() -> None:
-    def rule(node: onnx.NodeProto, ins: opcosts.Shapes, outs: opcosts.Shapes) -> tuple[int, int]:
+    def rule(node: onnx.NodeProto, ins: op_costs.Shapes, outs: op_costs.Shapes) -> tuple[int, int]:
         return 7, 3
 
     register_cost("Magic", rule, domain="com.example")
     try:
         assert cost("Magic", [(1,)], [(1,)], domain="com.example") == OpCost(7, 3, True)
     finally:
-        opcosts._RULES.pop(("com.example", "Magic"))
+        op_costs._RULES.pop(("com.example", "Magic"))

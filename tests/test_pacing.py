@@ -6,10 +6,10 @@ import inspect
 
 import pytest
 
+from ei_widgets.device.pacing import DEFAULT_PACING, PACINGS, check_pacing
+from ei_widgets.device.runs import Run, RunError
+from ei_widgets.device.sessions import session
 from ei_widgets.errors import EIError
-from ei_widgets.pacing import DEFAULT_PACING, PACINGS, check_pacing
-from ei_widgets.runner import Run, RunError
-from ei_widgets.session import session
 
 
 def test_session_and_run_share_the_default() -> None:
@@ -19,7 +19,7 @@ def test_session_and_run_share_the_default() -> None:
 
 
 def test_the_dashboard_run_panel_starts_on_the_default() -> None:
-    from ei_widgets.views.run import RunPanel
+    from ei_widgets.notebook.views.run import RunPanel
 
     panel = RunPanel(lambda **kw: None, lambda batch: None)  # type: ignore[arg-type,return-value]
     assert panel.clock.value == DEFAULT_PACING

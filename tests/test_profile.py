@@ -5,15 +5,15 @@ from __future__ import annotations
 import itertools
 import math
 
-import models
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from ei_widgets.demo import demo_model, demo_models
-from ei_widgets.graphorder import topological_order
-from ei_widgets.profile import NodeCost, OpTypeTotal, Profile, profile
+from ei_widgets.models.demo import demo_model, demo_models
+from ei_widgets.profiling.graph_order import topological_order
+from ei_widgets.profiling.profiler import NodeCost, OpTypeTotal, Profile, profile
+from tests import builders
 
 # Element counts of the floating-point weights (shape tensors excluded), and Conv+Gemm MACs
 # published for the same torchvision architectures.
@@ -82,7 +82,7 @@ def test_description_of_a_light_model() -> None:
 
 def test_mlp_flops_exact() -> None:
     b, sizes = 3, (784, 256, 128, 10)
-    p = profile(models.mlp(sizes), batch_size=b)
+    p = profile(builders.mlp(sizes), batch_size=b)
     layers = list(itertools.pairwise(sizes))
     expected = sum(2 * b * i * o + b * o for i, o in layers)  # MatMul + bias Add
     expected += sum(b * o for _, o in layers[:-1])  # Relu
@@ -95,7 +95,7 @@ def test_mlp_flops_exact() -> None:
 
 
 def test_mlp_bytes_per_node() -> None:
-    p = profile(models.mlp((8, 4, 2)), batch_size=5)
+    p = profile(builders.mlp((8, 4, 2)), batch_size=5)
     mm = next(n for n in p.nodes if n.name == "matmul0")
     assert mm.bytes_read == 4 * (5 * 8 + 8 * 4)
     assert mm.param_bytes == 4 * 8 * 4
@@ -106,7 +106,7 @@ def test_mlp_bytes_per_node() -> None:
 
 def test_transformer_block_flops_exact() -> None:
     b, s, d, h, f = 2, 12, 64, 4, 256
-    p = profile(models.transformer_block(d, h, f), batch_size=b, input_shapes={"S": s})
+    p = profile(builders.transformer_block(d, h, f), batch_size=b, input_shapes={"S": s})
     t, e = b * s, d // h
     expected = (
         2 * 7 * t * d  # two LayerNorms
@@ -133,7 +133,7 @@ def test_transformer_block_flops_exact() -> None:
 
 def test_lstm_flops_exact() -> None:
     seq, b, i, h = 7, 3, 16, 32
-    p = profile(models.lstm(seq=seq, input_size=i, hidden=h), batch_size=b)
+    p = profile(builders.lstm(seq=seq, input_size=i, hidden=h), batch_size=b)
     steps = seq * b
     assert p.macs == steps * 4 * h * (i + h)
     assert p.flops == 2 * p.macs + steps * 8 * h + steps * h * 30
@@ -143,13 +143,13 @@ def test_lstm_flops_exact() -> None:
 
 
 def test_lstm_without_bias() -> None:
-    p = profile(models.lstm(seq=4, input_size=8, hidden=8, bias=False), batch_size=1)
+    p = profile(builders.lstm(seq=4, input_size=8, hidden=8, bias=False), batch_size=1)
     assert p.flops == 2 * 4 * 32 * 16 + 4 * 8 * 30
 
 
 def test_tiny_convnet_macs_exact() -> None:
     b, s = 2, 32
-    p = profile(models.tiny_convnet(size=s), batch_size=b)
+    p = profile(builders.tiny_convnet(size=s), batch_size=b)
     conv1, conv2, fc = (next(n for n in p.nodes if n.name == k) for k in ("conv1", "conv2", "fc"))
     assert conv1.macs == b * 8 * s * s * 27
     assert conv1.flops == 2 * conv1.macs + b * 8 * s * s  # + bias
@@ -160,7 +160,7 @@ def test_tiny_convnet_macs_exact() -> None:
 
 
 def test_constant_and_folded_subgraph_weights_are_parameters() -> None:
-    p = profile(models.folded_weights(), batch_size=4)
+    p = profile(builders.folded_weights(), batch_size=4)
     assert p.param_count == 32 * 16 + 8 * 16  # the int64 shape vector is not a parameter
     folded = {n.name for n in p.nodes if n.folded}
     assert folded == {"w1_shape", "w1", "w2_const", "w2_transpose"}
@@ -174,8 +174,8 @@ def test_constant_and_folded_subgraph_weights_are_parameters() -> None:
 
 
 def test_batch_size_scales_activations_not_weights() -> None:
-    one = profile(models.mlp(), batch_size=1)
-    eight = profile(models.mlp(), batch_size=8)
+    one = profile(builders.mlp(), batch_size=1)
+    eight = profile(builders.mlp(), batch_size=8)
     assert eight.param_count == one.param_count
     assert eight.flops == 8 * one.flops
     assert eight.peak_activation_bytes == 8 * one.peak_activation_bytes
@@ -184,20 +184,20 @@ def test_batch_size_scales_activations_not_weights() -> None:
 
 
 def test_symbolic_dimensions_are_kept_by_name() -> None:
-    p = profile(models.transformer_block(), batch_size=2, input_shapes={"S": 5})
+    p = profile(builders.transformer_block(), batch_size=2, input_shapes={"S": 5})
     assert p.inputs[0].shape == ("N", "S", 64)
     assert p.outputs[0].shape == ("N", "S", 64)
     assert p.bound_inputs == {"x": (2, 5, 64)}
 
 
 def test_explicit_input_shape_wins() -> None:
-    p = profile(models.transformer_block(), input_shapes={"x": (3, 7, 64)})
+    p = profile(builders.transformer_block(), input_shapes={"x": (3, 7, 64)})
     assert p.bound_inputs == {"x": (3, 7, 64)}
     assert p.nodes[-1].output_shapes == ((3, 7, 64),)
 
 
 def test_unbound_dimension_is_reported_not_guessed() -> None:
-    p = profile(models.transformer_block(), batch_size=2)
+    p = profile(builders.transformer_block(), batch_size=2)
     assert any("'S'" in w and "input_shapes" in w for w in p.warnings)
     assert "MatMul" in p.unknown_ops
     assert p.bound_inputs == {}
@@ -211,7 +211,7 @@ def test_fixed_batch_is_kept_with_a_warning() -> None:
 
 def test_batch_named_dimension_is_bound_everywhere() -> None:
     # (seq, batch, input): the dimension named "batch" is bound, not the first axis
-    p = profile(models.lstm(seq=5, batch="batch"), batch_size=3)
+    p = profile(builders.lstm(seq=5, batch="batch"), batch_size=3)
     assert p.bound_inputs == {"X": (5, 3, 16)}
 
 
@@ -220,18 +220,20 @@ def test_batch_named_dimension_is_bound_everywhere() -> None:
 
 
 def test_unsorted_graph_is_sorted() -> None:
-    model = models.mlp((8, 4, 2))
+    model = builders.mlp((8, 4, 2))
     nodes = list(model.graph.node)
     del model.graph.node[:]
     model.graph.node.extend(reversed(nodes))
     order = [n.name for n in topological_order(model.graph)]
     assert order == [n.name for n in nodes]
-    assert profile(model, batch_size=2).flops == profile(models.mlp((8, 4, 2)), batch_size=2).flops
+    assert (
+        profile(model, batch_size=2).flops == profile(builders.mlp((8, 4, 2)), batch_size=2).flops
+    )
 
 
 def test_peak_activation_is_liveness_not_sum() -> None:
     # A chain of 30 same-sized tensors: at most the input of a node and its output are live.
-    p = profile(models.chain(30, width=16), batch_size=1)
+    p = profile(builders.chain(30, width=16), batch_size=1)
     tensor = 4 * 16
     assert p.peak_activation_bytes == 2 * tensor
     assert sum(n.bytes_written for n in p.nodes) == 30 * tensor
@@ -255,7 +257,7 @@ def test_peak_activation_keeps_branches_alive() -> None:
 
 
 def test_tables() -> None:
-    p = profile(models.tiny_convnet(), batch_size=1)
+    p = profile(builders.tiny_convnet(), batch_size=1)
     rows = p.node_table()
     assert [r["name"] for r in rows] == [n.name for n in p.nodes]
     assert rows[0]["op_type"] == "Conv" and rows[0]["output_shapes"] == "(1, 8, 32, 32)"
@@ -271,7 +273,7 @@ def test_tables() -> None:
 
 
 def test_model_sources_agree(tmp_path: object) -> None:
-    model = models.mlp((8, 4, 2), batch=1)
+    model = builders.mlp((8, 4, 2), batch=1)
     from_proto = profile(model)
     from_bytes = profile(model.SerializeToString())
     assert from_bytes.flops == from_proto.flops
@@ -281,7 +283,7 @@ def test_model_sources_agree(tmp_path: object) -> None:
 
 
 def test_params_by_dtype() -> None:
-    model = models.mlp((8, 4), batch=1)
+    model = builders.mlp((8, 4), batch=1)
     w = model.graph.initializer[0]
     half = onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(w).astype("float16"), "w0")
     model.graph.initializer[0].CopyFrom(half)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from ei_widgets.demo import DEMO_NAMES, demo_model, demo_models, light_models_dir
 from ei_widgets.errors import UnknownNameError
+from ei_widgets.models.demo import DEMO_NAMES, demo_model, demo_models, light_models_dir
 
 
 def test_nine_models_inside_the_onnx_package() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from onnx import TensorProto, helper
 
-from ei_widgets import dtypes
-from ei_widgets.loaders import load_model, serialized_size
+from ei_widgets.models import dtypes
+from ei_widgets.models.loading import load_model, serialized_size
 
 
 def test_names_are_numpy_names() -> None:
@@ -70,11 +70,11 @@ def test_external_int4_weights_are_half_a_byte_each() -> None:
 
 
 def test_opcosts_knows_the_ml_ops_without_the_sklearn_plugin() -> None:
-    from ei_widgets import opcosts
+    from ei_widgets.profiling import op_costs
 
     for op in ("TreeEnsembleClassifier", "LinearRegressor", "SVMClassifier", "Scaler"):
-        assert opcosts.has_rule(op, opcosts.ML_DOMAIN)
+        assert op_costs.has_rule(op, op_costs.ML_DOMAIN)
     node = helper.make_node(
         "LinearRegressor", ["x"], ["y"], domain="ai.onnx.ml", coefficients=[1.0] * 8
     )
-    assert opcosts.node_cost(node, [(4, 8)], [(4, 1)]) == opcosts.OpCost(2 * 32 + 4, 32, True)
+    assert op_costs.node_cost(node, [(4, 8)], [(4, 1)]) == op_costs.OpCost(2 * 32 + 4, 32, True)

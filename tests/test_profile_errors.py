@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import pathlib
 
-import models
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
 from ei_widgets.errors import EIError, ModelLoadError, ProfileError
-from ei_widgets.profile import profile
+from ei_widgets.profiling.profiler import profile
+from tests import builders
 from tests.memory import PeakMemory
 
 
@@ -50,7 +50,7 @@ def test_random_bytes(seed: int) -> None:
 
 
 def test_truncated_model(tmp_path: pathlib.Path) -> None:
-    data = models.tiny_convnet().SerializeToString()
+    data = builders.tiny_convnet().SerializeToString()
     path = tmp_path / "cut.onnx"
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelLoadError, match="not a valid ONNX model"):
@@ -79,11 +79,11 @@ def test_unsupported_object() -> None:
 
 def test_cycle() -> None:
     with pytest.raises(ModelLoadError, match="cycle"):
-        profile(models.cyclic())
+        profile(builders.cyclic())
 
 
 def test_undefined_tensor() -> None:
-    model = models.mlp((4, 2))
+    model = builders.mlp((4, 2))
     model.graph.node[0].input[0] = "ghost"
     with pytest.raises(ModelLoadError, match="'ghost'"):
         profile(model)
@@ -91,25 +91,25 @@ def test_undefined_tensor() -> None:
 
 def test_absurd_constant_is_refused_without_allocating() -> None:
     with PeakMemory() as memory, pytest.raises(ProfileError, match="1e\\+12 elements"):
-        profile(models.huge_constant(10**6))
+        profile(builders.huge_constant(10**6))
     assert memory.peak < 50 * 2**20
 
 
 def test_absurd_input_shape_is_refused() -> None:
     with pytest.raises(ProfileError, match="elements"):
-        profile(models.mlp((8, 4)), input_shapes={"x": (10**12, 8)})
+        profile(builders.mlp((8, 4)), input_shapes={"x": (10**12, 8)})
     with pytest.raises(ProfileError, match="elements"):
-        profile(models.mlp((8, 4)), batch_size=10**12)
+        profile(builders.mlp((8, 4)), batch_size=10**12)
 
 
 @pytest.mark.parametrize("batch", [0, -1, 1.5, "2", True])
 def test_bad_batch_size(batch: object) -> None:
     with pytest.raises(ProfileError, match="batch_size"):
-        profile(models.mlp((4, 2)), batch_size=batch)  # type: ignore[arg-type]
+        profile(builders.mlp((4, 2)), batch_size=batch)  # type: ignore[arg-type]
 
 
 def test_bad_input_shapes() -> None:
-    model = models.transformer_block()
+    model = builders.transformer_block()
     with pytest.raises(ProfileError, match="neither an input nor a symbolic"):
         profile(model, input_shapes={"T": 3})
     with pytest.raises(ProfileError, match="rank 3"):
@@ -176,7 +176,7 @@ def test_short_external_data(tmp_path: pathlib.Path) -> None:
 
 
 def test_unknown_custom_op_is_listed() -> None:
-    p = profile(models.custom_op(), batch_size=2)
+    p = profile(builders.custom_op(), batch_size=2)
     assert "com.example:Mystery" in p.unknown_ops
     assert any("No cost model" in w and "com.example:Mystery (1)" in w for w in p.warnings)
     mystery = next(n for n in p.nodes if n.op_type == "Mystery")
@@ -186,7 +186,7 @@ def test_unknown_custom_op_is_listed() -> None:
 
 
 def test_value_info_written_for_a_custom_op_is_used_with_its_dimensions_bound() -> None:
-    model = models.custom_op()
+    model = builders.custom_op()
     model.graph.value_info.append(helper.make_tensor_value_info("b", TensorProto.FLOAT, ["N", 8]))
     p = profile(model, batch_size=4)
     assert p.unknown_ops == ("com.example:Mystery",)  # its cost is still unknown
@@ -196,7 +196,7 @@ def test_value_info_written_for_a_custom_op_is_used_with_its_dimensions_bound() 
 
 
 def test_custom_op_without_an_opset_import() -> None:
-    model = models.custom_op()
+    model = builders.custom_op()
     del model.opset_import[1]  # the com.example domain is used but never declared
     p = profile(model, batch_size=2)
     assert "com.example:Mystery" in p.unknown_ops
@@ -236,7 +236,7 @@ def test_contrib_ops_get_shapes_where_onnx_gives_up(
 
 
 def test_custom_elementwise_op_passes_its_shape_through() -> None:
-    model = models.custom_op()
+    model = builders.custom_op()
     model.graph.node[1].op_type = "Gelu"  # a custom-domain Gelu: shape follows its input
     p = profile(model, batch_size=2)
     assert p.unknown_ops == ("com.example:Gelu",)  # its shape is known, its cost is not

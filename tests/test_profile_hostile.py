@@ -10,7 +10,6 @@ import subprocess
 import sys
 from typing import Any
 
-import models
 import numpy as np
 import onnx
 import pytest
@@ -18,8 +17,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ei_widgets import cli
 from ei_widgets.errors import EIError, ModelLoadError
-from ei_widgets.graphorder import MAX_SUBGRAPH_DEPTH
-from ei_widgets.profile import profile
+from ei_widgets.profiling.graph_order import MAX_SUBGRAPH_DEPTH
+from ei_widgets.profiling.profiler import profile
+from tests import builders
 from tests.memory import PeakMemory
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 _CHILD = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
-from ei_widgets.profile import profile
+from ei_widgets.profiling.profiler import profile
 try:
     profile(sys.argv[1])
 except Exception as exc:
@@ -171,7 +171,7 @@ def test_external_data_inside_the_folder_is_still_read(tmp_path: pathlib.Path) -
 def _named(name: bytes) -> bytes:
     """A model whose input (and its readers) is called ``name`` (any bytes of the same length
     as the old name, so that the message stays well formed)."""
-    model = models.mlp((4, 2))
+    model = builders.mlp((4, 2))
     model.graph.input[0].name = "INPUT"
     model.graph.node[0].input[0] = "INPUT"
     data = model.SerializeToString()
@@ -236,7 +236,7 @@ def test_the_magics_turn_hostile_models_into_one_line() -> None:
     from IPython.core.error import UsageError
     from IPython.core.interactiveshell import InteractiveShell
 
-    from ei_widgets import magics
+    from ei_widgets.notebook import magics
 
     ip = InteractiveShell.instance()
     magics.register(ip)

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from ei_widgets import rich
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.billing import CostMeter, ManualClock
-from ei_widgets.demo import demo_model
-from ei_widgets.ledger_history import UsageRow
-from ei_widgets.profile import Profile, profile
-from ei_widgets.sizing import Recommendation, recommend
-from ei_widgets.usage import Usage
+from ei_widgets.billing.ledger_history import UsageRow
+from ei_widgets.billing.meters import CostMeter, ManualClock
+from ei_widgets.billing.usage import Usage
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.sizing import Recommendation, recommend
+from ei_widgets.models.demo import demo_model
+from ei_widgets.profiling.profiler import Profile, profile
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_usage_html_and_frame() -> None:
 
 
 def test_usage_returns_rows_that_show_as_a_table(tmp_path: Any) -> None:
-    from ei_widgets.usage import usage
+    from ei_widgets.billing.usage import usage
 
     rows = usage(path=tmp_path / "none.sqlite")  # nothing recorded: nothing created either
     assert isinstance(rows, list) and isinstance(rows, Usage) and rows == []

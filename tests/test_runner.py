@@ -14,8 +14,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from ei_widgets.errors import EIError
-from ei_widgets.runner import (
+from ei_widgets.device.runs import (
     InputSpec,
     Progress,
     Run,
@@ -26,6 +25,7 @@ from ei_widgets.runner import (
     make_inputs,
     short_message,
 )
+from ei_widgets.errors import EIError
 
 
 def tiny_model() -> onnx.ModelProto:

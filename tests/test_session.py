@@ -17,9 +17,11 @@ import onnxruntime as ort
 import pytest
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.catalog import Catalog, packaged_catalog
-from ei_widgets.demo import demo_model
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.catalog import Catalog, packaged_catalog
+from ei_widgets.device.estimate import estimate, warmup_seconds
+from ei_widgets.device.metrics import MetricsStream
+from ei_widgets.device.sessions import AcceleratedSession, session, virtual_clock
 from ei_widgets.errors import (
     DoesNotFitError,
     EIError,
@@ -27,11 +29,9 @@ from ei_widgets.errors import (
     NoAcceleratorError,
     ProfileError,
 )
-from ei_widgets.estimate import estimate, warmup_seconds
-from ei_widgets.metrics import MetricsStream
-from ei_widgets.profile import profile
-from ei_widgets.session import AcceleratedSession, session, virtual_clock
-from tests.models import custom_op, tiny
+from ei_widgets.models.demo import demo_model
+from ei_widgets.profiling.profiler import profile
+from tests.builders import custom_op, tiny
 from tests.threads import in_threads
 
 
@@ -319,7 +319,7 @@ def test_bad_clock(st: AcceleratorState, stream: MetricsStream) -> None:
 
 
 def test_kernel_state_is_the_default(stream: MetricsStream) -> None:
-    from ei_widgets import accelerator
+    from ei_widgets.device import accelerator
 
     accelerator.detach()
     with pytest.raises(NoAcceleratorError):
@@ -351,7 +351,7 @@ def test_an_estimate_finished_after_a_reattach_is_not_cached_for_the_new_acceler
 ) -> None:
     """A call computes batch 3 on ml.eia2.medium while another thread re-attaches ml.eia2.xlarge
     and rebinds; the old estimate must not stay cached as the new accelerator's figure."""
-    session_module = importlib.import_module("ei_widgets.session")
+    session_module = importlib.import_module("ei_widgets.device.sessions")
     sess = make(st, stream)
     sess.run(None, feed(1))
     real = session_module.estimate
@@ -380,7 +380,7 @@ def test_an_estimate_finished_after_a_reattach_is_not_cached_for_the_new_acceler
 def test_a_paced_timeline_leaves_out_the_time_this_machine_fell_behind() -> None:
     """Host 30 ms per call, device 10 ms: the simulated calls end 10 ms apart (the device's
     throughput, as a virtual run reports it), not 30 ms apart (this machine's)."""
-    from ei_widgets.session import _Timeline
+    from ei_widgets.device.sessions import _Timeline
 
     timeline, wall, ends = _Timeline(), 100.0, []
     for _ in range(5):
@@ -394,7 +394,7 @@ def test_a_paced_timeline_leaves_out_the_time_this_machine_fell_behind() -> None
 
 
 def test_a_paced_call_that_keeps_up_still_waits_its_latency() -> None:
-    from ei_widgets.session import _Timeline
+    from ei_widgets.device.sessions import _Timeline
 
     timeline = _Timeline()
     end, deadline = timeline.reserve(50.0, 0.010, 0.012)

@@ -7,13 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from ei_widgets import report
-from ei_widgets.catalog import packaged_catalog
-from ei_widgets.demo import demo_model
+from ei_widgets.device.catalog import packaged_catalog
+from ei_widgets.device.estimate import estimate
+from ei_widgets.device.sizing import Recommendation, recommend
 from ei_widgets.errors import EIError, ProfileError, UnknownNameError
-from ei_widgets.estimate import estimate
-from ei_widgets.profile import NodeCost, ParamGroup, Profile, TensorInfo, profile
-from ei_widgets.sizing import Recommendation, recommend
+from ei_widgets.models.demo import demo_model
+from ei_widgets.profiling.profiler import NodeCost, ParamGroup, Profile, TensorInfo, profile
+from ei_widgets.reports import plain_text
 
 CAT = packaged_catalog()
 
@@ -100,7 +100,7 @@ def test_to_rows(rec: Recommendation) -> None:
     assert {"option", "latency_ms", "throughput_per_s", "fits", "price_per_hour",
             "cost_per_million", "meets"} <= set(rows[0])  # fmt: skip
     assert isinstance(rows[0]["price_per_hour"], Decimal)
-    assert "meets" in report.recommendation_text(rec)
+    assert "meets" in plain_text.recommendation_text(rec)
 
 
 def test_nothing_meets_an_impossible_target() -> None:

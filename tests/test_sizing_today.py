@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from ei_widgets.catalog import packaged_catalog, parse_catalog
+from ei_widgets.device.catalog import packaged_catalog, parse_catalog
+from ei_widgets.device.estimate import cpu_flops, estimate
+from ei_widgets.device.sizing import TODAY, Recommendation, recommend
 from ei_widgets.errors import CatalogError
-from ei_widgets.estimate import cpu_flops, estimate
-from ei_widgets.sizing import TODAY, Recommendation, recommend
 from tests.test_sizing import conv_profile
 
 CAT = packaged_catalog()
@@ -120,7 +120,7 @@ def test_rich_html_shows_both_groups_before_the_fold(rec: Recommendation) -> Non
 
 def test_rich_html_adds_the_fp16_agreement_column() -> None:
     from ei_widgets import rich
-    from ei_widgets.fp16 import FP16Check
+    from ei_widgets.device.fp16 import FP16Check
 
     check = FP16Check(model="convnet", measured=False, reason="integer-only model", inputs="",
                       from_user=False, samples=0)  # fmt: skip
@@ -130,7 +130,7 @@ def test_rich_html_adds_the_fp16_agreement_column() -> None:
 
 
 def test_the_sizing_scatter_marks_todays_pick_and_the_groups() -> None:
-    from ei_widgets.views.sizing import SizingPanel
+    from ei_widgets.notebook.views.sizing import SizingPanel
 
     panel = SizingPanel(lambda **kw: recommend(conv_profile(), catalog=CAT, **kw))
     panel.target.value, panel.rate.value = 50, 100

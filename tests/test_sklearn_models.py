@@ -13,14 +13,14 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.discovery import find_models
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.metrics import MetricsStream
+from ei_widgets.device.sessions import session
 from ei_widgets.errors import EIError, ModelLoadError, ProfileError
-from ei_widgets.frameworks import sklearn as sklearn_models
-from ei_widgets.loaders import load_model
-from ei_widgets.metrics import MetricsStream
-from ei_widgets.profile import profile
-from ei_widgets.session import session
+from ei_widgets.models.discovery import find_models
+from ei_widgets.models.frameworks import sklearn as sklearn_models
+from ei_widgets.models.loading import load_model
+from ei_widgets.profiling.profiler import profile
 
 
 def data(features: int = 6, rows: int = 80) -> tuple[np.ndarray, np.ndarray]:

@@ -24,15 +24,15 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from ei_widgets import frameworks
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.discovery import find_models
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.metrics import MetricsStream
+from ei_widgets.device.sessions import session
 from ei_widgets.errors import EIError, ModelLoadError, ProfileError
-from ei_widgets.frameworks import torch as torch_models
-from ei_widgets.loaders import load_model
-from ei_widgets.metrics import MetricsStream
-from ei_widgets.profile import profile
-from ei_widgets.session import session
+from ei_widgets.models import frameworks
+from ei_widgets.models.discovery import find_models
+from ei_widgets.models.frameworks import torch as torch_models
+from ei_widgets.models.loading import load_model
+from ei_widgets.profiling.profiler import profile
 
 MAC_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum", "Attention", "LSTM", "GRU", "RNN"}
 
@@ -472,9 +472,9 @@ def test_without_the_extra_models_are_listed_with_the_install_hint(
 def test_recognising_and_registering_import_no_framework() -> None:
     code = (
         "import sys, onnx\n"
-        "from ei_widgets import frameworks\n"
-        "from ei_widgets.discovery import find_models\n"
-        "from ei_widgets.loaders import registered_kinds\n"
+        "from ei_widgets.models import frameworks\n"
+        "from ei_widgets.models.discovery import find_models\n"
+        "from ei_widgets.models.loading import registered_kinds\n"
         "assert find_models({'m': onnx.ModelProto(), 'x': 1})[0].kind == 'onnx-model'\n"
         "assert 'torch-module' in registered_kinds()\n"
         "print(sorted(k for k in ('torch', 'sklearn', 'skl2onnx', 'onnxscript', 'onnxruntime')"

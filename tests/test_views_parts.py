@@ -14,21 +14,21 @@ import numpy as np
 import pytest
 
 from ei_widgets import rich
-from ei_widgets.accelerator import AcceleratorState
-from ei_widgets.catalog import default_catalog
-from ei_widgets.demo import demo_model
-from ei_widgets.estimate import does_not_fit, estimate
-from ei_widgets.metrics import MetricsStream
-from ei_widgets.profile import Profile, profile
-from ei_widgets.sizing import Recommendation, recommend
-from ei_widgets.units import format_bytes, format_percent
-from ei_widgets.views.charts import clear_marks, line, scatter, set_xy
-from ei_widgets.views.common import bounded
-from ei_widgets.views.gauges_html import device_gauges_html, gauge_html, summary_html
-from ei_widgets.views.header import DISCONNECTED, header_html
-from ei_widgets.views.size_table import fit_of
-from ei_widgets.views.sizing import SizingPanel
-from tests.models import huge_constant
+from ei_widgets.common.units import format_bytes, format_percent
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.catalog import default_catalog
+from ei_widgets.device.estimate import does_not_fit, estimate
+from ei_widgets.device.metrics import MetricsStream
+from ei_widgets.device.sizing import Recommendation, recommend
+from ei_widgets.models.demo import demo_model
+from ei_widgets.notebook.views.charts import clear_marks, line, scatter, set_xy
+from ei_widgets.notebook.views.common import bounded
+from ei_widgets.notebook.views.gauges_html import device_gauges_html, gauge_html, summary_html
+from ei_widgets.notebook.views.header import DISCONNECTED, header_html
+from ei_widgets.notebook.views.size_table import fit_of
+from ei_widgets.notebook.views.sizing import SizingPanel
+from ei_widgets.profiling.profiler import Profile, profile
+from tests.builders import huge_constant
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ei_widgets.demo import demo_model
+from ei_widgets.models.demo import demo_model
 
 
 def with_weights(name: str, seed: int = 0) -> onnx.ModelProto:

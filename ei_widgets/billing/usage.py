@@ -1,0 +1,89 @@
+"""Usage history for people: ``usage()`` rows and their CSV.
+
+Without a path it reads the ledger of this kernel's running meter (so it sees the live session's
+last heartbeat), else the file, opened read-only: reading never changes a ledger.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable
+from dataclasses import fields
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from ei_widgets import rich
+from ei_widgets.billing import meters
+from ei_widgets.billing.ledger import Ledger, default_path
+from ei_widgets.billing.ledger_history import By, UsageRow
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["Usage", "usage", "usage_csv", "write_csv"]
+
+
+class Usage(list[UsageRow]):
+    """The rows ``usage()`` returns: a list, shown in a notebook as a table, total first."""
+
+    def _repr_html_(self) -> str:
+        return rich.usage_html(self)
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """One row per line of history (needs pandas, which is optional)."""
+        return rich.usage_frame(self)
+
+
+def _ledger_for(path: str | os.PathLike[str] | None) -> tuple[Ledger, bool]:
+    """The ledger to read, and whether the caller must close it: the running meter's when no
+    path is given, else the file at ``path`` (or the default), read-only."""
+    if path is None:
+        running = meters.meter()  # looked up on the module, so tests can stand one in
+        if running is not None and running.ledger is not None:
+            return running.ledger, False
+    target = Path(path) if path is not None else default_path()
+    if not target.exists():  # nothing recorded yet: and nothing is created by looking
+        return Ledger(":memory:", recover=False), True
+    return Ledger(target, recover=False, read_only=True), True
+
+
+def usage(
+    since: datetime | date | None = None,
+    until: datetime | date | None = None,
+    by: By = "day",
+    path: str | os.PathLike[str] | None = None,
+) -> Usage:
+    """Usage history as rows (see :meth:`~ei_widgets.billing.ledger.Ledger.usage`).
+
+    Without ``path`` it reads the ledger of this kernel's running meter, else the default file.
+    """
+    ledger, owned = _ledger_for(path)
+    try:
+        return Usage(ledger.usage(since, until, by))
+    finally:
+        if owned:
+            ledger.close()
+
+
+def write_csv(rows: Iterable[UsageRow], file: IO[str]) -> None:
+    """Write usage rows as CSV with a header line; money as exact decimal strings."""
+    names = [f.name for f in fields(UsageRow)]
+    writer = csv.writer(file, lineterminator="\n")
+    writer.writerow(names)
+    for row in rows:
+        writer.writerow(["" if getattr(row, n) is None else str(getattr(row, n)) for n in names])
+
+
+def usage_csv(
+    since: datetime | date | None = None,
+    until: datetime | date | None = None,
+    by: By = "day",
+    path: str | os.PathLike[str] | None = None,
+) -> str:
+    """:func:`usage` as CSV text."""
+    buf = io.StringIO()
+    write_csv(usage(since, until, by, path), buf)
+    return buf.getvalue()

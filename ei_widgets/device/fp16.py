@@ -1,0 +1,501 @@
+"""What fp16 does to a model's outputs, measured: convert it for real and compare with fp32.
+
+``fp16_check(model, inputs=None)`` converts the ONNX graph to float16 with onnxruntime's own tool
+(``onnxruntime.transformers.float16.convert_float_to_float16``), keeping the graph's inputs and
+outputs float32 (``keep_io_types``) and the ops in :data:`FP32_OPS` in float32, then runs both
+models with onnxruntime on the same inputs and reports, per output:
+
+- ``max_abs`` / ``mean_abs``: the largest and the mean ``|fp16 - fp32|``;
+- ``max_rel`` / ``mean_rel``: the same relative to the fp32 output's magnitude
+  (``max|diff| / max|fp32|`` and ``mean|diff| / mean|fp32|``), so values near zero do not blow
+  the figure up;
+- for a classifier-like output (float, 2-D once trailing size-1 dimensions are dropped, more
+  than one class): ``top1``, the share of rows whose arg-max class is the same, and ``top5``
+  (more than five classes), the share of rows whose five highest classes are the same set;
+- ``overflow``: elements finite in fp32 but not in fp16 (fp16 stops at 65504).
+
+Inputs are the user's batch when given (a feed ``{name: array}``, or one array for a one-input
+model), else seeded random inputs: floats standard normal, integers in [0, 10), booleans fair
+coin flips (``ei_widgets.device.runs.make_inputs``); the result says which. A model whose first
+input
+has a fixed leading dimension runs in calls of that size.
+
+Both outputs are computed on this host's CPU by onnxruntime; ops that have no fp16 CPU kernel
+run in float32 on fp16-rounded tensors (onnxruntime inserts the casts), so the figures are those
+of the fp16 graph, not of any particular GPU's arithmetic.
+
+The conversion itself, and the fp16 session an accelerated session runs, live in
+:mod:`ei_widgets.device.fp16_conversion`. Converted models and results are cached per model (the
+SHA-256
+of its serialized bytes): a second check, ``recommend()`` and an fp16 session reuse them. A model
+that cannot be converted or run in fp16 (no fp16 kernel, no float tensors at all) gives a result
+with ``measured=False`` and a one-line ``reason``; it never raises for that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ei_widgets import rich
+from ei_widgets.common.units import format_ms, format_percent, significant
+from ei_widgets.device.fp16_conversion import (
+    FP32_OPS,
+    Conversion,
+    ProgressCallback,
+    clear,
+    convert,
+    fp16_session,
+    load,
+    model_key,
+)
+from ei_widgets.device.runs import input_specs, make_inputs
+from ei_widgets.errors import EIError, require_positive_int
+from ei_widgets.reports.plain_text import table
+
+if TYPE_CHECKING:
+    from ei_widgets.models.types import LoadedModel
+    from ei_widgets.profiling.profiler import Profile
+
+DEFAULT_SAMPLES = 8
+DEFAULT_SEED = 0
+NOT_MEASURED = "not measured"
+
+
+class FP16Error(EIError):
+    """The fp16 check was asked for something it cannot do (inputs that do not match the model)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class OutputAgreement:
+    """How one output of the fp16 model differs from the fp32 model's."""
+
+    name: str
+    shape: tuple[int, ...]  # of the fp32 output, all calls stacked
+    max_abs: float
+    mean_abs: float
+    max_rel: float  # max|diff| / max|fp32|
+    mean_rel: float  # mean|diff| / mean|fp32|
+    classifier: bool  # float, 2-D once trailing 1s are dropped, more than one class
+    rows: int  # rows compared (the batch, all calls together)
+    top1: float | None = None  # share of rows with the same arg-max class
+    top5: float | None = None  # share of rows with the same five highest classes (as a set)
+    tied_rows: int = 0  # rows whose fp32 top class is tied: agreement there means nothing
+    overflow: int = 0  # elements finite in fp32 but not in fp16
+
+    @property
+    def text(self) -> str:
+        """``"top-1 100% (8 rows), top-5 88%"`` for a classifier, else the relative errors."""
+        if self.classifier and self.top1 is not None:
+            parts = [f"top-1 {format_percent(self.top1)} ({self.rows} rows)"]
+            if self.top5 is not None:
+                parts.append(f"top-5 {format_percent(self.top5)}")
+            if self.tied_rows:
+                parts.append(f"fp32 top class tied in {self.tied_rows}")
+        else:
+            parts = [f"max rel. error {format_percent(self.max_rel)}"]
+        if self.overflow:
+            parts.append(f"{self.overflow:,} overflowed")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class FP16Check:
+    """The measured effect of fp16 on one model's outputs (or why it was not measured)."""
+
+    model: str
+    measured: bool
+    reason: str  # one line: why not measured ("" when measured)
+    inputs: str  # which inputs were used, in words
+    from_user: bool  # True when the user's own inputs were used
+    samples: int  # rows compared (0 when not measured)
+    outputs: tuple[OutputAgreement, ...] = ()
+    kept_fp32: tuple[str, ...] = ()  # the model's op types kept in float32 (the block list)
+    convert_seconds: float = 0.0
+    compare_seconds: float = 0.0
+    key: str = field(default="", repr=False)  # SHA-256 of the model's bytes
+    size_bytes: int = field(default=0, repr=False)
+
+    @property
+    def classifier(self) -> OutputAgreement | None:
+        """The first classifier-like output, if any."""
+        return next((o for o in self.outputs if o.classifier), None)
+
+    @property
+    def top1(self) -> float | None:
+        out = self.classifier
+        return out.top1 if out is not None else None
+
+    @property
+    def agreement(self) -> str:
+        """What a table shows for the model's fp16 rows: the classifier's agreement, else the
+        largest relative error; ``"not measured"`` when it was not."""
+        if not self.measured:
+            return NOT_MEASURED
+        out = self.classifier
+        if out is not None:
+            return out.text
+        worst = max(self.outputs, key=lambda o: o.max_rel, default=None)
+        return worst.text if worst is not None else "no tensor outputs"
+
+    @property
+    def summary(self) -> str:
+        """One sentence: the answer and what it was measured on."""
+        if not self.measured:
+            return f"fp16 {NOT_MEASURED} for {self.model}: {self.reason}"
+        return f"fp16 vs fp32 on {self.model}: {self.agreement}; {self.inputs}."
+
+    def __repr__(self) -> str:
+        if not self.measured:
+            return f"<FP16Check {self.model}: {NOT_MEASURED} ({self.reason})>"
+        return f"<FP16Check {self.model}: {self.agreement}; {self.samples} samples>"
+
+    def _repr_html_(self) -> str:
+        return check_html(self)
+
+
+def _output_rows(check: FP16Check, times: str, dash: str) -> list[tuple[str, ...]]:
+    """One row per output, for both tables; HTML writes ``×`` and ``—`` where text writes
+    ``x`` and ``-``."""
+
+    def share(value: float | None) -> str:
+        return dash if value is None else format_percent(value)
+
+    return [
+        (
+            o.name,
+            times.join(str(d) for d in o.shape),
+            significant(o.max_abs),
+            significant(o.mean_abs),
+            format_percent(o.max_rel),
+            format_percent(o.mean_rel),
+            share(o.top1),
+            share(o.top5),
+        )
+        for o in check.outputs
+    ]
+
+
+def check_html(check: FP16Check) -> str:
+    """The answer first, then one row per output, timings and the fp32 ops last."""
+    parts = [f'<div style="{rich._BOX}">']
+    colour = rich._GOOD if check.measured else rich._BAD
+    head = check.agreement if check.measured else f"{NOT_MEASURED}: {check.reason}"
+    parts.append(
+        f'<div style="font-size:15px"><b>fp16 vs fp32</b> on {rich._esc(check.model)}:'
+        f' <span style="color:{colour}">{rich._esc(head)}</span></div>'
+    )
+    if check.measured:
+        parts.append(rich._note(f"Measured with onnxruntime on this host: {check.inputs}."))
+        rows = _output_rows(check, "×", "—")
+        headers = ["output", "shape", "max |err|", "mean |err|", "max rel.", "mean rel.",
+                   "top-1", "top-5"]  # fmt: skip
+        parts.append(rich._table(headers, rows, "llrrrrrr"))
+        notes = [o for o in check.outputs if o.tied_rows or o.overflow]
+        parts += [rich._note(f"{o.name}: {o.text}", "#8a6d00") for o in notes]
+        parts.append(
+            rich._note(
+                f"Converted in {format_ms(check.convert_seconds)}, compared in "
+                f"{format_ms(check.compare_seconds)}."
+                + (f" Kept in fp32: {', '.join(check.kept_fp32)}." if check.kept_fp32 else "")
+            )
+        )
+    return "".join(parts) + "</div>"
+
+
+def check_text(check: FP16Check) -> str:
+    """The check as plain text (the CLI, ``%ei_inspect --fp16``): the answer, then one row per
+    output."""
+
+    lines = [check.summary]
+    if check.measured:
+        rows = _output_rows(check, "x", "-")
+        header = ["output", "shape", "max |err|", "mean |err|", "max rel", "mean rel", "top-1",
+                  "top-5"]  # fmt: skip
+        lines += ["", table(rows, header)]
+        if check.kept_fp32:
+            lines.append(f"Kept in fp32: {', '.join(check.kept_fp32)}.")
+        lines.append("Both models run for real by onnxruntime on this host.")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison
+
+
+_LOCK = threading.Lock()
+_RESULTS: dict[tuple[Any, ...], FP16Check] = {}
+_BY_NAME: dict[str, FP16Check] = {}  # the latest check of each model name, for recommend()
+
+
+def _feeds(
+    sess: Any, inputs: Any, samples: int, seed: int
+) -> tuple[list[dict[str, np.ndarray]], str, int]:
+    """The calls to make (feeds), the inputs in words, and how many rows they hold."""
+
+    specs = input_specs(sess)
+    lead = specs[0].shape[0] if specs and specs[0].shape else None
+    fixed = lead if isinstance(lead, int) and lead > 0 else None
+    if inputs is None:
+        per_call = fixed or samples
+        calls = max(1, -(-samples // per_call))
+        feeds = [make_inputs(specs, per_call, seed=seed + i) for i in range(calls)]
+        what = (
+            f"seeded random inputs (seed {seed}, {calls * per_call} rows: floats standard "
+            "normal, integers in [0, 10))"
+        )
+        return feeds, what, calls * per_call
+    if not isinstance(inputs, Mapping):
+        if len(specs) != 1:
+            listed = ", ".join(s.name for s in specs)
+            raise FP16Error(f"this model has {len(specs)} inputs ({listed}): pass a dict of them")
+        inputs = {specs[0].name: inputs}
+    names = {s.name for s in specs}
+    if set(inputs) != names:
+        raise FP16Error(
+            f"inputs must name exactly the model's inputs ({', '.join(sorted(names))}), "
+            f"got {', '.join(sorted(map(str, inputs)))}"
+        )
+    feed = {k: np.asarray(v) for k, v in inputs.items()}
+    first = feed[specs[0].name]
+    rows = int(first.shape[0]) if first.ndim else 1
+    if fixed is None or fixed == rows or first.ndim == 0:
+        return [feed], f"your inputs ({rows} rows)", rows
+    if rows % fixed:
+        raise FP16Error(
+            f"input {specs[0].name!r} has a fixed batch of {fixed}: pass a multiple of {fixed} "
+            f"rows, not {rows}"
+        )
+    feeds = [
+        {k: v[i : i + fixed] for k, v in feed.items()} for i in range(0, rows, fixed)
+    ]  # every input split along its batch alike
+    return feeds, f"your inputs ({rows} rows, {len(feeds)} calls of {fixed})", rows
+
+
+def _rows(a: np.ndarray) -> np.ndarray | None:
+    """``a`` as (rows, classes) when it looks like a classifier's output, else None."""
+    shape = list(a.shape)
+    while len(shape) > 2 and shape[-1] == 1:
+        shape.pop()
+    if len(shape) != 2 or shape[-1] < 2:
+        return None
+    return a.reshape(shape)
+
+
+def _top_sets(a: np.ndarray, k: int) -> np.ndarray:
+    return np.sort(np.argpartition(-a, k - 1, axis=1)[:, :k], axis=1)
+
+
+def compare_outputs(name: str, ref: np.ndarray, got: np.ndarray) -> OutputAgreement:
+    """The errors of ``got`` (fp16) against ``ref`` (fp32) for one output."""
+    ref64 = np.asarray(ref, dtype=np.float64)
+    got64 = np.asarray(got, dtype=np.float64)
+    both = np.isfinite(ref64) & np.isfinite(got64)
+    overflow = int((np.isfinite(ref64) & ~np.isfinite(got64)).sum())
+    diff = np.abs(got64 - ref64)[both]
+    size = np.abs(ref64[both])
+    max_abs = float(diff.max()) if diff.size else 0.0
+    mean_abs = float(diff.mean()) if diff.size else 0.0
+    top_ref = float(size.max()) if size.size else 0.0
+    mean_ref = float(size.mean()) if size.size else 0.0
+    rows = int(ref.shape[0]) if ref.ndim else 1
+    result = OutputAgreement(
+        name=name,
+        shape=tuple(int(d) for d in ref.shape),
+        max_abs=max_abs,
+        mean_abs=mean_abs,
+        max_rel=max_abs / top_ref if top_ref else (0.0 if max_abs == 0 else float("inf")),
+        mean_rel=mean_abs / mean_ref if mean_ref else (0.0 if mean_abs == 0 else float("inf")),
+        classifier=False,
+        rows=rows,
+        overflow=overflow,
+    )
+    scores = _rows(ref64) if np.issubdtype(np.asarray(ref).dtype, np.floating) else None
+    if scores is None:
+        return result
+    other = got64.reshape(scores.shape)
+    classes = scores.shape[1]
+    top1 = float(np.mean(scores.argmax(axis=1) == other.argmax(axis=1)))
+    top5 = None
+    if classes > 5:
+        top5 = float(np.mean(np.all(_top_sets(scores, 5) == _top_sets(other, 5), axis=1)))
+    ordered = np.sort(scores, axis=1)
+    tied = int(np.sum(ordered[:, -1] == ordered[:, -2]))
+    return OutputAgreement(
+        **{
+            **result.__dict__,
+            "classifier": True,
+            "rows": scores.shape[0],
+            "top1": top1,
+            "top5": top5,
+            "tied_rows": tied,
+        }
+    )
+
+
+def _inputs_key(inputs: Any) -> Any:
+    """A cache key for the user's inputs (their bytes' hash), None for random ones."""
+    if inputs is None:
+        return None
+    items = inputs.items() if isinstance(inputs, Mapping) else [("", inputs)]
+    digest = hashlib.sha256()
+    for name, value in sorted(items, key=lambda kv: str(kv[0])):
+        arr = np.ascontiguousarray(np.asarray(value))
+        digest.update(f"{name}|{arr.dtype}|{arr.shape}|".encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def fp16_check(
+    model: Any,
+    inputs: Mapping[str, Any] | np.ndarray | None = None,
+    *,
+    samples: int = DEFAULT_SAMPLES,
+    seed: int = DEFAULT_SEED,
+    op_block_list: Sequence[str] | None = None,
+    on_progress: ProgressCallback | None = None,
+    **loader_options: Any,
+) -> FP16Check:
+    """Convert ``model`` to fp16, run both on the same inputs and report how outputs differ.
+
+    ``model``: anything ``ei_widgets.profile`` accepts (a path, bytes, ``ModelProto``, a PyTorch
+    module with ``input_shape=``...). ``inputs``: your batch, ``{input name: array}`` or one
+    array for a one-input model; without it, ``samples`` rows of seeded random inputs.
+    ``op_block_list``: op types kept in float32 (default :data:`FP32_OPS`).
+    ``on_progress(stage, fraction)`` is called during conversion and comparison.
+    Raises :class:`FP16Error` only for inputs that do not match the model.
+    """
+    require_positive_int(samples, "samples", FP16Error)
+    loaded = load(model, **loader_options)
+    block = FP32_OPS if op_block_list is None else tuple(op_block_list)
+    key, _ = model_key(loaded)
+    cache_key = (key, block, _inputs_key(inputs), samples, seed)
+    with _LOCK:
+        hit = _RESULTS.get(cache_key)
+    if hit is not None:
+        if on_progress is not None:
+            on_progress("convert", 1.0)
+            on_progress("compare", 1.0)
+        _remember(loaded, hit)
+        return hit
+    entry = convert(loaded, block, on_progress)
+    size = loaded.size_bytes
+    if entry.model is None:
+        check = FP16Check(
+            model=loaded.name,
+            measured=False,
+            reason=entry.reason,
+            inputs="",
+            from_user=inputs is not None,
+            samples=0,
+            kept_fp32=entry.kept_fp32,
+            convert_seconds=entry.seconds,
+            key=key,
+            size_bytes=size,
+        )
+    else:
+        check = _compare(loaded.name, entry, inputs, samples, seed, on_progress, size)
+    with _LOCK:
+        if len(_RESULTS) > 64:
+            _RESULTS.pop(next(iter(_RESULTS)))
+        _RESULTS[cache_key] = check
+    _remember(loaded, check)
+    return check
+
+
+def _compare(
+    name: str,
+    entry: Conversion,
+    inputs: Any,
+    samples: int,
+    seed: int,
+    on_progress: ProgressCallback | None,
+    size: int,
+) -> FP16Check:
+    s32, s16 = entry.sessions["fp32"], entry.sessions["fp16"]
+    feeds, what, rows = _feeds(s32, inputs, samples, seed)
+    names = [o.name for o in s32.get_outputs()]
+    got32: list[list[Any]] = []
+    got16: list[list[Any]] = []
+    start = time.perf_counter()
+    for i, feed in enumerate(feeds):
+        if on_progress is not None:
+            on_progress("compare", i / len(feeds))
+        got32.append(s32.run(None, feed))
+        got16.append(s16.run(None, feed))
+    seconds = time.perf_counter() - start
+    if on_progress is not None:
+        on_progress("compare", 1.0)
+    outputs = []
+    for j, out in enumerate(names):
+        parts32 = [call[j] for call in got32]
+        parts16 = [call[j] for call in got16]
+        if not all(isinstance(p, np.ndarray) for p in (*parts32, *parts16)):
+            continue  # a sequence or map output (ZipMap): not a tensor to compare
+        ref = np.concatenate(parts32) if parts32[0].ndim else parts32[0]
+        got = np.concatenate(parts16) if parts16[0].ndim else parts16[0]
+        outputs.append(compare_outputs(out, ref, got))
+    return FP16Check(
+        model=name,
+        measured=True,
+        reason="",
+        inputs=what,
+        from_user=inputs is not None,
+        samples=rows,
+        outputs=tuple(outputs),
+        kept_fp32=entry.kept_fp32,
+        convert_seconds=entry.seconds,
+        compare_seconds=seconds,
+        key=entry.key,
+        size_bytes=size,
+    )
+
+
+def _remember(loaded: LoadedModel, check: FP16Check) -> None:
+    with _LOCK:
+        _BY_NAME[loaded.name] = check
+
+
+def cached_check(profile: Profile) -> FP16Check | None:
+    """The latest fp16 check of ``profile``'s model, if one was run in this process.
+
+    Matched by the model's name and size, what a profile knows of its model.
+    """
+    with _LOCK:
+        check = _BY_NAME.get(profile.name)
+    if check is None or (check.size_bytes and check.size_bytes != profile.model_size_bytes):
+        return None
+    return check
+
+
+def clear_cache() -> None:
+    """Forget every converted model and result (tests; or to free the fp16 copies)."""
+    clear()
+    with _LOCK:
+        _RESULTS.clear()
+        _BY_NAME.clear()
+
+
+__all__ = [
+    "FP32_OPS",
+    "FP16Check",
+    "FP16Error",
+    "OutputAgreement",
+    "cached_check",
+    "check_html",
+    "check_text",
+    "clear_cache",
+    "compare_outputs",
+    "fp16_check",
+    "fp16_session",
+]

@@ -1,0 +1,451 @@
+"""Which option is the cheapest that meets a latency target at a request rate?
+
+``recommend`` evaluates, for every batch size and precision asked:
+
+- every EI accelerator on every notebook instance (price = instance + accelerator, SageMaker);
+- every whole-GPU instance (``ml.g4dn.xlarge``, ``ml.g5.xlarge``, ``ml.p3.2xlarge``), twice: with
+  the framework runtime EI's client would have used, and with a tuned runtime (TensorRT-class),
+  since published figures for one GPU differ by 10x between the two;
+- CPU-only: every notebook instance and every CPU instance on its own (fp32 only: onnxruntime on
+  CPU gains nothing from fp16).
+
+Every latency is modelled (``estimate``), not measured; the ``basis`` column says which model.
+
+**Two groups.** EI closed to new customers on 2023-04-15 (``Accelerator.available_until``): its
+rows are in the group ``"EI (retired 2023)"``, every other option (whole-GPU instances, L4 and
+Inferentia2 included, and CPU-only instances) in ``"available today"``. ``pick_ei`` and
+``pick_today`` are the pick of each group, and the reason ends with both ("With EI …; today …").
+``ml.inf2.xlarge`` is a roofline on Inferentia2's published peaks (its ``basis`` says so) and has
+no tuned-runtime row.
+
+**fp16 agreement.** When an fp16 check of the model was passed (``fp16=``) or already run in this
+process (``ei_widgets.device.fp16.fp16_check``), every fp16 row carries what fp16 did to the model's
+outputs (``fp16_agreement``: top-1 agreement for a classifier, else the relative error, or "not
+measured" with the check's reason); otherwise the field is None.
+
+Per row: ``latency_ms`` of one call; ``throughput_per_s``, the inferences per second one unit
+serves with ``concurrency`` calls in flight (default: enough to keep its busiest resource busy);
+``fits`` in memory; ``price_per_hour``; ``cost_per_million`` inferences when serving
+``requests_per_second`` (or its full throughput when no rate is given); ``meets``: fits, latency at
+most the target and throughput at least the rate.
+
+Rows are sorted: those that meet first, then by $/h, $ per million inferences and latency. The pick
+is the first row that meets; without a target or a rate, the one with the lowest cost per million.
+
+The latencies carry the model's validated error (``Catalog.validation``, stated in ``accuracy``).
+When the pick, or a cheaper option that misses, is within that error of the latency target, the
+answer is too close to call (``too_close``) and the reason says so instead of pretending to know.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ei_widgets import rich
+from ei_widgets.device.catalog import NOT_VALIDATED, Catalog, Instance, default_catalog
+from ei_widgets.device.estimate import (
+    PRECISIONS,
+    Estimate,
+    check_batch,
+    check_precision,
+    cpu_flops,
+    default_runtime,
+    device,
+    estimate_batches,
+    host_op_count,
+)
+from ei_widgets.errors import EIError, ProfileError, require_positive_int
+from ei_widgets.profiling.profiler import Profile, profile
+
+if TYPE_CHECKING:
+    import pandas
+
+    from ei_widgets.device.fp16 import FP16Check
+
+DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+
+BASIS = {
+    "accelerator": "modelled: network-attached EI accelerator",
+    "gpu": "modelled: whole GPU, framework runtime",
+    "tuned": "modelled: whole GPU, tuned runtime (TensorRT-class)",
+    "cpu": "modelled: CPU only",
+}
+TUNED = "tensorrt"
+TODAY = "available today"
+
+
+@dataclass(slots=True)  # not frozen: recommend() builds thousands, and frozen init is 5x slower
+class Row:
+    option: str  # what is rented: "ml.eia2.medium on ml.t3.medium", "ml.g4dn.xlarge", ...
+    kind: str  # "accelerator" | "gpu" | "cpu"
+    accelerator: str | None
+    instance: str
+    batch_size: int
+    precision: str
+    latency_ms: float
+    throughput_per_s: float
+    bound: str  # the term that bounds the latency
+    memory_needed_bytes: int
+    memory_available_bytes: int
+    fits: bool
+    price_per_hour: Decimal
+    cost_per_million: Decimal | None  # None when the option serves nothing
+    meets: bool
+    basis: str
+    runtime: str  # the runtime modelled: an EI client framework, or "tensorrt" on a whole GPU
+    group: str = TODAY  # "EI (retired 2023)" for EI rows, else "available today"
+    fp16_agreement: str | None = None  # fp16 rows: the measured fp16 check, when there is one
+
+    @property
+    def label(self) -> str:
+        """Short name: the accelerator for EI rows, the instance otherwise."""
+        if self.accelerator is not None:
+            return self.accelerator
+        return f"{self.instance} (CPU only)" if self.kind == "cpu" else self.instance
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The table ``recommend`` returns: ``rows`` (sorted), ``pick`` and ``reason``."""
+
+    rows: tuple[Row, ...]
+    pick: Row | None
+    reason: str
+    latency_target_ms: float | None
+    requests_per_second: float | None
+    accuracy: str = NOT_VALIDATED  # the latency model's validated error, as users are told it
+    too_close: bool = False  # the answer is within that error of the latency target
+    pick_ei: Row | None = None  # the pick among EI accelerators (retired)
+    pick_today: Row | None = None  # the pick among what can be bought today
+    fp16: FP16Check | None = None  # the fp16 check the fp16 rows' agreement comes from
+
+    @property
+    def ei_rows(self) -> tuple[Row, ...]:
+        """The EI accelerator rows (retired 2023), in the table's order."""
+        return tuple(r for r in self.rows if r.group != TODAY)
+
+    @property
+    def today_rows(self) -> tuple[Row, ...]:
+        """The rows of what is available today, in the table's order."""
+        return tuple(r for r in self.rows if r.group == TODAY)
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """The rows as plain dicts (money as Decimal)."""
+        return [asdict(row) for row in self.rows]
+
+    def _repr_html_(self) -> str:
+        return rich.recommendation_html(self)
+
+    def __repr__(self) -> str:
+        return rich.recommendation_repr(self)
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """Every option weighed, best first; ``pick`` marks the recommended one (needs pandas)."""
+        return rich.recommendation_frame(self)
+
+
+def _positive_or_none(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EIError(f"{what} must be a positive number, got {value!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise EIError(f"{what} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _money(value: Decimal) -> str:
+    return f"${value:.2f}/h"
+
+
+def _condition(target: float | None, rps: float | None) -> str:
+    parts = []
+    if target is not None:
+        parts.append(f"{target:g} ms")
+    if rps is not None:
+        parts.append(f"{rps:g} req/s")
+    return " at ".join(parts)
+
+
+def recommend(
+    model_or_profile: Any,
+    *,
+    latency_target_ms: float | None = None,
+    requests_per_second: float | None = None,
+    batch_sizes: Iterable[int] = DEFAULT_BATCH_SIZES,
+    precisions: Iterable[str] = PRECISIONS,
+    instance: str | None = None,
+    concurrency: int | None = None,
+    catalog: Catalog | None = None,
+    fp16: FP16Check | None = None,
+    **loader_options: Any,
+) -> Recommendation:
+    """Evaluate every option and return the sorted table with its pick and a one-line reason.
+
+    ``instance`` restricts the notebook instances to that one (the accelerators still all run).
+    ``fp16``: an fp16 check of the model (``ei_widgets.device.fp16.fp16_check``) for the fp16 rows'
+    agreement; default: the check already run on this model in this process, if any.
+    ``loader_options`` go to the model's loader (``input_shape=`` for a PyTorch module).
+    """
+    cat = catalog or default_catalog()
+    target = _positive_or_none(latency_target_ms, "latency_target_ms")
+    rps = _positive_or_none(requests_per_second, "requests_per_second")
+    batches = sorted({check_batch(b) for b in batch_sizes})
+    if not batches:
+        raise EIError("batch_sizes must name at least one batch size")
+    precs = list(dict.fromkeys(check_precision(p) for p in precisions))
+    if not precs:
+        raise EIError("precisions must name at least one of fp32, fp16")
+    if concurrency is not None:
+        require_positive_int(concurrency, "Concurrency", ProfileError)
+    notebooks = (cat.notebook_instance(instance),) if instance else cat.notebook_instances()
+    profile = _profile(model_or_profile, **loader_options)
+
+    rows: list[Row] = []
+
+    def add(
+        ests: list[Estimate],
+        kind: str,
+        acc: str | None,
+        host: Instance,
+        price: Decimal,
+        group: str = TODAY,
+        basis: str | None = None,
+    ) -> None:
+        option = f"{acc} on {host.name}" if acc else host.name
+        if kind == "cpu":
+            option += " (CPU only)"
+        tuned = ests[0].runtime == TUNED
+        if tuned:
+            option += " (TensorRT)"
+        basis = basis or BASIS["tuned" if tuned else kind]
+        price_float = float(price)
+        for est in ests:
+            latency_ms = est.latency_s * 1e3
+            if concurrency is None:
+                throughput = est.batch_size / est.busy_s if est.busy_s > 0 else math.inf
+            else:
+                throughput = est.throughput(concurrency)
+            fits = est.fits
+            served = min(throughput, rps) if rps is not None else throughput
+            cost = None
+            if fits and served > 0 and math.isfinite(served):
+                # to the micro-dollar; float is exact enough there and far cheaper per row
+                cost = Decimal(f"{price_float * 1e6 / (3600.0 * served):.6f}")
+            meets = (
+                fits
+                and (target is None or latency_ms <= target)
+                and (rps is None or throughput >= rps)
+            )
+            rows.append(
+                Row(
+                    option=option,
+                    kind=kind,
+                    accelerator=acc,
+                    instance=host.name,
+                    batch_size=est.batch_size,
+                    precision=est.precision,
+                    latency_ms=latency_ms,
+                    throughput_per_s=throughput,
+                    bound=est.bound,
+                    memory_needed_bytes=est.memory_needed_bytes,
+                    memory_available_bytes=est.memory_available_bytes,
+                    fits=fits,
+                    price_per_hour=price,
+                    cost_per_million=cost,
+                    meets=meets,
+                    basis=basis,
+                    runtime=est.runtime,
+                    group=group,
+                )
+            )
+
+    # The notebook instance changes more than the price: its network carries every call's
+    # payload, and its CPUs run any host-side ops. Instances alike in both share one estimate.
+    host_ops = host_op_count(profile, catalog=cat) > 0
+    for acc in cat.accelerators.values():
+        group = _group(acc.available_until)
+        for prec in precs:
+            shared: dict[tuple[float, float], list[Estimate]] = {}
+            for host in notebooks:
+                link = device(acc, instance=host, catalog=cat).link_bytes_per_second
+                alike = (link, cpu_flops(host, cat) if host_ops else 0.0)
+                if alike not in shared:
+                    shared[alike] = estimate_batches(
+                        profile, acc, batches, precision=prec, instance=host, catalog=cat
+                    )
+                price = host.price_per_hour + acc.price_per_hour
+                add(shared[alike], "accelerator", acc.name, host, price, group)
+    for gpu in cat.gpu_instances():
+        # Inferentia2 is no GPU: one row per setting, a roofline on its published peaks
+        runtimes = (default_runtime(profile), TUNED) if gpu.tuned_runtime else (None,)
+        basis = f"modelled: {gpu.model_note}" if gpu.model_note else None
+        for prec in precs:
+            for runtime in runtimes:
+                ests = estimate_batches(
+                    profile, gpu, batches, precision=prec, runtime=runtime, catalog=cat
+                )
+                add(ests, "gpu", None, gpu, gpu.price_per_hour, basis=basis)
+    for host in (*notebooks, *cat.cpu_instances()):
+        ests = estimate_batches(profile, host, batches, precision="fp32", catalog=cat)
+        add(ests, "cpu", None, host, host.price_per_hour)
+
+    by_cost = target is None and rps is None
+    never = Decimal("Infinity")
+
+    def key(row: Row) -> tuple[Any, ...]:
+        cost = row.cost_per_million if row.cost_per_million is not None else never
+        if by_cost:
+            return (not row.meets, cost, row.latency_ms)
+        return (not row.meets, row.price_per_hour, cost, row.latency_ms)
+
+    rows.sort(key=key)
+    pick = rows[0] if rows and rows[0].meets else None
+    pick_ei = next((r for r in rows if r.group != TODAY and r.meets), None)
+    pick_today = next((r for r in rows if r.group == TODAY and r.meets), None)
+    check = fp16 if fp16 is not None else _cached_fp16(profile)
+    if check is not None and "fp16" in precs:
+        agreement = check.agreement
+        for row in rows:
+            if row.precision == "fp16":
+                row.fp16_agreement = agreement
+    validation = cat.validation
+    reason = _reason(rows, pick, target, rps)
+    reason += " " + _groups_sentence(rows, pick_ei, pick_today)
+    close = None
+    if validation is not None and target is not None:
+        close = _too_close(rows, pick, target, rps, validation.band)
+        if close:
+            reason += " " + close
+    return Recommendation(
+        rows=tuple(rows),
+        pick=pick,
+        reason=reason,
+        latency_target_ms=target,
+        requests_per_second=rps,
+        accuracy=cat.latency_accuracy,
+        too_close=bool(close),
+        pick_ei=pick_ei,
+        pick_today=pick_today,
+        fp16=check,
+    )
+
+
+def _group(available_until: str | None) -> str:
+    """``"EI (retired 2023)"`` for an accelerator closed to new customers, else today's group."""
+    return TODAY if available_until is None else f"EI (retired {available_until[:4]})"
+
+
+def _cached_fp16(profile: Profile) -> FP16Check | None:
+    """The fp16 check already run on this model, if the fp16 module was ever used."""
+    module = sys.modules.get("ei_widgets.device.fp16")  # never imported: no check can exist
+    return module.cached_check(profile) if module is not None else None
+
+
+def _setting(row: Row) -> str:
+    where = f"on {row.instance}, " if row.kind == "accelerator" else ""
+    runtime = ", TensorRT" if row.runtime == TUNED else ""
+    return f"{where}batch {row.batch_size}, {row.precision}{runtime}"
+
+
+def _groups_sentence(rows: list[Row], pick_ei: Row | None, pick_today: Row | None) -> str:
+    """``"With EI (retired 2023): …; today: …."``: the pick of each group, or that none meets."""
+    ei_name = next((r.group for r in rows if r.group != TODAY), None)
+    parts = []
+    if ei_name is not None:
+        parts.append(
+            f"With {ei_name}: "
+            + (
+                f"{pick_ei.label} at {_money(pick_ei.price_per_hour)} ({_setting(pick_ei)})"
+                if pick_ei is not None
+                else "no accelerator meets it"
+            )
+        )
+    if any(r.group == TODAY for r in rows):
+        parts.append(
+            ("today: " if parts else "Today: ")
+            + (
+                f"{pick_today.label} at {_money(pick_today.price_per_hour)}"
+                f" ({_setting(pick_today)})"
+                if pick_today is not None
+                else "nothing available meets it"
+            )
+        )
+    return "; ".join(parts) + "."
+
+
+def _too_close(
+    rows: list[Row], pick: Row | None, target: float, rps: float | None, band: float
+) -> str | None:
+    """A sentence when the model's error could change the answer at ``target``, else None.
+
+    An estimate ``L`` stands for a true latency anywhere in ``L x (1 ± band)``: the pick may miss
+    the target when ``L x (1 + band) > target``, and a cheaper option that fits but misses may
+    meet it when ``L x (1 - band) <= target``.
+    """
+    if pick is None:
+        return None
+    cheaper = [
+        r for r in rows
+        if r.fits and not r.meets and r.price_per_hour < pick.price_per_hour
+        and r.latency_ms * (1 - band) <= target and (rps is None or r.throughput_per_s >= rps)
+    ]  # fmt: skip
+    at_risk = pick.latency_ms * (1 + band) > target
+    if not cheaper and not at_risk:
+        return None
+    parts = [f"{pick.label} at {pick.latency_ms:.3g} ms"]
+    if cheaper:
+        near = min(cheaper, key=lambda r: (r.price_per_hour, r.latency_ms))
+        parts.append(f"the cheaper {near.label} at {near.latency_ms:.3g} ms")
+    return (
+        f"Too close to call: {' and '.join(parts)} are within the model's ±{band:.0%} of the "
+        f"{target:g} ms target; measure on the real service before you decide."
+    )
+
+
+def _reason(rows: list[Row], pick: Row | None, target: float | None, rps: float | None) -> str:
+    cond = _condition(target, rps)
+    if pick is None:
+        fitting = [r for r in rows if r.fits]
+        if not fitting:
+            return "No option fits the model in memory at these batch sizes and precisions."
+        fastest = min(fitting, key=lambda r: r.latency_ms)
+        return (
+            f"No option meets {cond}; the fastest that fits is {fastest.label} at "
+            f"{fastest.latency_ms:.1f} ms (batch {fastest.batch_size}, {fastest.precision}, "
+            f"{_money(fastest.price_per_hour)})."
+        )
+    setting = f"batch {pick.batch_size}, {pick.precision}"
+    if pick.kind == "accelerator":
+        setting = f"on {pick.instance}, {setting}"
+    if not cond:
+        return (
+            f"{pick.label} costs least per inference: ${pick.cost_per_million:.2f} per million "
+            f"at {_money(pick.price_per_hour)} ({setting})."
+        )
+    head = f"{pick.label} meets {cond} for {_money(pick.price_per_hour)} ({setting})"
+    if pick.kind == "gpu":
+        return head + "; no EI accelerator or CPU-only option meets it."
+    gpus = [r for r in rows if r.kind == "gpu" and r.meets]
+    if not gpus:
+        return head + "; no whole-GPU instance meets it."
+    other = min(gpus, key=lambda r: r.price_per_hour)
+    if other.price_per_hour <= 0:
+        return head + "."
+    saving = (1 - pick.price_per_hour / other.price_per_hour) * 100
+    return f"{head}, {saving:.0f}% less than {other.label} ({_money(other.price_per_hour)})."
+
+
+def _profile(model: Any, **loader_options: Any) -> Profile:
+    return model if isinstance(model, Profile) else profile(model, **loader_options)

@@ -1,0 +1,104 @@
+"""PyTorch and scikit-learn models as first-class models: recognised, exported to ONNX, cached.
+
+The rest of ei_widgets reads ONNX graphs. Each submodule exports one plug-in,
+a :class:`~ei_widgets.models.types.ModelKind` named ``PLUGIN`` (kind, matches, load, detect), that
+turns the framework models a kernel holds into ONNX in memory:
+
+- ``torch.nn.Module`` (exported with ``torch.onnx.export``, the ``torch.export``-based exporter)
+  and TorchScript modules (``torch.jit.script``/``torch.jit.trace``: the TorchScript-based
+  exporter, the only one that reads them) -- see :mod:`ei_widgets.models.frameworks.torch`;
+- fitted scikit-learn estimators and pipelines (through ``skl2onnx``) -- see
+  :mod:`ei_widgets.models.frameworks.sklearn`.
+
+:data:`PLUGINS` lists both; ``ei_widgets.models.loading`` puts them after the ONNX kinds when it is
+imported, and discovery and loading go through that one list.
+
+Importing this package is cheap: it never imports torch, scikit-learn, skl2onnx or onnxscript,
+and of ei_widgets it imports only the leaves modeltypes, dtypes and errors. A torch
+module can only exist if torch is already imported, so ``sys.modules`` tells what a kernel object
+is without importing anything; nothing is exported until a model is profiled or run.
+
+The optional requirements live in the extras ``ei_widgets[torch]`` and ``ei_widgets[sklearn]``.
+Without them, framework models are still recognised, with a reason that says which extra to
+install, and loading them raises :class:`~ei_widgets.errors.ModelLoadError` with that reason.
+"""
+
+from __future__ import annotations
+
+from ei_widgets.models.frameworks import sklearn as _sklearn
+from ei_widgets.models.frameworks import torch as _torch
+from ei_widgets.models.frameworks.base import (
+    SKLEARN_EXTRA,
+    TORCH_EXTRA,
+    Recognised,
+    install_hint,
+    missing_requirements,
+    module_available,
+)
+from ei_widgets.models.types import ModelKind
+
+PLUGINS: tuple[ModelKind, ...] = (_torch.PLUGIN, _sklearn.PLUGIN)
+"""The framework kinds, in the order they are tried."""
+
+
+def parse_input_shape(text: str) -> tuple[int, ...] | list[tuple[int, ...]]:
+    """An ``input_shape`` from a command line: ``1,3,224,224`` (or ``1x3x224x224``) for one input,
+    shapes separated by ``;`` for several (``2,8;2,6``). Raises ``ValueError`` with the rule."""
+    shapes: list[tuple[int, ...]] = []
+    for part in text.replace(" ", "").split(";"):
+        dims = [d for d in part.replace("x", ",").replace("(", "").replace(")", "").split(",") if d]
+        try:
+            shape = tuple(int(d) for d in dims)
+        except ValueError:
+            shape = ()
+        if not shape or any(d <= 0 for d in shape):
+            raise ValueError(
+                f"input shape {text!r}: give positive sizes such as 1,3,224,224 "
+                "(several inputs separated by ';')."
+            )
+        shapes.append(shape)
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def recognise(obj: object) -> Recognised | None:
+    """Describe ``obj`` if it is a PyTorch or scikit-learn model, else None.
+
+    Cheap: no export, no import of a framework that is not already imported. Unfitted
+    scikit-learn estimators, classes (rather than instances) and scikit-learn objects that are
+    neither predictors nor pipelines (a lone ``StandardScaler``, say) are not models: None.
+    """
+    if _torch.is_torch_model(obj):
+        return _torch.recognise(obj)
+    if _sklearn.is_sklearn_model(obj):
+        return _sklearn.recognise(obj)
+    return None
+
+
+def framework_of(obj: object) -> str | None:
+    """``"torch"``, ``"sklearn"`` or None, from the object's type alone (imports nothing)."""
+    if _torch.is_torch_model(obj):
+        return "torch"
+    if _sklearn.is_sklearn_model(obj):
+        return "sklearn"
+    return None
+
+
+def clear_cache() -> None:
+    """Forget every cached export (they are also dropped when their model is garbage collected)."""
+    _torch.clear_cache()
+    _sklearn.clear_cache()
+
+
+__all__ = [
+    "PLUGINS",
+    "SKLEARN_EXTRA",
+    "TORCH_EXTRA",
+    "Recognised",
+    "clear_cache",
+    "framework_of",
+    "install_hint",
+    "missing_requirements",
+    "module_available",
+    "parse_input_shape",
+    "recognise",
+]

@@ -1,0 +1,310 @@
+"""The accelerator picker: None and the six EI types, precision, notebook instance, attach/detach.
+
+Every figure comes from the catalog and the estimate; whether a size fits is the core's memory
+check (``estimate(...).fits``) and the reason shown is the core's own message. The panel follows
+the kernel's one accelerator state: whoever attaches (this panel, a magic, the JupyterLab
+picker), ``show_state()`` is called and the panel shows it.
+
+The selection always mirrors what is attached (size, precision, instance) until the user picks
+something else; Attach is disabled while it would change nothing, and detaching (the Detach
+button, or Attach with "None" selected) asks first.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import ipywidgets as w
+
+from ei_widgets.billing.money import format_money
+from ei_widgets.common.units import format_bytes
+from ei_widgets.device.accelerator import AcceleratorState, Change
+from ei_widgets.device.catalog import Accelerator, Catalog
+from ei_widgets.errors import EIError
+from ei_widgets.notebook.views.common import error_html, esc, note
+from ei_widgets.notebook.views.size_table import NONE, SizeTable, fit_of
+from ei_widgets.profiling.profiler import Profile
+
+
+class PickerPanel(w.VBox):
+    """Choose an accelerator (or none), a precision and a notebook instance; attach or detach."""
+
+    def __init__(
+        self,
+        state: AcceleratorState,
+        catalog: Callable[[], Catalog],
+        *,
+        fp16: w.Widget | None = None,
+    ) -> None:
+        """``fp16``: the dashboard's fp16 check panel (measure, progress, answer), shown under the
+        precision; it then says what fp16 does to the model, in place of the one-line note."""
+        self._state = state
+        self._fp16_panel = fp16
+        self._catalog = catalog
+        self.selected: str = NONE
+        self.fits: dict[str, bool] = {}
+        self.reasons: dict[str, str | None] = {}
+        cat = catalog()
+        self.accelerators: list[Accelerator] = sorted(
+            cat.accelerators.values(), key=lambda a: (a.family, a.f32_tflops, a.memory_bytes)
+        )
+        self.grid = SizeTable(self.accelerators, self.select, cat.latency_accuracy)
+        self.buttons, self.fit_cells = self.grid.buttons, self.grid.fit_cells
+        self.precision = w.ToggleButtons(
+            options=[("FP32", "fp32"), ("FP16", "fp16")],
+            value="fp32",
+            description="Precision",
+            style={"button_width": "70px"},
+        )
+        self.instance = w.Dropdown(
+            options=self._instance_options(cat),
+            value=state.instance.name,
+            description="Notebook",
+            layout=w.Layout(width="420px"),
+            style={"description_width": "70px"},
+        )
+        self.attach_button = w.Button(description="Attach", icon="plug")
+        self.detach_button = w.Button(description="Detach", icon="times")
+        self.confirm_text = w.HTML()
+        self.confirm_button = w.Button(description="Detach", button_style="warning")
+        self.cancel_button = w.Button(description="Cancel")
+        self.confirm = w.HBox(
+            [self.confirm_text, self.confirm_button, self.cancel_button],
+            layout=w.Layout(display="none", align_items="center"),
+        )
+        self.status = w.HTML()
+        self.message = w.HTML()
+        self.fp16_note = w.HTML()  # at fp16: what it does to the chosen model's outputs
+        self.attach_button.on_click(lambda _b: self.attach())
+        self.detach_button.on_click(lambda _b: self.detach())
+        self.confirm_button.on_click(lambda _b: self.confirm_detach())
+        self.cancel_button.on_click(lambda _b: self.cancel_detach())
+        self.instance.observe(self._on_instance, names="value")
+        self.precision.observe(lambda _c: self._after_precision(), names="value")
+        self._profile: Profile | None = None
+        self._batch = 1
+        super().__init__(
+            [
+                w.HTML(
+                    "<b>Accelerator</b> "
+                    + note(
+                        "Simulated Elastic Inference accelerators: outputs are computed on this "
+                        "host, time, memory and cost come from the latency model."
+                    )
+                ),
+                self.status,
+                self.grid,
+                w.HBox([self.precision, self.instance]),
+                self.fp16_note,
+                *([fp16] if fp16 is not None else []),
+                w.HBox([self.attach_button, self.detach_button]),
+                self.confirm,
+                self.message,
+            ]
+        )
+        self.show_state()
+        self.refresh_fits(None, 1)
+
+    @staticmethod
+    def _instance_options(cat: Catalog) -> list[tuple[str, str]]:
+        return [
+            (
+                f"{i.name} — {i.vcpus} vCPU, {format_bytes(i.memory_bytes)},"
+                f" {format_money(i.price_per_hour)}/h",
+                i.name,
+            )
+            for i in cat.notebook_instances()
+        ]
+
+    # --- user actions --------------------------------------------------------------------------
+
+    def select(self, key: str) -> None:
+        """Choose a row (``"none"`` or an accelerator name) for the next Attach."""
+        if key != NONE and not self.fits.get(key, True):
+            self.message.value = error_html(self.reasons.get(key) or f"{key} does not fit.")
+            return
+        self.selected = key
+        self.message.value = ""
+        self._style_buttons()
+
+    def pending_change(self) -> str | None:
+        """What Attach would do now, in words; None when it would change nothing."""
+        att = self._state.attachment
+        if self.selected == NONE:
+            return f"detach {att.name}" if att is not None else None
+        precision = self.precision.value
+        if att is None:
+            return f"attach {self.selected} ({precision})"
+        if att.name == self.selected and att.precision == precision:
+            return None
+        return f"replace {att.name} ({att.precision}) with {self.selected} ({precision})"
+
+    def attach(self) -> None:
+        """Attach the selected accelerator; with "None" selected, ask before detaching.
+
+        A refusal is shown with its reason; nothing happens when nothing would change.
+        """
+        if self.pending_change() is None:
+            return
+        if self.selected == NONE:
+            self.detach()
+            return
+        name = self.selected
+        try:
+            self._check_fit(name)
+            attachment = self._state.attach(
+                name, instance=self.instance.value, precision=self.precision.value
+            )
+        except EIError as error:
+            self.message.value = error_html(f"Not attached: {error}")
+            return
+        self.message.value = note(f"Attached {attachment.name} ({attachment.precision}).")
+
+    def detach(self) -> None:
+        """Ask before detaching (the models would run on the notebook instance's CPUs)."""
+        att = self._state.attachment
+        if att is None:
+            self.message.value = note("No accelerator is attached.")
+            return
+        self.confirm_text.value = (
+            f'<span style="font-size:13px">Detach <b>{esc(att.name)}</b>? Sessions then fail '
+            "until an accelerator is attached again.</span>"
+        )
+        self.confirm.layout.display = "flex"
+
+    def confirm_detach(self) -> None:
+        self.confirm.layout.display = "none"
+        previous = self._state.detach()
+        self.message.value = note(
+            f"Detached {previous.name}." if previous else "No accelerator was attached."
+        )
+
+    def cancel_detach(self) -> None:
+        self.confirm.layout.display = "none"
+        self.show_state()
+
+    def _check_fit(self, name: str) -> None:
+        """Refuse a size that does not fit the chosen model at the run's batch and precision."""
+        if self._profile is None:
+            return
+        cat = self._catalog()
+        fit = fit_of(
+            self._profile,
+            cat.accelerator(name),
+            batch_size=self._batch,
+            precision=self.precision.value,
+            instance=self.instance.value,
+            catalog=cat,
+        )
+        if not fit.fits:
+            raise EIError(fit.reason or f"{name} does not fit.")
+
+    def _on_instance(self, change: dict[str, object]) -> None:
+        name = str(change["new"])
+        if name == self._state.instance.name:
+            return
+        try:
+            self._state.set_instance(name)
+        except EIError as error:
+            self.message.value = error_html(str(error))
+
+    def _after_precision(self) -> None:
+        self.refresh_fits(self._profile, self._batch)  # restyles the buttons too
+
+    # --- following the core --------------------------------------------------------------------
+
+    def show_state(self) -> None:
+        """Show what the kernel's state holds now (called on every state change): the status
+        line, and a selection, precision and instance that mirror what is attached."""
+        att = self._state.attachment
+        if att is None:
+            text = "Nothing attached: models run on the notebook instance's CPUs."
+        else:
+            text = (
+                f"Attached: <b>{esc(att.name)}</b> ({esc(att.precision)}) since "
+                f"{att.since:%H:%M:%S} UTC, on {esc(self._state.instance.name)}."
+            )
+        self.status.value = f'<div style="font-size:13px">{text}</div>'
+        self.selected = att.name if att is not None else NONE
+        if att is not None and self.precision.value != att.precision:
+            self.precision.value = att.precision
+        if self.instance.value != self._state.instance.name:
+            self.instance.value = self._state.instance.name
+        if att is None:
+            self.confirm.layout.display = "none"
+        self._style_buttons()
+
+    def follow(self, change: Change) -> None:
+        """The kernel's accelerator or instance changed (from any view): show it, say its
+        notice, and refit the sizes on a new instance."""
+        self.show_state()
+        if change.notice:
+            self.message.value = (
+                f'<div style="font-size:12px;color:#8a6d00">{esc(change.notice)}</div>'
+            )
+        if change.kind == "instance" and self._profile is not None:
+            self.refresh_fits(self._profile, self._batch)
+
+    def refresh_fits(self, profile: Profile | None, batch_size: int) -> None:
+        """Recompute fit and modelled latency of every size for ``profile`` at ``batch_size``."""
+        self._profile, self._batch = profile, batch_size
+        cat = self._catalog()
+        for acc in self.accelerators:
+            fit = fit_of(
+                profile,
+                acc,
+                batch_size=batch_size,
+                precision=self.precision.value,
+                instance=self.instance.value,
+                catalog=cat,
+            )
+            self.fits[acc.name], self.reasons[acc.name] = fit.fits, fit.reason
+            self.grid.show_fit(acc.name, fit)
+        if self.selected != NONE and not self.fits.get(self.selected, True):
+            att = self._state.attachment  # back to what is attached, never to a silent detach
+            self.selected = att.name if att is not None else NONE
+        self._show_fp16()
+        self._style_buttons()
+
+    def _show_fp16(self) -> None:
+        """At fp16, the measured effect on the chosen model's outputs, or how to measure it
+        (nothing when the fp16 check panel is shown: it says so itself)."""
+        text = ""
+        if (
+            self.precision.value == "fp16"
+            and self._profile is not None
+            and self._fp16_panel is None
+        ):
+            # only a check already run can exist: never load the fp16 tools just to look
+            module = sys.modules.get("ei_widgets.device.fp16")
+            check = module.cached_check(self._profile) if module is not None else None
+            text = (
+                check.summary
+                if check is not None
+                else "fp16's effect on this model's outputs is not measured yet: "
+                "%ei_inspect MODEL --fp16, or ei_widgets.device.fp16.fp16_check(model)."
+            )
+        self.fp16_note.value = note(text) if text else ""
+
+    def _style_buttons(self) -> None:
+        att = self._state.attachment
+        attached = att.name if att is not None else NONE
+        self.grid.style(self.selected, attached, self.fits, self.reasons)
+        change = self.pending_change()
+        detaching = self.selected == NONE
+        with self.attach_button.hold_sync():
+            self.attach_button.disabled = change is None
+            # a disabled button is drawn plain, so it never looks pressable
+            self.attach_button.button_style = (
+                "" if change is None else "warning" if detaching else "primary"
+            )
+            self.attach_button.description = "Detach…" if detaching and change else "Attach"
+            self.attach_button.tooltip = (
+                "this is what is attached now" if change is None else change[0].upper() + change[1:]
+            )
+        with self.detach_button.hold_sync():
+            self.detach_button.disabled = att is None
+            self.detach_button.tooltip = (
+                "nothing is attached" if att is None else f"detach {att.name}"
+            )

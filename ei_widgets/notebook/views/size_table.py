@@ -1,0 +1,156 @@
+"""The picker's table of sizes: None and the EI types with their specs and prices, and for the
+chosen model whether each fits and its modelled latency.
+
+Whether a size fits is the core's memory check (``estimate(...).fits``) and the reason is the
+core's own message (``does_not_fit``); :func:`fit_of` only puts them in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import ipywidgets as w
+
+from ei_widgets.billing.money import format_money
+from ei_widgets.common.units import format_bytes, format_ms
+from ei_widgets.device.catalog import Accelerator, Catalog
+from ei_widgets.device.estimate import does_not_fit, estimate
+from ei_widgets.errors import EIError
+from ei_widgets.notebook.views.common import esc, modelled_badge
+from ei_widgets.profiling.profiler import Profile
+
+NONE = "none"
+_COLUMNS = "170px 70px 70px 70px 70px 1fr"
+_GOOD, _BAD, _GREY = "#25632a", "#a4262c", "#777"
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Whether a size fits the chosen model, why not, and the line its cell shows."""
+
+    fits: bool
+    reason: str | None
+    html: str
+
+
+def fit_of(
+    profile: Profile | None,
+    acc: Accelerator,
+    *,
+    batch_size: int,
+    precision: str,
+    instance: str,
+    catalog: Catalog,
+) -> Fit:
+    """Fit and modelled latency of ``profile`` on ``acc`` (every size fits when no model)."""
+    if profile is None:
+        return _fit(True, None, "choose a model to see whether it fits", _GREY)
+    try:
+        est = estimate(
+            profile,
+            acc,
+            batch_size=batch_size,
+            precision=precision,
+            instance=instance,
+            catalog=catalog,
+        )
+    except EIError as error:
+        return _fit(False, str(error), esc(str(error)), _BAD)
+    if not est.fits:
+        text = (
+            f"does not fit: needs {format_bytes(est.memory_needed_bytes)}, has "
+            f"{format_bytes(acc.memory_bytes)}"
+        )
+        return _fit(False, str(does_not_fit(profile, est, catalog=catalog)), text, _BAD)
+    text = (
+        f"fits ({format_bytes(est.memory_needed_bytes)} needed);"
+        f" {format_ms(est.latency_s)} per call at batch {batch_size},"
+        f" {est.bound}-bound"
+    )
+    return _fit(True, None, text, _GOOD)
+
+
+def _fit(fits: bool, reason: str | None, text: str, colour: str) -> Fit:
+    html = f'<div style="font-size:12px;color:{colour}" title="{esc(reason or "")}">{text}</div>'
+    return Fit(fits, reason, html)
+
+
+def _cell(text: str, *, align: str = "right", colour: str = "inherit") -> w.HTML:
+    return w.HTML(
+        f'<div style="text-align:{align};font-size:12px;color:{colour};'
+        f'font-variant-numeric:tabular-nums">{text}</div>'
+    )
+
+
+class SizeTable(w.GridBox):
+    """One row per size, its button choosing it: ``buttons`` and ``fit_cells`` by name."""
+
+    def __init__(
+        self, accelerators: Sequence[Accelerator], select: Callable[[str], None], accuracy: str
+    ) -> None:
+        self.buttons: dict[str, w.Button] = {}
+        self.fit_cells: dict[str, w.HTML] = {}
+        cells: list[w.Widget] = [
+            _cell("<b>accelerator</b>", align="left"),
+            _cell("<b>F32 TFLOPS</b>"),
+            _cell("<b>F16 TFLOPS</b>"),
+            _cell("<b>memory</b>"),
+            _cell("<b>$/h</b>"),
+            _cell(
+                f"<b>fit and latency for the chosen model</b> {modelled_badge(accuracy)}",
+                align="left",
+            ),
+        ]
+        cells.append(self._button(NONE, "None (CPU only)", select))
+        self.fit_cells[NONE] = _cell("runs on the notebook instance's CPUs", align="left")
+        cells += [_cell("—"), _cell("—"), _cell("—"), _cell("$0"), self.fit_cells[NONE]]
+        for acc in accelerators:
+            self.fit_cells[acc.name] = _cell("", align="left")
+            cells += [
+                self._button(acc.name, acc.name, select),
+                _cell(f"{acc.f32_tflops:g}"),
+                _cell(f"{acc.f16_tflops:g}"),
+                _cell(format_bytes(acc.memory_bytes)),
+                _cell(format_money(acc.price_per_hour)),
+                self.fit_cells[acc.name],
+            ]
+        super().__init__(
+            cells,
+            layout=w.Layout(
+                grid_template_columns=_COLUMNS, grid_gap="2px 8px", align_items="center"
+            ),
+        )
+
+    def _button(self, key: str, label: str, select: Callable[[str], None]) -> w.Button:
+        button = w.Button(description=label, layout=w.Layout(width="165px"))
+        button.on_click(lambda _b: select(key))
+        self.buttons[key] = button
+        return button
+
+    def show_fit(self, name: str, fit: Fit) -> None:
+        """Draw a size's fit line (no message when it is the same)."""
+        cell = self.fit_cells[name]
+        if cell.value != fit.html:
+            cell.value = fit.html
+
+    def style(
+        self,
+        selected: str,
+        attached: str,
+        fits: Mapping[str, bool],
+        reasons: Mapping[str, str | None],
+    ) -> None:
+        """Mark the selected row, tick the attached one, disable the sizes that do not fit."""
+        for key, button in self.buttons.items():
+            fit = key == NONE or fits.get(key, True)
+            tooltip = (
+                ("attached now" if key == attached else "")
+                if fit
+                else (reasons.get(key) or "does not fit")
+            )
+            with button.hold_sync():
+                button.disabled = not fit
+                button.button_style = "info" if key == selected else ""
+                button.icon = "check" if key == attached else ""
+                button.tooltip = tooltip

@@ -1,0 +1,250 @@
+"""Sizing: the recommender's table, and latency against $/h for every option it weighed.
+
+The table, the pick and its reason all come from the notebook's one sizing call
+(``report.recommend_here``, which ``%ei_recommend`` makes too, with the same defaults); this panel
+draws them and says what was searched. The chart goes on the page when the tab is first opened
+(``show_chart``): a chart drawn in a hidden tab has no width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import bqplot as bq
+import ipywidgets as w
+import numpy as np
+
+from ei_widgets.device.sizing import Recommendation, Row
+from ei_widgets.errors import EIError
+from ei_widgets.notebook.views.charts import clear_marks, figure, line, scatter
+from ei_widgets.notebook.views.common import (
+    NO_MATH,
+    SIMULATED,
+    bounded,
+    error_html,
+    esc,
+    note,
+    table,
+)
+from ei_widgets.reports.plain_text import SIZING_RPS, SIZING_TARGET_MS
+from ei_widgets.rich import OPTION_ALIGN, OPTION_COLUMNS, money_or_dash, option_cells, searched_text
+
+TABLE_ROWS = 15
+NOT_MEASURED = (
+    "not measured"  # ei_widgets.device.fp16.NOT_MEASURED, without importing the fp16 tools
+)
+KIND_COLOURS = {"accelerator": "#4e79a7", "gpu": "#f28e2b", "cpu": "#9c9c9c"}
+KIND_LABELS = {
+    "accelerator": "EI accelerator (retired 2023)",
+    "gpu": "GPU or Inferentia2 (today)",
+    "cpu": "CPU only (today)",
+}
+_TOOLTIP = {
+    "fields": ["name", "x", "y"],
+    "labels": ["option", "$/h", "ms"],
+    "formats": ["", ".4g", ".4g"],
+}
+_ALIGN = {"l": "left", "r": "right"}
+
+Recommend = Callable[..., Recommendation]
+
+
+def _agreement(row: Row) -> str:
+    """What fp16 did to the model's outputs, on its fp16 rows; blank on fp32 rows."""
+    if row.precision != "fp16":
+        return ""
+    return row.fp16_agreement or NOT_MEASURED
+
+
+class SizingPanel(w.VBox):
+    """Latency target and request rate in; the recommender's table and scatter out."""
+
+    def __init__(self, recommend: Recommend) -> None:
+        self._recommend = recommend
+        self.recommendation: Recommendation | None = None
+        self.target = bounded(w.BoundedFloatText, SIZING_TARGET_MS, 0.01, 1e6, "Target ms", "180px")
+        self.rate = bounded(
+            w.BoundedFloatText,
+            SIZING_RPS,
+            0.0,
+            1e9,
+            "Req/s",
+            "180px",
+            tooltip="requests per second to serve (0: any)",
+        )
+        self.button = w.Button(description="Recommend", button_style="primary", icon="search")
+        self.button.on_click(lambda _b: self.update())
+        self.reason = w.HTML()
+        self.searched = w.HTML()
+        self.listing = w.HTML()
+        self.chart = w.VBox()
+        # An HTML legend under the chart: bqplot's own is drawn inside the plot area (over the
+        # points) and, drawn before the chart has a size, with negative widths.
+        self.legend = w.HTML(
+            '<div style="font-size:12px;display:flex;flex-wrap:wrap;gap:12px">'
+            + "".join(
+                f'<span><span style="color:{colour}">{mark}</span> {esc(text)}</span>'
+                for colour, mark, text in (
+                    *((KIND_COLOURS[kind], "●", KIND_LABELS[kind]) for kind in KIND_COLOURS),
+                    ("#b0b0b0", "✕", "does not fit"),
+                    ("#e15759", "◆", "pick"),
+                    ("#59a14f", "■", "pick available today"),
+                    ("#e15759", "- -", "latency target"),
+                )
+            )
+            + "</div>"
+        )
+
+        xs, ys = bq.LogScale(), bq.LogScale()
+        scales = {"x": xs, "y": ys}
+        self.scales = scales
+        self.points: dict[str, bq.Scatter] = {
+            kind: scatter(
+                scales,
+                colour,
+                KIND_LABELS[kind],
+                default_size=40,
+                opacities=[0.75],
+                tooltip=bq.Tooltip(**_TOOLTIP),
+            )
+            for kind, colour in KIND_COLOURS.items()
+        }
+        self.unfit = scatter(
+            scales,
+            "#d0d0d0",
+            "does not fit",
+            marker="cross",
+            default_size=30,
+            tooltip=bq.Tooltip(**_TOOLTIP),
+        )
+        self.pick = scatter(
+            scales, "#e15759", "pick", display_names=True, marker="diamond", default_size=220,
+            stroke="black",
+        )  # fmt: skip
+        # the pick among what can be bought today (sizing.Recommendation.pick_today)
+        self.pick_today = scatter(
+            scales, "#59a14f", "pick available today", display_names=True, marker="square",
+            default_size=160, stroke="black",
+        )  # fmt: skip
+        self.target_line = line(
+            scales, "#e15759", "latency target", line_style="dashed", display_legend=False
+        )
+        self.figure = figure(
+            [*self.points.values(), self.unfit, self.target_line, self.pick, self.pick_today],
+            [
+                bq.Axis(scale=xs, label="$ per hour (SageMaker, on demand)", tick_format=".3g"),
+                bq.Axis(
+                    scale=ys,
+                    side="left",
+                    label="latency per call (ms)",
+                    tick_format=".3g",
+                    label_offset="55px",
+                ),
+            ],
+            "Latency against price, every option (modelled)",
+            height="360px",
+            margin={"top": 30, "bottom": 45, "left": 75, "right": 15},
+            min_width=None,
+        )
+        super().__init__(
+            [
+                w.HTML(
+                    f"<b>Sizing</b> {SIMULATED} "
+                    + note(
+                        "The cheapest option that meets the latency target at the request rate "
+                        "(the same call as %ei_recommend)."
+                    )
+                ),
+                w.HBox([self.target, self.rate, self.button]),
+                self.reason,
+                self.searched,
+                self.chart,
+                self.listing,
+            ]
+        )
+        self.clear("Choose a model, then press Recommend.")
+
+    def show_chart(self) -> None:
+        """Put the chart on the page (once the tab is visible, so it has a width)."""
+        if not self.chart.children:
+            self.chart.children = (self.figure, self.legend)
+
+    def clear(self, text: str) -> None:
+        self.recommendation = None
+        self.reason.value = note(text)
+        self.searched.value = ""
+        self.listing.value = ""
+        clear_marks(*self.points.values(), self.unfit, self.pick, self.pick_today, self.target_line)
+
+    def update(self) -> Recommendation | None:
+        """Ask the recommender with the panel's target and rate, and draw its answer."""
+        rate = float(self.rate.value) or None
+        try:
+            result = self._recommend(
+                latency_target_ms=float(self.target.value), requests_per_second=rate
+            )
+        except EIError as error:
+            self.clear("")
+            self.reason.value = error_html(str(error))
+            return None
+        self.show(result)
+        return result
+
+    def show(self, result: Recommendation) -> None:
+        self.recommendation = result
+        pick = result.pick
+        colour = "#25632a" if pick is not None else "#a4262c"
+        close = (
+            '<div style="font-size:12px;color:#8a6d00">Too close to call: the options near the'
+            " target are within the latency model's error of it.</div>"
+            if result.too_close
+            else ""
+        )
+        self.reason.value = (
+            f'<div class="{NO_MATH}" style="font-size:13px;color:{colour}">'
+            f"{esc(result.reason)}</div>{close}"
+        )
+        fp16 = f" {result.fp16.summary}" if result.fp16 is not None else ""
+        self.searched.value = note(
+            f"{searched_text(result)} Latencies are {result.accuracy}.{fp16}"
+        )
+        rows = list(result.rows)
+        for kind, mark in self.points.items():
+            self._plot(mark, [r for r in rows if r.kind == kind and r.fits])
+        self._plot(self.unfit, [r for r in rows if not r.fits])
+        self._plot(self.pick, [pick] if pick is not None else [])
+        today = result.pick_today
+        self._plot(self.pick_today, [today] if today is not None and today is not pick else [])
+        target = result.latency_target_ms
+        prices = [float(r.price_per_hour) for r in rows if r.price_per_hour > 0]
+        with self.target_line.hold_sync():
+            if target is not None and prices:
+                self.target_line.x = np.array([min(prices) * 0.8, max(prices) * 1.25])
+                self.target_line.y = np.array([target, target])
+            else:
+                self.target_line.x, self.target_line.y = np.zeros(0), np.zeros(0)
+        shown = rows[:TABLE_ROWS]
+        highlight = shown.index(pick) if pick is not None and pick in shown else None
+        self.listing.value = table(
+            [*OPTION_COLUMNS, "$/h", "$ per million", "bound", "meets", "fp16 agreement"],
+            [
+                [
+                    *option_cells(r),
+                    money_or_dash(r.price_per_hour),
+                    money_or_dash(r.cost_per_million),
+                    r.bound,
+                    "yes" if r.meets else ("no (does not fit)" if not r.fits else "no"),
+                    _agreement(r),
+                ]
+                for r in shown
+            ],
+            align=[_ALIGN[a] for a in OPTION_ALIGN + "rrlll"],
+            highlight=highlight,
+        ) + note(f"{len(rows):,} options weighed; the first {len(shown)} shown.")
+
+    @staticmethod
+    def _plot(mark: bq.Scatter, rows: list[Row]) -> None:
+        with mark.hold_sync():
+            mark.x = np.array([float(r.price_per_hour) for r in rows], dtype=float)
+            mark.y = np.array([r.latency_ms for r in rows], dtype=float)
+            mark.names = [f"{r.label}, batch {r.batch_size}, {r.precision}" for r in rows]
