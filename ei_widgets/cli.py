@@ -20,8 +20,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ei_widgets.billing.money import format_money
 from ei_widgets.billing.usage import usage, write_csv
+from ei_widgets.common.money import format_money
+from ei_widgets.common.text import mapping_text, table
 from ei_widgets.device import accelerator
 from ei_widgets.device.fp16 import check_text, fp16_check
 from ei_widgets.device.metrics import default_stream
@@ -182,7 +183,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(summary)
     else:
-        print(plain_text.mapping_text(summary))
+        print(mapping_text(summary))
         print("Simulated figures (virtual clock); outputs computed for real by onnxruntime.")
 
 
@@ -196,7 +197,7 @@ def cmd_usage(args: argparse.Namespace) -> None:
         print("No usage recorded yet.")
     else:
         print(
-            plain_text.table(
+            table(
                 [
                     (
                         r.key,

@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ei_widgets.profiling.profiler import NodeCost, ParamGroup, Profile, TensorInfo
+from ei_widgets.profiling.result import NodeCost, ParamGroup, Profile, TensorInfo
 
 OPSET = 17
 FLOAT = TensorProto.FLOAT

@@ -637,8 +637,7 @@ FORMAT_SAMPLES: dict[str, list[float]] = {
 
 def fixture_data() -> dict[str, Any]:
     """What the jest tests load: states built by :func:`build_state` and formatted samples."""
-    from ei_widgets.billing import money
-    from ei_widgets.common import units
+    from ei_widgets.common import money, units
 
     empty = AcceleratorState()
     judged = AcceleratorState()

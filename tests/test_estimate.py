@@ -19,7 +19,8 @@ from ei_widgets.device.estimate import (
     warmup_seconds,
 )
 from ei_widgets.errors import DoesNotFitError, ProfileError, UnknownNameError
-from ei_widgets.profiling.profiler import NodeCost, ParamGroup, Profile, TensorInfo, profile
+from ei_widgets.profiling.profiler import profile
+from ei_widgets.profiling.result import NodeCost, ParamGroup, Profile, TensorInfo
 from tests.builders import tiny
 
 CAT = packaged_catalog()

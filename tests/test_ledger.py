@@ -30,8 +30,8 @@ from ei_widgets.billing.ledger import (
     default_path,
     open_ledger,
 )
-from ei_widgets.billing.money import dollars, micro_per_hour
 from ei_widgets.billing.usage import usage, usage_csv, write_csv
+from ei_widgets.common.money import dollars, micro_per_hour
 from ei_widgets.errors import LedgerError
 
 REPO = Path(__file__).resolve().parents[1]

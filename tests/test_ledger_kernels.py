@@ -21,7 +21,7 @@ import pytest
 from kernel import kernel, run
 
 from ei_widgets.billing.ledger import Ledger
-from ei_widgets.billing.money import US_PER_S
+from ei_widgets.common.money import US_PER_S
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -9,7 +9,7 @@ import pytest
 
 from ei_widgets.billing.budgets import Budget
 from ei_widgets.billing.charges import Work, bill, units_after
-from ei_widgets.billing.money import (
+from ei_widgets.common.money import (
     US_PER_HOUR,
     US_PER_S,
     dollars,

@@ -12,7 +12,8 @@ from onnx import TensorProto, helper
 
 from ei_widgets.models.demo import demo_model, demo_models
 from ei_widgets.profiling.graph_order import topological_order
-from ei_widgets.profiling.profiler import NodeCost, OpTypeTotal, Profile, profile
+from ei_widgets.profiling.profiler import profile
+from ei_widgets.profiling.result import NodeCost, OpTypeTotal, Profile
 from tests import builders
 
 # Element counts of the floating-point weights (shape tensors excluded), and Conv+Gemm MACs

@@ -9,14 +9,16 @@ from typing import Any
 
 import pytest
 
-from ei_widgets import rich
 from ei_widgets.billing.ledger_history import UsageRow
 from ei_widgets.billing.meters import CostMeter, ManualClock
-from ei_widgets.billing.usage import Usage
+from ei_widgets.billing.usage import Usage, usage_html
+from ei_widgets.common.money import format_money
 from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.recommendation import SHOWN_OPTIONS, searched_text, shown_rows
 from ei_widgets.device.sizing import Recommendation, recommend
 from ei_widgets.models.demo import demo_model
-from ei_widgets.profiling.profiler import Profile, profile
+from ei_widgets.profiling.profiler import profile
+from ei_widgets.profiling.result import SHOWN_OP_TYPES, Profile
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +47,10 @@ def test_profile_html_puts_the_size_first_and_folds_the_rest(squeeze: Profile) -
     assert summary < html.index("<table")  # the answer before any table
     assert "1.24 M parameters" in html
     ops = squeeze.by_op_type()
-    assert len(ops) > rich.SHOWN_OP_TYPES
+    assert len(ops) > SHOWN_OP_TYPES
     folded = html.index("<details")
     assert html.index(ops[0].op_type) < folded  # the heaviest op type open
-    assert f"{len(ops) - rich.SHOWN_OP_TYPES} more op types" in html
+    assert f"{len(ops) - SHOWN_OP_TYPES} more op types" in html
     assert "Conv" in html and "%" in html  # a sorted share, so more than Conv is readable
 
 
@@ -67,21 +69,21 @@ def test_profile_to_pandas_has_a_row_per_node(squeeze: Profile) -> None:
 def test_recommendation_html_answer_first_pick_highlighted_rest_folded(
     rec: Recommendation,
 ) -> None:
-    html = rich.recommendation_html(rec)
+    html = rec._repr_html_()
     assert rec.pick is not None
     assert html.index(rec.pick.option) < html.index(rec.reason[:30]) < html.index("<table")
     open_part = html[: html.index("<details")]
-    assert open_part.count("<tr") - 1 <= rich.SHOWN_OPTIONS
+    assert open_part.count("<tr") - 1 <= SHOWN_OPTIONS
     assert open_part.count("background:#e8f1fb") == 1  # the pick, once
     assert f"all {len(rec.rows):,} options" in html
-    assert rich.searched_text(rec) in html
+    assert searched_text(rec) in html
     assert len(html) < 100_000  # not the whole dataclass dump of every option
     for number in figures(html, "ms"):
         assert at_most_three_figures(number), number
 
 
 def test_the_options_that_matter_include_the_pick_and_the_fastest(rec: Recommendation) -> None:
-    shown = rich.shown_rows(rec)
+    shown = shown_rows(rec)
     assert rec.pick in shown
     fastest = min((r for r in rec.rows if r.fits), key=lambda r: r.latency_ms)
     assert fastest in shown
@@ -114,7 +116,7 @@ def test_the_models_validated_error_and_a_close_call_are_shown(rec: Recommendati
 
 
 def test_searched_text_says_what_was_weighed(rec: Recommendation) -> None:
-    text = rich.searched_text(rec)
+    text = searched_text(rec)
     assert text.startswith("Searched 6 EI accelerators on ")
     assert "batch sizes 1, 2, 4, 8, 16, 32" in text
     assert f"{len(rec.rows):,} options" in text
@@ -134,8 +136,8 @@ def bill() -> Any:
 
 def test_cost_snapshot_html_and_repr() -> None:
     snap = bill()
-    html = rich.cost_html(snap)
-    total = rich.format_money(snap.total)
+    html = snap._repr_html_()
+    total = format_money(snap.total)
     assert html.index(total) < html.index("now")  # the total first
     assert "$0.218/h" in html  # the rate as the catalog prices it, not rounded to $0.22
     assert "ml.eia2.medium $0.168/h" in html
@@ -156,7 +158,7 @@ def test_usage_html_and_frame() -> None:
     assert "12.3 k" in html and "2 h" in html and "10 min 00 s" in html
     frame = Usage(rows).to_pandas()
     assert list(frame["key"]) == ["2026-11-30", "2026-12-01"]
-    assert "No usage recorded" in rich.usage_html([])
+    assert "No usage recorded" in usage_html([])
 
 
 def test_usage_returns_rows_that_show_as_a_table(tmp_path: Any) -> None:
@@ -169,5 +171,5 @@ def test_usage_returns_rows_that_show_as_a_table(tmp_path: Any) -> None:
 
 def test_dollar_amounts_are_never_typeset_as_math(rec: Recommendation, squeeze: Profile) -> None:
     """Notebooks run MathJax over HTML output: "$0.22/h ... $0.74/h" would read as a formula."""
-    for html in (rec._repr_html_(), squeeze._repr_html_(), rich.cost_html(bill())):
+    for html in (rec._repr_html_(), squeeze._repr_html_(), bill()._repr_html_()):
         assert html.startswith('<div class="tex2jax_ignore mathjax_ignore"')

@@ -12,7 +12,8 @@ from ei_widgets.device.estimate import estimate
 from ei_widgets.device.sizing import Recommendation, recommend
 from ei_widgets.errors import EIError, ProfileError, UnknownNameError
 from ei_widgets.models.demo import demo_model
-from ei_widgets.profiling.profiler import NodeCost, ParamGroup, Profile, TensorInfo, profile
+from ei_widgets.profiling.profiler import profile
+from ei_widgets.profiling.result import NodeCost, ParamGroup, Profile, TensorInfo
 from ei_widgets.reports import plain_text
 
 CAT = packaged_catalog()

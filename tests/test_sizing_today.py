@@ -108,9 +108,8 @@ def test_inferentia2_is_a_roofline_without_a_tuned_runtime(rec: Recommendation) 
 
 
 def test_rich_html_shows_both_groups_before_the_fold(rec: Recommendation) -> None:
-    from ei_widgets import rich
 
-    html = rich.recommendation_html(rec)
+    html = rec._repr_html_()
     fold = html.index("<details")
     ei, today = html.index("<b>EI (retired 2023)</b>"), html.index("<b>Available today</b>")
     assert ei < today < fold
@@ -119,13 +118,12 @@ def test_rich_html_shows_both_groups_before_the_fold(rec: Recommendation) -> Non
 
 
 def test_rich_html_adds_the_fp16_agreement_column() -> None:
-    from ei_widgets import rich
     from ei_widgets.device.fp16 import FP16Check
 
     check = FP16Check(model="convnet", measured=False, reason="integer-only model", inputs="",
                       from_user=False, samples=0)  # fmt: skip
     rec = recommend(conv_profile(), latency_target_ms=50, catalog=CAT, fp16=check)
-    html = rich.recommendation_html(rec)
+    html = rec._repr_html_()
     assert "fp16 agreement" in html and "not measured" in html
 
 

@@ -13,8 +13,9 @@ import ipywidgets as w
 import numpy as np
 import pytest
 
-from ei_widgets import rich
+from ei_widgets.common.money import format_money, money_or_dash
 from ei_widgets.common.units import format_bytes, format_percent
+from ei_widgets.device import recommendation
 from ei_widgets.device.accelerator import AcceleratorState
 from ei_widgets.device.catalog import default_catalog
 from ei_widgets.device.estimate import does_not_fit, estimate
@@ -27,7 +28,8 @@ from ei_widgets.notebook.views.gauges_html import device_gauges_html, gauge_html
 from ei_widgets.notebook.views.header import DISCONNECTED, header_html
 from ei_widgets.notebook.views.size_table import fit_of
 from ei_widgets.notebook.views.sizing import SizingPanel
-from ei_widgets.profiling.profiler import Profile, profile
+from ei_widgets.profiling.profiler import profile
+from ei_widgets.profiling.result import Profile
 from tests.builders import huge_constant
 
 
@@ -144,20 +146,20 @@ def headers(html: str) -> list[str]:
 
 
 def test_every_table_of_options_opens_with_the_same_columns(rec: Recommendation) -> None:
-    shared = len(rich.OPTION_COLUMNS)
+    shared = len(recommendation.OPTION_COLUMNS)
     panel = SizingPanel(lambda **_: rec)
     try:
         panel.update()
         listing = str(panel.listing.value)
     finally:
         panel.close()
-    in_rich, in_panel = headers(rich.recommendation_html(rec)), headers(listing)
-    assert in_rich[:shared] == in_panel[:shared] == list(rich.OPTION_COLUMNS)
+    in_rich, in_panel = headers(rec._repr_html_()), headers(listing)
+    assert in_rich[:shared] == in_panel[:shared] == list(recommendation.OPTION_COLUMNS)
     assert in_panel[shared:] == ["$/h", "$ per million", "bound", "meets", "fp16 agreement"]
     first_row = re.findall(r"<td[^>]*>(.*?)</td>", listing)[:shared]
-    assert first_row == [html.escape(str(c)) for c in rich.option_cells(rec.rows[0])]
+    assert first_row == [html.escape(str(c)) for c in recommendation.option_cells(rec.rows[0])]
 
 
 def test_money_or_dash() -> None:
-    assert rich.money_or_dash(None) == "—"
-    assert rich.money_or_dash(Decimal("0.168")) == rich.format_money(Decimal("0.168"))
+    assert money_or_dash(None) == "—"
+    assert money_or_dash(Decimal("0.168")) == format_money(Decimal("0.168"))

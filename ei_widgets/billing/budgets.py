@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Literal
 
 from ei_widgets.billing.ledger import Ledger
-from ei_widgets.billing.money import format_money
+from ei_widgets.common.money import format_money
 from ei_widgets.errors import EIError, LedgerError
 
 __all__ = [

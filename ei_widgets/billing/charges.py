@@ -2,7 +2,7 @@
 
 :func:`bill` is pure: it turns exact integer units and rates into a :class:`CostSnapshot`, with
 no clock, lock or ledger, so the arithmetic is testable on its own. Each sum is rounded once and
-then split (:func:`~ei_widgets.billing.money.split`), so the parts shown add up to the total shown.
+then split (:func:`~ei_widgets.common.money.split`), so the parts shown add up to the total shown.
 """
 
 from __future__ import annotations
@@ -13,11 +13,30 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
-from ei_widgets import rich
 from ei_widgets.billing.budgets import Budget
-from ei_widgets.billing.money import US_PER_S, dollars, format_money, rate_dollars, split, us
+from ei_widgets.common.html import BAD, BOX, GOOD, NO_MATH, esc, fold, note, table
+from ei_widgets.common.money import (
+    US_PER_S,
+    dollars,
+    format_money,
+    money_or_dash,
+    per_hour,
+    rate_dollars,
+    split,
+    us,
+)
+from ei_widgets.common.units import format_count, format_elapsed, format_percent
 
-__all__ = ["HOURS_PER_MONTH", "CostSnapshot", "Segment", "Work", "bill", "units_after"]
+__all__ = [
+    "HOURS_PER_MONTH",
+    "CostSnapshot",
+    "Segment",
+    "Work",
+    "bill",
+    "cost_html",
+    "cost_repr",
+    "units_after",
+]
 
 HOURS_PER_MONTH = 730  # AWS's convention for monthly prices (8760 h / 12)
 
@@ -104,10 +123,10 @@ class CostSnapshot:
         )
 
     def _repr_html_(self) -> str:
-        return rich.cost_html(self)
+        return cost_html(self)
 
     def __repr__(self) -> str:
-        return rich.cost_repr(self)
+        return cost_repr(self)
 
 
 def units_after(spans: Sequence[tuple[int, float, float]], cut: float) -> int:
@@ -183,3 +202,62 @@ def bill(
         budget_fraction=spent_fraction,
         ledger=ledger,
     )
+
+
+# --- how a bill reads ------------------------------------------------------------------------
+
+
+def cost_repr(snap: CostSnapshot) -> str:
+    """``<CostSnapshot $0.0127 after 5 min 12 s, $0.218/h now>``."""
+    return (
+        f"<CostSnapshot {format_money(snap.total)} after {format_elapsed(snap.elapsed_seconds)},"
+        f" {per_hour(snap.rate_per_hour)} now>"
+    )
+
+
+def cost_html(snap: CostSnapshot) -> str:
+    """The total first, then the rate it accrues at, the work it bought and the comparison."""
+    accelerator = (
+        f" + {snap.accelerator} {per_hour(snap.accelerator_rate)}" if snap.accelerator else ""
+    )
+    per_million = (
+        f"{format_money(snap.cost_per_million)} per million inferences"
+        f" ({format_count(snap.inferences)} so far)"
+        if snap.cost_per_million is not None
+        else "no inference yet"
+    )
+    colour = BAD if snap.whole_gpu_cheaper else GOOD
+    parts = [
+        f'<div class="{NO_MATH}" style="{BOX}"><div><span style="font-size:18px;font-weight:600">'
+        f"{esc(format_money(snap.total))}</span> so far"
+        f" ({esc(format_elapsed(snap.elapsed_seconds))} metered)</div>",
+        f"<div><b>{esc(per_hour(snap.rate_per_hour))}</b> now ="
+        f" {esc(snap.instance)} {esc(per_hour(snap.instance_rate))}{esc(accelerator)}"
+        f" · {esc(per_million)}</div>",
+        f'<div style="color:{colour}">{esc(snap.savings_text)}</div>',
+    ]
+    if snap.budget is not None and snap.budget_fraction is not None:
+        spent = money_or_dash(snap.budget_spent)
+        parts.append(
+            f"<div>{esc(spent)} of the {esc(snap.budget.period)} budget of"
+            f" {esc(format_money(snap.budget.amount))}"
+            f" ({esc(format_percent(float(snap.budget_fraction)))})</div>"
+        )
+    parts.append(
+        fold(
+            "details",
+            table(
+                ["", "amount"],
+                [
+                    ("instance", format_money(snap.instance_cost)),
+                    ("accelerator", format_money(snap.accelerator_cost)),
+                    ("at this rate, per day", format_money(snap.projected_per_day)),
+                    ("at this rate, per month", format_money(snap.projected_per_month)),
+                    (f"{snap.comparison}, same time", format_money(snap.comparison_cost)),
+                ],
+                "lr",
+            )
+            + note(f"recorded in {snap.ledger}" if snap.ledger else "recorded in memory only"),
+        )
+    )
+    return "".join(parts) + "</div>"

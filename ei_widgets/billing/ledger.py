@@ -47,7 +47,7 @@ from ei_widgets.billing.ledger_file import (
     move_aside,
 )
 from ei_widgets.billing.ledger_history import By, UsageRow
-from ei_widgets.billing.money import US_PER_S, dollars
+from ei_widgets.common.money import US_PER_S, dollars
 from ei_widgets.errors import LedgerError
 
 __all__ = [

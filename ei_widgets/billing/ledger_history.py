@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
-from ei_widgets.billing.money import US_PER_S, dollars, split
+from ei_widgets.common.money import US_PER_S, dollars, split
 from ei_widgets.errors import LedgerError
 
 __all__ = ["NO_ACCELERATOR", "By", "UsageRow", "epoch_us", "group", "key_function"]

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from ei_widgets.billing.charges import Segment, Work
 from ei_widgets.billing.ledger import IntervalProgress, Ledger, LedgerWarning
-from ei_widgets.billing.money import us
+from ei_widgets.common.money import us
 from ei_widgets.errors import LedgerError
 
 __all__ = ["MAX_BACKOFF_S", "LedgerWriter"]

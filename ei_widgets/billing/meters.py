@@ -58,9 +58,9 @@ from ei_widgets.billing.charges import (
 )
 from ei_widgets.billing.ledger import Ledger, LedgerWarning, open_ledger
 from ei_widgets.billing.ledger_writer import LedgerWriter
-from ei_widgets.billing.money import format_money, micro_per_hour, month_start, us
 from ei_widgets.billing.time_sources import Clock, ManualClock, SystemClock
 from ei_widgets.common.callbacks import add_callback
+from ei_widgets.common.money import format_money, micro_per_hour, month_start, us
 from ei_widgets.device.accelerator import AcceleratorState, Attachment, Change
 from ei_widgets.device.accelerator import state as kernel_state
 from ei_widgets.device.catalog import Catalog, Instance, default_catalog

@@ -9,32 +9,35 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable
-from dataclasses import fields
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, fields
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from ei_widgets import rich
 from ei_widgets.billing import meters
 from ei_widgets.billing.ledger import Ledger, default_path
 from ei_widgets.billing.ledger_history import By, UsageRow
+from ei_widgets.common.html import BOX, NO_MATH, esc, pandas_module, table
+from ei_widgets.common.money import format_money, money_or_dash
+from ei_widgets.common.units import format_count, format_hours
 
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["Usage", "usage", "usage_csv", "write_csv"]
+__all__ = ["Usage", "usage", "usage_csv", "usage_frame", "usage_html", "write_csv"]
 
 
 class Usage(list[UsageRow]):
     """The rows ``usage()`` returns: a list, shown in a notebook as a table, total first."""
 
     def _repr_html_(self) -> str:
-        return rich.usage_html(self)
+        return usage_html(self)
 
     def to_pandas(self) -> pandas.DataFrame:
         """One row per line of history (needs pandas, which is optional)."""
-        return rich.usage_frame(self)
+        return usage_frame(self)
 
 
 def _ledger_for(path: str | os.PathLike[str] | None) -> tuple[Ledger, bool]:
@@ -87,3 +90,48 @@ def usage_csv(
     buf = io.StringIO()
     write_csv(usage(since, until, by, path), buf)
     return buf.getvalue()
+
+
+# --- how usage reads -------------------------------------------------------------------------
+
+
+def usage_html(rows: Sequence[UsageRow]) -> str:
+    """Usage history: the total first, then one line per day, accelerator or notebook."""
+    if not rows:
+        return f'<div class="{NO_MATH}" style="{BOX}">No usage recorded for this period.</div>'
+    total = sum((r.total for r in rows), Decimal(0))
+    inferences = sum(r.inferences for r in rows)
+    lines = table(
+        [
+            "",
+            "sessions",
+            "instance time",
+            "accelerator time",
+            "cost",
+            "inferences",
+            "$ per million",
+        ],
+        [
+            (
+                r.key,
+                r.sessions,
+                format_hours(r.instance_seconds),
+                format_hours(r.accelerator_seconds),
+                format_money(r.total),
+                format_count(r.inferences),
+                money_or_dash(r.cost_per_million),
+            )
+            for r in rows
+        ],
+        "lrrrrrr",
+    )
+    return (
+        f'<div class="{NO_MATH}" style="{BOX}"><div><span style="font-size:16px;font-weight:600">'
+        f"{esc(format_money(total))}</span> over {len(rows)} rows,"
+        f" {esc(format_count(inferences))} inferences</div>{lines}</div>"
+    )
+
+
+def usage_frame(rows: Sequence[UsageRow]) -> pandas.DataFrame:
+    """Usage rows as a table, one column per field (money as ``Decimal``)."""
+    return pandas_module().DataFrame([asdict(r) for r in rows])

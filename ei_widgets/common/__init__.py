@@ -1,5 +1,6 @@
-"""What every room may use: formatting of figures (``units``), callbacks kept under a lock
-(``callbacks``) and the building blocks of our HTML (``html``).
+"""What every room may use: formatting of figures (``units``), exact money and its one formatter
+(``money``), callbacks kept under a lock (``callbacks``) and the building blocks of our HTML
+(``html``) and plain text (``text``).
 
-Imports nothing of ours but ``ei_widgets.errors``.
+May import only ``ei_widgets.errors``.
 """

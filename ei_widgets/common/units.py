@@ -2,7 +2,7 @@
 
 Every view (the dashboard, the magics, rich reprs, the CLI) formats through these, so one figure
 reads the same everywhere; ``labextension/src/format.ts`` mirrors them for the front end. Money
-lives in :mod:`ei_widgets.billing.money`. This module imports nothing of ours.
+lives in :mod:`ei_widgets.common.money`. This module imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -59,3 +59,20 @@ def format_percent(fraction: float) -> str:
     """A fraction as a percentage with two significant figures below 10%: ``0.034 -> '3.4%'``."""
     percent = 100 * fraction
     return f"{significant(percent, 2 if abs(percent) < 10 else 3)}%"
+
+
+def format_elapsed(seconds: float) -> str:
+    """A duration as a person reads it: ``42 s``, ``5 min 12 s``, ``2 h 05 min``."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{whole} s"
+
+
+def format_hours(seconds: float) -> str:
+    """A duration under an hour as :func:`format_elapsed`, longer ones in hours: ``3.5 h``."""
+    return format_elapsed(seconds) if seconds < 3600 else f"{significant(seconds / 3600)} h"

@@ -19,14 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ei_widgets.common.callbacks import add_callback
 from ei_widgets.device.catalog import Accelerator, Catalog, Instance, default_catalog
 from ei_widgets.device.estimate import DEFAULT_HOST, check_fits, check_precision, estimate
-
-if TYPE_CHECKING:  # only for annotations: keeps the core free of the model loaders
-    from ei_widgets.profiling.profiler import Profile
+from ei_widgets.profiling.result import Profile
 
 log = logging.getLogger(__name__)
 

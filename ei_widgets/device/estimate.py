@@ -59,7 +59,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -67,9 +67,7 @@ from ei_widgets.common.units import format_bytes
 from ei_widgets.device.catalog import Accelerator, Catalog, Instance, default_catalog
 from ei_widgets.errors import DoesNotFitError, ProfileError, UnknownNameError, require_positive_int
 from ei_widgets.models import dtypes
-
-if TYPE_CHECKING:  # only for annotations: keeps the core free of the model loaders
-    from ei_widgets.profiling.profiler import Profile
+from ei_widgets.profiling.result import Profile
 
 Precision = Literal["fp32", "fp16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16")

@@ -2,7 +2,7 @@
 
 ``fp16_check(model, inputs=None)`` converts the ONNX graph to float16 with onnxruntime's own tool
 (``onnxruntime.transformers.float16.convert_float_to_float16``), keeping the graph's inputs and
-outputs float32 (``keep_io_types``) and the ops in :data:`FP32_OPS` in float32, then runs both
+outputs float32 (``keep_io_types``) and the ops in ``fp32_ops()`` in float32, then runs both
 models with onnxruntime on the same inputs and reports, per output:
 
 - ``max_abs`` / ``mean_abs``: the largest and the mean ``|fp16 - fp32|``;
@@ -39,29 +39,27 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ei_widgets import rich
+from ei_widgets.common import text
+from ei_widgets.common.html import BAD, BOX, GOOD, WARN, esc, note, table
 from ei_widgets.common.units import format_ms, format_percent, significant
 from ei_widgets.device.fp16_conversion import (
-    FP32_OPS,
     Conversion,
     ProgressCallback,
     clear,
     convert,
     fp16_session,
+    fp32_ops,
     load,
     model_key,
 )
 from ei_widgets.device.runs import input_specs, make_inputs
 from ei_widgets.errors import EIError, require_positive_int
-from ei_widgets.reports.plain_text import table
-
-if TYPE_CHECKING:
-    from ei_widgets.models.types import LoadedModel
-    from ei_widgets.profiling.profiler import Profile
+from ei_widgets.models.types import LoadedModel
+from ei_widgets.profiling.result import Profile
 
 DEFAULT_SAMPLES = 8
 DEFAULT_SEED = 0
@@ -188,23 +186,23 @@ def _output_rows(check: FP16Check, times: str, dash: str) -> list[tuple[str, ...
 
 def check_html(check: FP16Check) -> str:
     """The answer first, then one row per output, timings and the fp32 ops last."""
-    parts = [f'<div style="{rich._BOX}">']
-    colour = rich._GOOD if check.measured else rich._BAD
+    parts = [f'<div style="{BOX}">']
+    colour = GOOD if check.measured else BAD
     head = check.agreement if check.measured else f"{NOT_MEASURED}: {check.reason}"
     parts.append(
-        f'<div style="font-size:15px"><b>fp16 vs fp32</b> on {rich._esc(check.model)}:'
-        f' <span style="color:{colour}">{rich._esc(head)}</span></div>'
+        f'<div style="font-size:15px"><b>fp16 vs fp32</b> on {esc(check.model)}:'
+        f' <span style="color:{colour}">{esc(head)}</span></div>'
     )
     if check.measured:
-        parts.append(rich._note(f"Measured with onnxruntime on this host: {check.inputs}."))
+        parts.append(note(f"Measured with onnxruntime on this host: {check.inputs}."))
         rows = _output_rows(check, "×", "—")
         headers = ["output", "shape", "max |err|", "mean |err|", "max rel.", "mean rel.",
                    "top-1", "top-5"]  # fmt: skip
-        parts.append(rich._table(headers, rows, "llrrrrrr"))
+        parts.append(table(headers, rows, "llrrrrrr"))
         notes = [o for o in check.outputs if o.tied_rows or o.overflow]
-        parts += [rich._note(f"{o.name}: {o.text}", "#8a6d00") for o in notes]
+        parts += [note(f"{o.name}: {o.text}", WARN) for o in notes]
         parts.append(
-            rich._note(
+            note(
                 f"Converted in {format_ms(check.convert_seconds)}, compared in "
                 f"{format_ms(check.compare_seconds)}."
                 + (f" Kept in fp32: {', '.join(check.kept_fp32)}." if check.kept_fp32 else "")
@@ -222,7 +220,7 @@ def check_text(check: FP16Check) -> str:
         rows = _output_rows(check, "x", "-")
         header = ["output", "shape", "max |err|", "mean |err|", "max rel", "mean rel", "top-1",
                   "top-5"]  # fmt: skip
-        lines += ["", table(rows, header)]
+        lines += ["", text.table(rows, header)]
         if check.kept_fp32:
             lines.append(f"Kept in fp32: {', '.join(check.kept_fp32)}.")
         lines.append("Both models run for real by onnxruntime on this host.")
@@ -371,13 +369,13 @@ def fp16_check(
     ``model``: anything ``ei_widgets.profile`` accepts (a path, bytes, ``ModelProto``, a PyTorch
     module with ``input_shape=``...). ``inputs``: your batch, ``{input name: array}`` or one
     array for a one-input model; without it, ``samples`` rows of seeded random inputs.
-    ``op_block_list``: op types kept in float32 (default :data:`FP32_OPS`).
+    ``op_block_list``: op types kept in float32 (default ``fp32_ops()``).
     ``on_progress(stage, fraction)`` is called during conversion and comparison.
     Raises :class:`FP16Error` only for inputs that do not match the model.
     """
     require_positive_int(samples, "samples", FP16Error)
     loaded = load(model, **loader_options)
-    block = FP32_OPS if op_block_list is None else tuple(op_block_list)
+    block = fp32_ops() if op_block_list is None else tuple(op_block_list)
     key, _ = model_key(loaded)
     cache_key = (key, block, _inputs_key(inputs), samples, seed)
     with _LOCK:
@@ -487,7 +485,6 @@ def clear_cache() -> None:
 
 
 __all__ = [
-    "FP32_OPS",
     "FP16Check",
     "FP16Error",
     "OutputAgreement",

@@ -2,7 +2,7 @@
 
 ``convert`` turns an ONNX graph into float16 with
 ``onnxruntime.transformers.float16.convert_float_to_float16`` (inputs and outputs stay float32,
-the ops in :data:`FP32_OPS` stay float32) and loads it, and the original, into onnxruntime CPU
+the ops in :func:`fp32_ops` stay float32) and loads it, and the original, into onnxruntime CPU
 sessions. A model that cannot be converted or run in fp16 gets a one-line ``reason`` instead.
 Conversions are cached by the SHA-256 of the model's bytes. ``fp16_session`` is what an
 accelerated session with fp16 attached runs; ``ei_widgets.device.fp16`` measures the difference.
@@ -15,29 +15,27 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import Any
 
 import onnx
 
 from ei_widgets.models.loading import load_model
-
-if TYPE_CHECKING:
-    from ei_widgets.models.types import LoadedModel
+from ei_widgets.models.types import LoadedModel
 
 ProgressCallback = Callable[[str, float], None]
 """``on_progress(stage, fraction)``: stage ``"convert"`` or ``"compare"``, fraction 0..1."""
 
 
-def _default_block_list() -> tuple[str, ...]:
+@cache
+def fp32_ops() -> tuple[str, ...]:
+    """Op types kept in float32: onnxruntime's own block list (the ai.onnx.ml operators, which
+    have no fp16 version, and ops such as TopK, Range, CumSum, NonMaxSuppression and RoiAlign,
+    whose fp16 results or kernels are unreliable). Read when first needed: onnxruntime is heavy,
+    and ``import ei_widgets`` must not load it."""
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST
 
     return tuple(DEFAULT_OP_BLOCK_LIST)
-
-
-FP32_OPS: tuple[str, ...] = _default_block_list()
-"""Op types kept in float32: onnxruntime's own block list (the ai.onnx.ml operators, which have
-no fp16 version, and ops such as TopK, Range, CumSum, NonMaxSuppression and RoiAlign, whose
-fp16 results or kernels are unreliable)."""
 
 
 @dataclass
@@ -161,7 +159,7 @@ def fp16_session(model: Any, **loader_options: Any) -> Any | None:
     """An onnxruntime session of ``model`` converted to fp16 (inputs and outputs float32), or
     None when it cannot be converted or run (``ei_widgets.device.fp16.fp16_check`` says why). Cached
     per model."""
-    entry = convert(load(model, **loader_options), FP32_OPS, None)
+    entry = convert(load(model, **loader_options), fp32_ops(), None)
     return entry.sessions.get("fp16") if entry.model is not None else None
 
 

@@ -33,7 +33,7 @@ from ei_widgets.common.callbacks import add_callback
 from ei_widgets.device.pacing import DEFAULT_PACING, Pacing, check_pacing
 from ei_widgets.device.sessions import session
 from ei_widgets.errors import EIError, require_positive_int
-from ei_widgets.profiling.profiler import Profile
+from ei_widgets.profiling.result import Profile
 
 # ONNX Runtime's type strings (NodeArg.type) as numpy dtype names
 _ORT_TYPES = {

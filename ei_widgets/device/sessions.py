@@ -46,7 +46,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -60,12 +60,13 @@ from ei_widgets.device.estimate import (
     model_load_seconds,
     warmup_seconds,
 )
+from ei_widgets.device.fp16_conversion import fp16_session
 from ei_widgets.device.metrics import MetricsStream, default_stream
 from ei_widgets.device.pacing import DEFAULT_PACING, Pacing, check_pacing
 from ei_widgets.errors import EIError, ModelLoadError, NoAcceleratorError
-
-if TYPE_CHECKING:
-    from ei_widgets.profiling.profiler import Profile
+from ei_widgets.models.loading import is_ort_session, load_model
+from ei_widgets.profiling.profiler import profile as make_profile
+from ei_widgets.profiling.result import Profile
 
 NO_ACCELERATOR = (
     "no accelerator attached: attach one first, e.g. ei_widgets.attach('ml.eia2.medium') "
@@ -159,7 +160,6 @@ def _host_providers(providers: Sequence[Any] | None) -> list[Any]:
 
 
 def _profile_of(loaded: Any, batch_size: int | None) -> Profile:
-    from ei_widgets.profiling.profiler import profile as make_profile
 
     return (
         make_profile(loaded) if batch_size is None else make_profile(loaded, batch_size=batch_size)
@@ -389,8 +389,6 @@ class AcceleratedSession:
         if att is None or att.precision != "fp16" or self._fp16_model is None:
             return self._sess
         if self._fp16_sess is None:
-            from ei_widgets.device.fp16_conversion import fp16_session
-
             try:
                 self._fp16_sess = fp16_session(self._fp16_model) or self._sess
             except EIError:  # the graph is not available (a session given as is): fp32 outputs
@@ -464,7 +462,6 @@ def session(
     if batch_size is not None:
         check_batch(batch_size)
     cat = catalog or st.catalog or default_catalog()
-    from ei_widgets.models.loading import load_model
 
     loaded = load_model(model, **loader_options)
     ort = _ort()
@@ -511,6 +508,5 @@ def session(
 
 def _reusable_session(model: Any) -> Any:
     """An existing onnxruntime session is used as it is (the host model is already loaded)."""
-    from ei_widgets.models.loading import is_ort_session
 
     return model if is_ort_session(model) else None

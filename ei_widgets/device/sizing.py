@@ -40,14 +40,11 @@ answer is too close to call (``too_close``) and the reason says so instead of pr
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ei_widgets import rich
-from ei_widgets.device.catalog import NOT_VALIDATED, Catalog, Instance, default_catalog
+from ei_widgets.device.catalog import Catalog, Instance, default_catalog
 from ei_widgets.device.estimate import (
     PRECISIONS,
     Estimate,
@@ -59,13 +56,11 @@ from ei_widgets.device.estimate import (
     estimate_batches,
     host_op_count,
 )
+from ei_widgets.device.fp16 import FP16Check, cached_check
+from ei_widgets.device.recommendation import TODAY, Recommendation, Row
 from ei_widgets.errors import EIError, ProfileError, require_positive_int
-from ei_widgets.profiling.profiler import Profile, profile
-
-if TYPE_CHECKING:
-    import pandas
-
-    from ei_widgets.device.fp16 import FP16Check
+from ei_widgets.profiling.profiler import profile
+from ei_widgets.profiling.result import Profile
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
 
@@ -76,83 +71,6 @@ BASIS = {
     "cpu": "modelled: CPU only",
 }
 TUNED = "tensorrt"
-TODAY = "available today"
-
-
-@dataclass(slots=True)  # not frozen: recommend() builds thousands, and frozen init is 5x slower
-class Row:
-    option: str  # what is rented: "ml.eia2.medium on ml.t3.medium", "ml.g4dn.xlarge", ...
-    kind: str  # "accelerator" | "gpu" | "cpu"
-    accelerator: str | None
-    instance: str
-    batch_size: int
-    precision: str
-    latency_ms: float
-    throughput_per_s: float
-    bound: str  # the term that bounds the latency
-    memory_needed_bytes: int
-    memory_available_bytes: int
-    fits: bool
-    price_per_hour: Decimal
-    cost_per_million: Decimal | None  # None when the option serves nothing
-    meets: bool
-    basis: str
-    runtime: str  # the runtime modelled: an EI client framework, or "tensorrt" on a whole GPU
-    group: str = TODAY  # "EI (retired 2023)" for EI rows, else "available today"
-    fp16_agreement: str | None = None  # fp16 rows: the measured fp16 check, when there is one
-
-    @property
-    def label(self) -> str:
-        """Short name: the accelerator for EI rows, the instance otherwise."""
-        if self.accelerator is not None:
-            return self.accelerator
-        return f"{self.instance} (CPU only)" if self.kind == "cpu" else self.instance
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """The table ``recommend`` returns: ``rows`` (sorted), ``pick`` and ``reason``."""
-
-    rows: tuple[Row, ...]
-    pick: Row | None
-    reason: str
-    latency_target_ms: float | None
-    requests_per_second: float | None
-    accuracy: str = NOT_VALIDATED  # the latency model's validated error, as users are told it
-    too_close: bool = False  # the answer is within that error of the latency target
-    pick_ei: Row | None = None  # the pick among EI accelerators (retired)
-    pick_today: Row | None = None  # the pick among what can be bought today
-    fp16: FP16Check | None = None  # the fp16 check the fp16 rows' agreement comes from
-
-    @property
-    def ei_rows(self) -> tuple[Row, ...]:
-        """The EI accelerator rows (retired 2023), in the table's order."""
-        return tuple(r for r in self.rows if r.group != TODAY)
-
-    @property
-    def today_rows(self) -> tuple[Row, ...]:
-        """The rows of what is available today, in the table's order."""
-        return tuple(r for r in self.rows if r.group == TODAY)
-
-    def __iter__(self) -> Iterator[Row]:
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def to_rows(self) -> list[dict[str, Any]]:
-        """The rows as plain dicts (money as Decimal)."""
-        return [asdict(row) for row in self.rows]
-
-    def _repr_html_(self) -> str:
-        return rich.recommendation_html(self)
-
-    def __repr__(self) -> str:
-        return rich.recommendation_repr(self)
-
-    def to_pandas(self) -> pandas.DataFrame:
-        """Every option weighed, best first; ``pick`` marks the recommended one (needs pandas)."""
-        return rich.recommendation_frame(self)
 
 
 def _positive_or_none(value: Any, what: str) -> float | None:
@@ -314,7 +232,7 @@ def recommend(
     pick = rows[0] if rows and rows[0].meets else None
     pick_ei = next((r for r in rows if r.group != TODAY and r.meets), None)
     pick_today = next((r for r in rows if r.group == TODAY and r.meets), None)
-    check = fp16 if fp16 is not None else _cached_fp16(profile)
+    check = fp16 if fp16 is not None else cached_check(profile)
     if check is not None and "fp16" in precs:
         agreement = check.agreement
         for row in rows:
@@ -345,12 +263,6 @@ def recommend(
 def _group(available_until: str | None) -> str:
     """``"EI (retired 2023)"`` for an accelerator closed to new customers, else today's group."""
     return TODAY if available_until is None else f"EI (retired {available_until[:4]})"
-
-
-def _cached_fp16(profile: Profile) -> FP16Check | None:
-    """The fp16 check already run on this model, if the fp16 module was ever used."""
-    module = sys.modules.get("ei_widgets.device.fp16")  # never imported: no check can exist
-    return module.cached_check(profile) if module is not None else None
 
 
 def _setting(row: Row) -> str:

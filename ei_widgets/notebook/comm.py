@@ -30,6 +30,7 @@ from ei_widgets.device.catalog import Catalog
 from ei_widgets.device.estimate import estimate
 from ei_widgets.errors import EIError
 from ei_widgets.models.discovery import find_models
+from ei_widgets.profiling.profiler import profile
 
 log = logging.getLogger(__name__)
 
@@ -453,10 +454,6 @@ class Handler:
                 f"no model variable {_shown(variable)} in this kernel; "
                 f"models found: {', '.join(sorted(found)[:10]) or 'none'}"
             )
-        from ei_widgets.profiling.profiler import (
-            profile,  # onnx is heavy: only when a model is chosen
-        )
-
         assert self._namespace is not None
         self.state.set_model(variable, profile(self._namespace[variable]))
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ei_widgets.billing import meters
+from ei_widgets.errors import EIError
+
 # shell -> what load_ipython_extension set up on it, for unload to undo
 _loaded: dict[int, list[str]] = {}
 
@@ -38,9 +41,7 @@ def load_ipython_extension(ipython: Any) -> None:
     """Called by ``%load_ext ei_widgets``."""
     if id(ipython) in _loaded:
         return
-    from ei_widgets.billing import meters
-    from ei_widgets.errors import EIError
-    from ei_widgets.notebook import magics
+    from ei_widgets.notebook import magics  # IPython: only once a shell loads us
 
     parts = ["magics"]
     magics.register(ipython)
@@ -50,7 +51,7 @@ def load_ipython_extension(ipython: Any) -> None:
     meters.start_meter()
     parts.append("meter")
     if in_kernel(ipython):
-        from ei_widgets.notebook import comm
+        from ei_widgets.notebook import comm  # the comm package: only inside a kernel
 
         comm.register(ipython)
         parts.append("comm")
@@ -62,10 +63,8 @@ def load_ipython_extension(ipython: Any) -> None:
         if in_kernel(ipython)
         else "no Jupyter front end here, so no picker or dashboard; magics and the API work"
     )
-    print(
-        f"ei_widgets {version}: %ei, %ei_attach, %ei_detach, %ei_status, %ei_inspect, "
-        f"%ei_recommend are available; {where}."
-    )
+    names = ", ".join(f"%{magic.name}" for magic in magics.MAGICS)
+    print(f"ei_widgets {version}: {names} are available; {where}.")
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -78,8 +77,6 @@ def unload_ipython_extension(ipython: Any) -> None:
 
         comm.unregister(ipython)
     if "meter" in parts:
-        from ei_widgets.billing import meters
-
         meters.stop_meter()
     if "magics" in parts:
         from ei_widgets.notebook import magics

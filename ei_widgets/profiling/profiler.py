@@ -1,9 +1,10 @@
 """The profile of a model: what it is, weighs and costs to run, computed from its graph alone.
 
-This module holds the data types every other layer reads and :func:`profile`, which fills them.
-Its neighbours: ``loaders`` turns kernel objects into ONNX graphs, ``graphorder`` reads and orders
-the nodes, ``shapeinfer`` finds every tensor's shape and size, ``opcosts`` holds FLOPs per op type
-and ``dtypes`` the element types.
+This module holds :func:`profile`, which fills the data types of ``result``. Its neighbours:
+``ei_widgets.models.loading`` turns kernel objects into ONNX graphs, ``graph_order`` reads and
+orders the nodes, ``shape_inference`` finds every tensor's shape and size, ``input_binding`` binds
+the batch and requested shapes, ``liveness`` walks peak memory, ``op_costs`` holds FLOPs per op
+type and ``ei_widgets.models.dtypes`` the element types.
 
 How a profile is made, and why:
 
@@ -27,196 +28,41 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import onnx
 
-from ei_widgets import rich
 from ei_widgets.errors import ModelLoadError
 from ei_widgets.models import dtypes
 from ei_widgets.models.loading import load_model
-from ei_widgets.models.types import FrameworkInfo, LoadedModel
+from ei_widgets.models.types import LoadedModel
 from ei_widgets.profiling import op_costs
 from ei_widgets.profiling.graph_order import Node, ordered
 from ei_widgets.profiling.input_binding import InputShapes, bind_inputs
 from ei_widgets.profiling.liveness import peak_activation_bytes
+from ei_widgets.profiling.result import (
+    NodeCost,
+    ParamGroup,
+    Profile,
+    TensorInfo,
+    op_label,
+)
 from ei_widgets.profiling.shape_inference import (
     NO_TYPE,
     SMALL_CONSTANT_ELEMENTS,
     Dim,
     ShapeInference,
     TypeInfo,
-    format_shape,
-    format_shapes,
     large_constants,
     type_of,
 )
 
 if TYPE_CHECKING:
-    import pandas
+    pass
 
-__all__ = [
-    "InputShapes",
-    "NodeCost",
-    "OpTypeTotal",
-    "ParamGroup",
-    "Profile",
-    "TensorInfo",
-    "format_shape",
-    "format_shapes",
-    "op_label",
-    "profile",
-]
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """A graph input or output."""
-
-    name: str
-    dtype: str  # numpy-style name: "float32", "int64", ...
-    shape: tuple[Dim, ...] | None  # None when the rank itself is unknown
-
-
-@dataclass(frozen=True)
-class ParamGroup:
-    """Parameters of one dtype."""
-
-    dtype: str
-    count: int
-    bytes: int
-
-
-@dataclass(frozen=True)
-class NodeCost:
-    """Cost of one node at the profile's bound shapes."""
-
-    name: str
-    op_type: str
-    domain: str
-    flops: int  # multiply-accumulates count as 2
-    macs: int  # multiply-accumulates alone (0 for ops without them)
-    bytes_read: int  # every input, weights included
-    bytes_written: int  # every output
-    param_bytes: int  # the part of bytes_read that is weights/constants (does not scale with batch)
-    output_shapes: tuple[tuple[Dim, ...] | None, ...]
-    known: bool  # False when the op's cost is unknown (counted as 0 and listed)
-    folded: bool = False  # all inputs constant: computed once at load time, costs 0 per call
-
-
-@dataclass(frozen=True)
-class OpTypeTotal:
-    """Totals over all nodes of one op type."""
-
-    op_type: str
-    count: int
-    flops: int
-    macs: int
-    bytes_read: int
-    bytes_written: int
-
-
-@dataclass(frozen=True)
-class Profile:
-    """Everything known about a model's size and cost, at one binding of its input shapes."""
-
-    name: str
-    inputs: tuple[TensorInfo, ...]
-    outputs: tuple[TensorInfo, ...]
-    opsets: dict[str, int]  # domain ("" is ai.onnx) -> version
-    producer: str  # "name version"
-    node_count: int
-    op_histogram: dict[str, int]
-    params: tuple[ParamGroup, ...]  # floating point and integer weights, by dtype
-    nodes: tuple[NodeCost, ...]  # in the topological order used for liveness
-    peak_activation_bytes: int
-    model_size_bytes: int  # on disk / serialized, external data included
-    unknown_ops: tuple[str, ...]  # op types whose cost is unknown (sorted, unique)
-    batch_size: int | None  # the batch the shapes were bound to, None if no batch dimension
-    bound_inputs: dict[str, tuple[int, ...]]  # concrete input shapes used for the costs
-    warnings: tuple[str, ...] = field(default=())
-    kind: str = "onnx-model"  # how the model was given (see ``loaders``)
-    complete: bool = True  # False when only inputs and outputs could be recovered
-    # What PyTorch or scikit-learn itself counts, for models exported from them (else None)
-    framework: FrameworkInfo | None = None
-
-    @property
-    def param_count(self) -> int:
-        return sum(group.count for group in self.params)
-
-    @property
-    def param_bytes(self) -> int:
-        return sum(group.bytes for group in self.params)
-
-    @property
-    def flops(self) -> int:
-        return sum(node.flops for node in self.nodes)
-
-    @property
-    def macs(self) -> int:
-        return sum(node.macs for node in self.nodes)
-
-    def by_op_type(self) -> list[OpTypeTotal]:
-        """Totals per op type, heaviest (by FLOPs, then bytes moved) first."""
-        totals: dict[str, list[int]] = {}
-        for node in self.nodes:
-            row = totals.setdefault(op_label(node.op_type, node.domain), [0, 0, 0, 0, 0])
-            row[0] += 1
-            row[1] += node.flops
-            row[2] += node.macs
-            row[3] += node.bytes_read
-            row[4] += node.bytes_written
-        rows = [OpTypeTotal(op, *values) for op, values in totals.items()]
-        rows.sort(key=lambda r: (-r.flops, -(r.bytes_read + r.bytes_written), r.op_type))
-        return rows
-
-    def node_table(self) -> list[dict[str, object]]:
-        """One plain dict per node, in execution order, ready for a table widget or the CLI."""
-        total = self.flops or 1
-        return [
-            {
-                "index": index,
-                "name": node.name,
-                "op_type": op_label(node.op_type, node.domain),
-                "flops": node.flops,
-                "macs": node.macs,
-                "flops_share": node.flops / total,
-                "bytes_read": node.bytes_read,
-                "bytes_written": node.bytes_written,
-                "param_bytes": node.param_bytes,
-                "output_shapes": format_shapes(node.output_shapes),
-                "known": node.known,
-                "folded": node.folded,
-            }
-            for index, node in enumerate(self.nodes)
-        ]
-
-    def heaviest(self, n: int = 10) -> list[NodeCost]:
-        """The ``n`` nodes with the most FLOPs (then bytes moved), folded ones left out."""
-        ranked = sorted(
-            (node for node in self.nodes if not node.folded),
-            key=lambda node: (node.flops, node.bytes_read + node.bytes_written),
-            reverse=True,
-        )
-        return ranked[: max(0, n)]
-
-    def _repr_html_(self) -> str:
-        return rich.profile_html(self)
-
-    def __repr__(self) -> str:
-        return rich.profile_repr(self)
-
-    def to_pandas(self) -> pandas.DataFrame:
-        """One row per node (needs pandas, which is optional)."""
-        return rich.profile_frame(self)
-
-
-def op_label(op_type: str, domain: str = "") -> str:
-    """``op_type`` for standard ops, ``domain:op_type`` for contrib and custom ones."""
-    return op_type if domain in op_costs.ONNX_DOMAINS else f"{domain}:{op_type}"
+__all__ = ["InputShapes", "profile"]
 
 
 # ----------------------------------------------------------------------------------------------

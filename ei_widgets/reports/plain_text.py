@@ -1,56 +1,21 @@
 """Plain-text views of core results, shared by the magics and the command line.
 
 Figures are formatted through :mod:`ei_widgets.common.units` and the money formatter, as in the
-notebook's rich results (:mod:`ei_widgets.rich`), so a figure reads the same everywhere.
+notebook's HTML results, so a figure reads the same everywhere. The building blocks are in
+:mod:`ei_widgets.common.text`; ``%ei_status`` has its own room (:mod:`ei_widgets.reports.status`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
-from ei_widgets.billing import meters
-from ei_widgets.common.units import format_bytes, format_count, significant
+from ei_widgets.common.money import format_money, per_hour
+from ei_widgets.common.text import table
+from ei_widgets.common.units import format_bytes, format_count
 from ei_widgets.device import accelerator
-from ei_widgets.device.sizing import recommend
-from ei_widgets.models.discovery import find_models
-from ei_widgets.rich import format_money, per_hour, searched_text
-
-if TYPE_CHECKING:
-    from ei_widgets.billing.meters import CostSnapshot
-    from ei_widgets.device.accelerator import Attachment
-    from ei_widgets.device.catalog import Instance
-    from ei_widgets.device.sizing import Recommendation
-    from ei_widgets.models.discovery import ModelEntry
-    from ei_widgets.profiling.profiler import Profile, TensorInfo
-
-
-def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
-    """Columns padded to their widest cell; numbers right-aligned."""
-    cells = [[str(c) for c in header]] + [[_cell(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    numeric = [all(_is_number(row[i]) for row in rows) and bool(rows) for i in range(len(header))]
-
-    def line(row: Sequence[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if right else c.ljust(w)
-            for c, w, right in zip(row, widths, numeric, strict=True)
-        ).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return significant(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return "" if value is None else str(value)
+from ei_widgets.device.recommendation import searched_text
+from ei_widgets.device.sizing import Recommendation, recommend
+from ei_widgets.profiling.result import Profile, TensorInfo
 
 
 def _shape(tensor: TensorInfo) -> str:
@@ -103,66 +68,6 @@ def profile_text(result: Profile, heaviest: int = 8) -> str:
         parts += ["", "ops of unknown cost (counted as 0): " + ", ".join(result.unknown_ops)]
     parts += [f"warning: {w}" for w in result.warnings]
     return "\n".join(parts)
-
-
-def mapping_text(values: Mapping[str, Any]) -> str:
-    """``key: value`` lines, keys aligned."""
-    width = max((len(k) for k in values), default=0)
-    return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in values.items())
-
-
-class Status(NamedTuple):
-    """What ``%ei_status`` shows: the attachment, the bill so far and the models found."""
-
-    instance: Instance
-    attachment: Attachment | None
-    cost: CostSnapshot | None
-    models: list[ModelEntry]
-
-
-def status(namespace: Mapping[str, Any]) -> Status:
-    """The kernel's status now (read from the core; nothing changes)."""
-
-    state = accelerator.state()
-    meter = meters.meter()
-    return Status(
-        state.instance,
-        state.attachment,
-        meter.snapshot() if meter is not None else None,
-        find_models(namespace),
-    )
-
-
-def status_text(namespace: Mapping[str, Any]) -> str:
-    """What ``%ei_status`` prints: the attachment, the bill so far and the models found."""
-    return status_text_of(status(namespace))
-
-
-def status_text_of(now: Status) -> str:
-    """:func:`status_text` of a status already read."""
-    instance, attachment, cost, models = now
-    lines = [
-        f"notebook instance: {instance.name} ({instance.vcpus} vCPUs, "
-        f"{format_bytes(instance.memory_bytes)}, {per_hour(instance.price_per_hour)})",
-        (
-            f"accelerator: {attachment.name} ({attachment.precision}, "
-            f"{per_hour(attachment.accelerator.price_per_hour)}, "
-            f"attached {attachment.since:%H:%M:%S} UTC)"
-            if attachment
-            else "accelerator: No accelerator attached (%ei_attach NAME attaches one)"
-        ),
-    ]
-    if cost is not None:
-        lines.append(
-            f"cost so far: {format_money(cost.total)} at "
-            f"{per_hour(cost.rate_per_hour)} ({cost.savings_text})"
-        )
-    if models:
-        lines += ["", "models in this kernel:"]
-        lines += [f"  {entry.variable}: {entry.kind}, {entry.summary}" for entry in models]
-    else:
-        lines += ["", "no models found in this kernel's variables"]
-    return "\n".join(lines)
 
 
 def recommendation_text(result: Recommendation, limit: int = 10) -> str:

@@ -12,19 +12,19 @@ button, or Attach with "None" selected) asks first.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 import ipywidgets as w
 
-from ei_widgets.billing.money import format_money
+from ei_widgets.common.money import format_money
 from ei_widgets.common.units import format_bytes
 from ei_widgets.device.accelerator import AcceleratorState, Change
 from ei_widgets.device.catalog import Accelerator, Catalog
+from ei_widgets.device.fp16 import cached_check
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.common import error_html, esc, note
 from ei_widgets.notebook.views.size_table import NONE, SizeTable, fit_of
-from ei_widgets.profiling.profiler import Profile
+from ei_widgets.profiling.result import Profile
 
 
 class PickerPanel(w.VBox):
@@ -276,9 +276,7 @@ class PickerPanel(w.VBox):
             and self._profile is not None
             and self._fp16_panel is None
         ):
-            # only a check already run can exist: never load the fp16 tools just to look
-            module = sys.modules.get("ei_widgets.device.fp16")
-            check = module.cached_check(self._profile) if module is not None else None
+            check = cached_check(self._profile)
             text = (
                 check.summary
                 if check is not None

@@ -1,6 +1,6 @@
 """Small display helpers shared by the dashboard's panels: HTML bits and layout.
 
-Figures are formatted by :mod:`ei_widgets.common.units` and :mod:`ei_widgets.billing.money` (one
+Figures are formatted by :mod:`ei_widgets.common.units` and :mod:`ei_widgets.common.money` (one
 formatter per
 kind of figure for every view); every figure shown comes from the core.
 """
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import ipywidgets as w
 
-from ei_widgets.rich import NO_MATH
+from ei_widgets.common.html import NO_MATH
 
 
 def _badge(text: str, title: str, background: str, colour: str) -> str:

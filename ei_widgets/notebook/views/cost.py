@@ -14,6 +14,7 @@ from collections.abc import Callable
 import ipywidgets as w
 
 from ei_widgets.billing.meters import BudgetEvent, CostMeter, CostSnapshot
+from ei_widgets.common.money import money_or_dash, per_hour
 from ei_widgets.common.units import format_percent
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.common import (
@@ -25,7 +26,6 @@ from ei_widgets.notebook.views.common import (
     note,
     set_if_changed,
 )
-from ei_widgets.rich import money_or_dash, per_hour
 
 _BIG = "font-size:22px;font-weight:600;font-variant-numeric:tabular-nums"
 

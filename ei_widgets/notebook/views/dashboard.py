@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import ipywidgets as w
 
@@ -48,6 +48,7 @@ from ei_widgets.device import accelerator as _accelerator
 from ei_widgets.device import metrics
 from ei_widgets.device.accelerator import AcceleratorState, Change
 from ei_widgets.device.catalog import Catalog, default_catalog
+from ei_widgets.device.fp16 import FP16Check
 from ei_widgets.device.runs import RunError, RunState
 from ei_widgets.device.sizing import Recommendation
 from ei_widgets.errors import EIError
@@ -59,11 +60,8 @@ from ei_widgets.notebook.views.header import header_html
 from ei_widgets.notebook.views.models_tab import ModelsTab
 from ei_widgets.notebook.views.run_tab import RunTab
 from ei_widgets.notebook.views.sizing import SizingPanel
-from ei_widgets.profiling.profiler import Profile
+from ei_widgets.profiling.result import Profile
 from ei_widgets.reports.plain_text import recommend_here
-
-if TYPE_CHECKING:
-    from ei_widgets.device.fp16 import FP16Check
 
 __all__ = ["REFRESH_HZ", "Dashboard", "dashboard"]
 

@@ -13,20 +13,18 @@ click shows the answer at once. Widget updates from the thread take the dashboar
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as w
 
 from ei_widgets.common.units import format_ms, format_percent, significant
+from ei_widgets.device import fp16
+from ei_widgets.device.fp16 import FP16Check
 from ei_widgets.device.runs import short_message
 from ei_widgets.notebook.views.common import MEASURED, NO_MATH, error_html, esc, note
-
-if TYPE_CHECKING:
-    from ei_widgets.device.fp16 import FP16Check
-    from ei_widgets.profiling.profiler import Profile
+from ei_widgets.profiling.result import Profile
 
 NOT_MEASURED = (
     "not measured"  # ei_widgets.device.fp16.NOT_MEASURED, without importing the fp16 tools
@@ -180,9 +178,7 @@ class FP16Panel(w.VBox):
         hit = self._measured(self.variable)
         if hit is not None or self.profile is None:
             return hit
-        module = sys.modules.get("ei_widgets.device.fp16")  # not imported: no check can exist
-        found: FP16Check | None = module.cached_check(self.profile) if module else None
-        return found
+        return fp16.cached_check(self.profile)
 
     def start(self) -> threading.Thread | None:
         """Measure the chosen model in a background thread; a known answer is shown at once."""
@@ -246,10 +242,8 @@ class FP16Panel(w.VBox):
 
     def _work(self, variable: str, model: object) -> None:
         try:
-            from ei_widgets.device.fp16 import fp16_check
-
             # the variable's name is the profile's, so recommend() and the fp16 note find it
-            check = fp16_check(model, name=variable, on_progress=self._progress)
+            check = fp16.fp16_check(model, name=variable, on_progress=self._progress)
         except Exception as error:  # shown in the panel, never lost in the thread
             self._show_failure(variable, error)
             return

@@ -4,7 +4,7 @@ far and the run, and the notice shown once the kernel behind the dashboard is go
 from __future__ import annotations
 
 from ei_widgets.billing.charges import CostSnapshot
-from ei_widgets.billing.money import format_money
+from ei_widgets.common.money import format_money
 from ei_widgets.device.accelerator import Attachment
 from ei_widgets.notebook.views.common import NO_MATH, esc
 

@@ -22,13 +22,8 @@ from ei_widgets.device.runs import short_message
 from ei_widgets.errors import EIError
 from ei_widgets.models.discovery import ModelEntry
 from ei_widgets.notebook.views.common import Raw, error_html, esc, modelled_badge, note, table
-from ei_widgets.profiling.profiler import (
-    OpTypeTotal,
-    Profile,
-    format_shape,
-    format_shapes,
-    op_label,
-)
+from ei_widgets.profiling.result import OpTypeTotal, Profile, op_label
+from ei_widgets.profiling.shape_inference import format_shape, format_shapes
 
 TOP_OP_TYPES = 12
 HEAVIEST = 10

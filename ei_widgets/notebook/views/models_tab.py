@@ -20,7 +20,8 @@ from ei_widgets.notebook.views.models import (
     ProfileCache,
     ProfileResult,
 )
-from ei_widgets.profiling.profiler import Profile, profile
+from ei_widgets.profiling.profiler import profile
+from ei_widgets.profiling.result import Profile
 
 
 def _profile_at_batch_1(obj: object, variable: str) -> Profile:

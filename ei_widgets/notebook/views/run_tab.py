@@ -25,7 +25,7 @@ from ei_widgets.device.sessions import session
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.gauges import SERIES_SECONDS, GaugesPanel
 from ei_widgets.notebook.views.run import RunPanel
-from ei_widgets.profiling.profiler import Profile
+from ei_widgets.profiling.result import Profile
 
 CHART_PERIOD_S = 1.0
 """While a run goes on, the time charts (whole simulated seconds) are redrawn at most this often

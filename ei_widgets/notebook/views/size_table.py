@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import ipywidgets as w
 
-from ei_widgets.billing.money import format_money
+from ei_widgets.common.money import format_money
 from ei_widgets.common.units import format_bytes, format_ms
 from ei_widgets.device.catalog import Accelerator, Catalog
 from ei_widgets.device.estimate import does_not_fit, estimate
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.common import esc, modelled_badge
-from ei_widgets.profiling.profiler import Profile
+from ei_widgets.profiling.result import Profile
 
 NONE = "none"
 _COLUMNS = "170px 70px 70px 70px 70px 1fr"

@@ -14,6 +14,13 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
+from ei_widgets.common.money import money_or_dash
+from ei_widgets.device.recommendation import (
+    OPTION_ALIGN,
+    OPTION_COLUMNS,
+    option_cells,
+    searched_text,
+)
 from ei_widgets.device.sizing import Recommendation, Row
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.charts import clear_marks, figure, line, scatter
@@ -27,7 +34,6 @@ from ei_widgets.notebook.views.common import (
     table,
 )
 from ei_widgets.reports.plain_text import SIZING_RPS, SIZING_TARGET_MS
-from ei_widgets.rich import OPTION_ALIGN, OPTION_COLUMNS, money_or_dash, option_cells, searched_text
 
 TABLE_ROWS = 15
 NOT_MEASURED = (

@@ -24,7 +24,9 @@ __all__ = [
     "dollars",
     "format_money",
     "micro_per_hour",
+    "money_or_dash",
     "month_start",
+    "per_hour",
     "rate_dollars",
     "split",
     "us",
@@ -103,3 +105,13 @@ def format_money(amount: Decimal | int | float) -> str:
     whole, _, frac = text.partition(".")
     frac = frac[:2] + frac[2:].rstrip("0")
     return f"{sign}${whole}.{frac}"
+
+
+def per_hour(rate: Decimal) -> str:
+    """An hourly price: ``$0.168/h``, as the money formatter shows any amount."""
+    return f"{format_money(rate)}/h"
+
+
+def money_or_dash(amount: Decimal | None) -> str:
+    """An amount, or a dash where there is none (no inference yet, no price)."""
+    return "—" if amount is None else format_money(amount)
