@@ -8,6 +8,7 @@ packages in docs/architecture.md drawn from the real imports.
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import subprocess
 import sys
@@ -55,6 +56,8 @@ def _modules() -> dict[str, Path]:
 
 
 MODULES = _modules()
+# a package's __main__ is a script (it runs the command line), not a module to import
+IMPORTABLE = [m for m in MODULES if not m.endswith(".__main__")]
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -277,6 +280,29 @@ def test_the_architecture_picture_is_drawn_from_the_imports() -> None:
     )
 
 
+# A room is one module plus one line in its registry: (package, registry, what each module exports)
+ROOMS = (
+    ("ei_widgets.models.frameworks", "PLUGINS", "PLUGIN"),
+    ("ei_widgets.notebook.magics", "MAGICS", "MAGIC"),
+    ("ei_widgets.cli", "COMMANDS", "COMMAND"),
+)
+NOT_ROOMS = {"__init__", "__main__", "base"}
+
+
+@pytest.mark.parametrize(("package", "registry", "export"), ROOMS)
+def test_every_room_is_one_module_and_one_registration(
+    package: str, registry: str, export: str
+) -> None:
+    folder = PACKAGE.joinpath(*package.split(".")[1:])
+    rooms = sorted(p.stem for p in folder.glob("*.py") if p.stem not in NOT_ROOMS)
+    assert rooms, f"no rooms found in {folder}"
+    registered = getattr(importlib.import_module(package), registry)
+    exported = [getattr(importlib.import_module(f"{package}.{room}"), export) for room in rooms]
+    missing = [room for room, item in zip(rooms, exported, strict=True) if item not in registered]
+    assert not missing, f"{package}: modules whose {export} is not in {registry}: {missing}"
+    assert len(registered) == len(rooms), f"{package}.{registry} lists something that is no room"
+
+
 # Runs in one interpreter: before each import every ei_widgets module (and every widget library)
 # is dropped from sys.modules, so each module is imported first, as `import ei_widgets.x` in a
 # fresh interpreter would; one interpreter per module would take minutes.
@@ -306,7 +332,7 @@ def _widget_side(module: str) -> bool:
 def imported_alone(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     out = tmp_path_factory.mktemp("imports") / "result.json"
     # the core first, so a widget library one of them loads is not blamed on another
-    order = sorted(MODULES, key=lambda m: (_widget_side(m), m))
+    order = sorted(IMPORTABLE, key=lambda m: (_widget_side(m), m))
     run = subprocess.run(
         [sys.executable, "-c", _IMPORT_EACH, str(out), *order],
         capture_output=True,
@@ -322,13 +348,13 @@ def imported_alone(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[s
 def test_each_module_imports_alone_in_a_fresh_interpreter(
     imported_alone: dict[str, dict[str, Any]],
 ) -> None:
-    assert set(imported_alone) == set(MODULES)
+    assert set(imported_alone) == set(IMPORTABLE)
     failed = {m: r["error"] for m, r in imported_alone.items() if r["error"]}
     assert not failed, "\n".join(f"{m}:\n{e}" for m, e in failed.items())
 
 
 def test_the_core_imports_no_widget_library(imported_alone: dict[str, dict[str, Any]]) -> None:
-    core = [m for m in MODULES if not _widget_side(m)]
+    core = [m for m in IMPORTABLE if not _widget_side(m)]
     assert {
         "ei_widgets",
         "ei_widgets.device.catalog",

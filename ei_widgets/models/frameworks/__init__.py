@@ -14,7 +14,7 @@ turns the framework models a kernel holds into ONNX in memory:
 imported, and discovery and loading go through that one list.
 
 Importing this package is cheap: it never imports torch, scikit-learn, skl2onnx or onnxscript,
-and of ei_widgets it imports only the leaves modeltypes, dtypes and errors. A torch
+and of ei_widgets it imports only ``models.types``, ``models.dtypes`` and ``errors``. A torch
 module can only exist if torch is already imported, so ``sys.modules`` tells what a kernel object
 is without importing anything; nothing is exported until a model is profiled or run.
 
@@ -25,20 +25,14 @@ install, and loading them raises :class:`~ei_widgets.errors.ModelLoadError` with
 
 from __future__ import annotations
 
-from ei_widgets.models.frameworks import sklearn as _sklearn
-from ei_widgets.models.frameworks import torch as _torch
-from ei_widgets.models.frameworks.base import (
-    SKLEARN_EXTRA,
-    TORCH_EXTRA,
-    Recognised,
-    install_hint,
-    missing_requirements,
-    module_available,
-)
+from ei_widgets.models.frameworks import sklearn, torch
 from ei_widgets.models.types import ModelKind
 
-PLUGINS: tuple[ModelKind, ...] = (_torch.PLUGIN, _sklearn.PLUGIN)
-"""The framework kinds, in the order they are tried."""
+__all__ = ["PLUGINS", "parse_input_shape"]
+
+PLUGINS: tuple[ModelKind, ...] = (torch.PLUGIN, sklearn.PLUGIN)
+"""The framework kinds, in the order they are tried: a new framework is one module exporting its
+``PLUGIN`` and one entry here."""
 
 
 def parse_input_shape(text: str) -> tuple[int, ...] | list[tuple[int, ...]]:
@@ -58,47 +52,3 @@ def parse_input_shape(text: str) -> tuple[int, ...] | list[tuple[int, ...]]:
             )
         shapes.append(shape)
     return shapes[0] if len(shapes) == 1 else shapes
-
-
-def recognise(obj: object) -> Recognised | None:
-    """Describe ``obj`` if it is a PyTorch or scikit-learn model, else None.
-
-    Cheap: no export, no import of a framework that is not already imported. Unfitted
-    scikit-learn estimators, classes (rather than instances) and scikit-learn objects that are
-    neither predictors nor pipelines (a lone ``StandardScaler``, say) are not models: None.
-    """
-    if _torch.is_torch_model(obj):
-        return _torch.recognise(obj)
-    if _sklearn.is_sklearn_model(obj):
-        return _sklearn.recognise(obj)
-    return None
-
-
-def framework_of(obj: object) -> str | None:
-    """``"torch"``, ``"sklearn"`` or None, from the object's type alone (imports nothing)."""
-    if _torch.is_torch_model(obj):
-        return "torch"
-    if _sklearn.is_sklearn_model(obj):
-        return "sklearn"
-    return None
-
-
-def clear_cache() -> None:
-    """Forget every cached export (they are also dropped when their model is garbage collected)."""
-    _torch.clear_cache()
-    _sklearn.clear_cache()
-
-
-__all__ = [
-    "PLUGINS",
-    "SKLEARN_EXTRA",
-    "TORCH_EXTRA",
-    "Recognised",
-    "clear_cache",
-    "framework_of",
-    "install_hint",
-    "missing_requirements",
-    "module_available",
-    "parse_input_shape",
-    "recognise",
-]

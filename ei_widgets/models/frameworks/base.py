@@ -1,4 +1,5 @@
-"""What the PyTorch and scikit-learn plug-ins share: the optional extras and the export cache."""
+"""What every framework plug-in shares: its optional :class:`Extra`, how it is listed
+(:class:`Recognised`) and the export cache."""
 
 from __future__ import annotations
 
@@ -13,17 +14,6 @@ from typing import Any
 
 from ei_widgets.errors import ModelLoadError, ProfileError
 from ei_widgets.models.types import LoadedModel
-
-TORCH_EXTRA = "ei_widgets[torch]"
-SKLEARN_EXTRA = "ei_widgets[sklearn]"
-
-# What each extra brings beyond the framework itself (which the model's existence proves).
-_EXTRA_MODULES: dict[str, tuple[str, ...]] = {
-    "torch": ("torch", "onnxscript"),
-    "sklearn": ("sklearn", "skl2onnx"),
-}
-_EXTRA_NAMES = {"torch": TORCH_EXTRA, "sklearn": SKLEARN_EXTRA}
-_TITLES = {"torch": "PyTorch", "sklearn": "scikit-learn"}
 
 
 @dataclass(frozen=True)
@@ -54,28 +44,38 @@ def module_available(name: str) -> bool:
         return False
 
 
-def missing_requirements(framework: str) -> list[str]:
-    """The modules of ``framework``'s extra that cannot be imported (empty when all are there)."""
-    return [name for name in _EXTRA_MODULES[framework] if not module_available(name)]
+@dataclass(frozen=True)
+class Extra:
+    """A framework's optional extra: what it is called, what a user installs and what it brings
+    beyond the framework itself (which the model's existence proves). Each plug-in has one."""
 
+    framework: str  # "torch": the name Recognised and the errors use
+    title: str  # "PyTorch": how people call it
+    modules: tuple[str, ...]  # what the extra brings: ("torch", "onnxscript")
 
-def install_hint(framework: str, missing: list[str]) -> str:
-    """One sentence: what is missing and which extra brings it."""
-    extra = _EXTRA_NAMES[framework]
-    return f"install {extra} to profile and run it (missing: {', '.join(missing)})"
+    @property
+    def name(self) -> str:
+        """What to install: ``ei_widgets[torch]``."""
+        return f"ei_widgets[{self.framework}]"
 
+    def missing(self) -> list[str]:
+        """The extra's modules that cannot be imported (empty when all are there)."""
+        return [module for module in self.modules if not module_available(module)]
 
-def check_loadable(framework: str, label: str, options: Mapping[str, object]) -> None:
-    """Refuse options the plug-in does not know, then a model whose extra is not installed."""
-    title = _TITLES[framework]
-    if options:
-        raise ProfileError(
-            f"{label}: unknown option(s) {', '.join(sorted(options))} for a {title} model; "
-            "give example_inputs= or input_shape=."
-        )
-    missing = missing_requirements(framework)
-    if missing:
-        raise ModelLoadError(f"{label} is a {title} model: {install_hint(framework, missing)}.")
+    def install_hint(self, missing: list[str]) -> str:
+        """One sentence: what is missing and which extra brings it."""
+        return f"install {self.name} to profile and run it (missing: {', '.join(missing)})"
+
+    def check_loadable(self, label: str, options: Mapping[str, object]) -> None:
+        """Refuse options the plug-in does not know, then a model whose extra is missing."""
+        if options:
+            raise ProfileError(
+                f"{label}: unknown option(s) {', '.join(sorted(options))} for a {self.title} "
+                "model; give example_inputs= or input_shape=."
+            )
+        missing = self.missing()
+        if missing:
+            raise ModelLoadError(f"{label} is a {self.title} model: {self.install_hint(missing)}.")
 
 
 class ExportCache:

@@ -42,12 +42,13 @@ from ei_widgets.errors import ModelLoadError, ProfileError
 from ei_widgets.models import dtypes
 from ei_widgets.models.frameworks.base import (
     ExportCache,
+    Extra,
     Recognised,
-    check_loadable,
-    install_hint,
-    missing_requirements,
 )
 from ei_widgets.models.types import FrameworkInfo, LoadedModel, ModelEntry, ModelKind
+
+EXTRA = Extra("sklearn", "scikit-learn", ("sklearn", "skl2onnx"))
+"""The extra ``ei_widgets[sklearn]``: what it brings and what to say when it is missing."""
 
 KIND_ESTIMATOR = "sklearn-estimator"
 KIND_PIPELINE = "sklearn-pipeline"
@@ -123,11 +124,9 @@ def recognise(obj: object) -> Recognised | None:
         return None
     kind = KIND_PIPELINE if _is_pipeline(obj) else KIND_ESTIMATOR
     name = type(obj).__name__
-    missing = missing_requirements("sklearn")
+    missing = EXTRA.missing()
     if missing:
-        return Recognised(
-            "sklearn", kind, name, ready=False, reason=install_hint("sklearn", missing)
-        )
+        return Recognised("sklearn", kind, name, ready=False, reason=EXTRA.install_hint(missing))
     problem = not_fitted(obj)
     if problem:
         return Recognised("sklearn", kind, name, ready=False, reason=problem)
@@ -217,7 +216,7 @@ def load(
         raise ModelLoadError(f"{type(obj).__name__} is not a scikit-learn estimator.")
     class_name = type(obj).__name__
     label = name or class_name
-    check_loadable("sklearn", label, options)
+    EXTRA.check_loadable(label, options)
     problem = not_fitted(obj)
     if problem:
         raise ModelLoadError(f"{label}: {problem}")

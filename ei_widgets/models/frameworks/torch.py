@@ -63,12 +63,13 @@ import onnx
 from ei_widgets.errors import ModelLoadError, ProfileError
 from ei_widgets.models.frameworks.base import (
     ExportCache,
+    Extra,
     Recognised,
-    check_loadable,
-    install_hint,
-    missing_requirements,
 )
 from ei_widgets.models.types import FrameworkInfo, LoadedModel, ModelEntry, ModelKind
+
+EXTRA = Extra("torch", "PyTorch", ("torch", "onnxscript"))
+"""The extra ``ei_widgets[torch]``: what it brings and what to say when it is missing."""
 
 KIND_MODULE = "torch-module"
 KIND_SCRIPT = "torchscript-module"
@@ -136,9 +137,9 @@ def recognise(obj: object) -> Recognised | None:
         return None  # losses, activations, containers of nothing: not models
     kind = KIND_SCRIPT if script else KIND_MODULE
     name = type(obj).__name__ if not script else _script_name(obj)
-    missing = missing_requirements("torch")
+    missing = EXTRA.missing()
     if missing:
-        return Recognised("torch", kind, name, ready=False, reason=install_hint("torch", missing))
+        return Recognised("torch", kind, name, ready=False, reason=EXTRA.install_hint(missing))
     if known_inputs(obj) is None:
         watch(obj)
         return Recognised("torch", kind, name, ready=False, reason=SHORT_HOW_TO)
@@ -477,7 +478,7 @@ def load(
     script = is_script_module(module)
     class_name = _script_name(module) if script else type(module).__name__
     label = name or class_name
-    check_loadable("torch", label, options)
+    EXTRA.check_loadable(label, options)
 
     spec = _spec_from_arguments(module, example_inputs, input_shape)
     if spec is not None:
@@ -573,7 +574,7 @@ def export(
     kwargs = kwargs or {}
     script = is_script_module(module)
     attempts: list[tuple[str, bool]] = []  # (exporter, dynamic batch)
-    if not script and "onnxscript" not in missing_requirements("torch"):
+    if not script and "onnxscript" not in EXTRA.missing():
         attempts += [(EXPORTER_DYNAMO, True), (EXPORTER_DYNAMO, False)]
     attempts += [(EXPORTER_TORCHSCRIPT, True), (EXPORTER_TORCHSCRIPT, False)]
     if not _batched(args, kwargs):

@@ -1,0 +1,59 @@
+"""``ei-widgets recommend MODEL --latency-ms T [--rps R]``: the cheapest option that meets a
+latency target, the retired EI options and what is available today as two groups."""
+
+from __future__ import annotations
+
+import argparse
+
+from ei_widgets.cli.base import Command, fp16_with_progress, model_path, print_json
+from ei_widgets.device.sizing import recommend
+from ei_widgets.reports import plain_text
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model")
+    parser.add_argument("--latency-ms", type=float, required=True)
+    parser.add_argument("--rps", type=float, default=1.0, help="requests per second to serve")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes to consider")
+    parser.add_argument(
+        "--precision", nargs="+", default=["fp32", "fp16"], choices=["fp32", "fp16"]
+    )
+    parser.add_argument("--limit", type=int, default=10, help="rows to print per group")
+    parser.add_argument(
+        "--fp16", action="store_true", help="measure fp16's effect for the fp16 rows first"
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    """Weigh every option and print the pick, its reason and the two groups."""
+    model = model_path(args.model)
+    check = fp16_with_progress(model, args) if args.fp16 else None
+    result = recommend(
+        model,
+        latency_target_ms=args.latency_ms,
+        requests_per_second=args.rps,
+        batch_sizes=args.batch,
+        precisions=args.precision,
+        fp16=check,
+    )
+    if args.json:
+        print_json(
+            {
+                "pick": result.pick,
+                "pick_ei": result.pick_ei,
+                "pick_today": result.pick_today,
+                "reason": result.reason,
+                "fp16": result.fp16,
+                "rows": result.to_rows(),
+            }
+        )
+    else:
+        print(plain_text.recommendation_text(result, limit=args.limit))
+
+
+COMMAND = Command(
+    "recommend",
+    "The cheapest accelerator or instance that meets a latency target.",
+    _arguments,
+    run,
+)
