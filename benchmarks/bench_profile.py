@@ -46,7 +46,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ei_widgets.models.demo import demo_models  # noqa: E402
-from ei_widgets.profiling.profiler import Profile, profile  # noqa: E402
+from ei_widgets.profiling.profiler import profile  # noqa: E402
+from ei_widgets.profiling.result import Profile  # noqa: E402
 
 Row = dict[str, Any]
 FLOAT_DTYPES = ("float16", "float32", "float64")

@@ -29,7 +29,8 @@ from ei_widgets.device.catalog import default_catalog
 from ei_widgets.device.estimate import PRECISIONS, estimate, estimate_batches
 from ei_widgets.device.sizing import recommend
 from ei_widgets.models.demo import demo_model
-from ei_widgets.profiling.profiler import Profile, profile
+from ei_widgets.profiling.profiler import profile
+from ei_widgets.profiling.result import Profile
 
 BATCHES = range(1, 33)
 

@@ -38,7 +38,8 @@ from scipy.optimize import least_squares
 
 from ei_widgets.device.catalog import Catalog, Constant, packaged_catalog
 from ei_widgets.device.estimate import PRECISIONS, RUNTIMES, estimate
-from ei_widgets.profiling.profiler import Profile, profile
+from ei_widgets.profiling.profiler import profile
+from ei_widgets.profiling.result import Profile
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
