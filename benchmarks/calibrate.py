@@ -606,9 +606,43 @@ def draw(outcomes: Sequence[Outcome], s: Summary, path: Path = PICTURE) -> None:
     plt.close(fig)
 
 
+PLACEMENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("NonMaxSuppression on the client (the catalog's choice)", ("NonMaxSuppression",)),
+    ("everything on the accelerator", ()),
+    ("NonMaxSuppression and pre-processing (Cast, Resize) on the client",
+     ("NonMaxSuppression", "Cast", "Resize")),
+    ("NonMaxSuppression and CropAndResize (RoiAlign) on the client",
+     ("NonMaxSuppression", "RoiAlign")),
+)  # fmt: skip
+
+
+def placements(rows: Sequence[Measurement], base: Catalog) -> list[tuple[str, float, str]]:
+    """Which ops TensorFlow's EI client ran on the instance is not published: refit with each
+    candidate placement (``PLACEMENTS``) and report the fitted rows' median |error| and the
+    detector rows' errors, so the data can tell them apart."""
+    out = []
+    for label, ops in PLACEMENTS:
+        table = dict(base.value("cpu_only_ops"))
+        table["tensorflow"] = list(ops)
+        const = dataclasses.replace(base.constants["cpu_only_ops"], value=table)
+        cat = dataclasses.replace(
+            base, constants=MappingProxyType({**base.constants, "cpu_only_ops": const})
+        )
+        fitted = fit(rows, cat)
+        errors = {m.id: predict(m, fitted)[0] / m.value_ms - 1 for m in rows if m.use == "fit"}
+        detector = " ".join(
+            f"{k} {v:+.0%}" for k, v in errors.items() if k in ("G1", "G2", "G3", "G4")
+        )
+        out.append((label, statistics.median(abs(e) for e in errors.values()), detector))
+    return out
+
+
 def run(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = print) -> Summary:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--write", action="store_true", help="write catalog.toml and the picture")
+    parser.add_argument(
+        "--placements", action="store_true", help="compare where TensorFlow's EI client ran ops"
+    )
     args = parser.parse_args(argv)
     rows = load_measurements()
     base = packaged_catalog()
@@ -624,6 +658,10 @@ def run(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = print
         out(f"  {free.name:32} {value:.4g}   ({bounds})")
     out("")
     out(summary_text(s))
+    if args.placements:
+        out("\nwhere TensorFlow's EI client ran ops (refitted each time):")
+        for label, median, detector in placements(rows, base):
+            out(f"  {label}: median |error| {median:.1%}; {detector}")
     if args.write:
         today = dt.date.today().isoformat()
         write_catalog(fitted, s, s.rows, today)

@@ -78,7 +78,9 @@ def test_targets_hold_and_the_catalog_states_what_they_are(outcomes: list) -> No
     for _, published, estimated in s.size_ratios:  # ResNet-152 and the detector's eia1 steps
         assert estimated / published == pytest.approx(1, abs=0.10)
     detector = [o for o in outcomes if o.m.id in ("G1", "G2", "G3", "G4")]
-    assert all(abs(o.loso_error) <= 0.26 for o in detector)  # from the classifier sources alone
+    # From the classifier sources alone: the eia1 rows within 11%, the V100 row at -25.1%
+    # (docs/validation.md: the suppression cost then keeps its prior).
+    assert all(abs(o.loso_error) <= 0.26 for o in detector)
     v = CAT.validation
     assert v is not None
     assert v.rows == s.rows
