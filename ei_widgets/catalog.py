@@ -224,13 +224,6 @@ class Catalog:
         has none."""
         return self.validation.text if self.validation is not None else NOT_VALIDATED
 
-    def latency_accuracy_for(self, profile: Any, *, cpu_only: bool = False) -> Any:
-        """``ei_widgets.accuracy.model_accuracy`` of ``profile`` under this catalog: the group of
-        published rows the model resembles, why, and that group's validated error."""
-        from ei_widgets.accuracy import model_accuracy  # accuracy imports this module
-
-        return model_accuracy(profile, catalog=self, cpu_only=cpu_only)
-
     def accelerator(self, name: str) -> Accelerator:
         try:
             return self.accelerators[name]

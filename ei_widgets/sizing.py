@@ -49,6 +49,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ei_widgets import rich
+from ei_widgets.accuracy import model_accuracy
 from ei_widgets.catalog import NOT_VALIDATED, Catalog, Instance, default_catalog
 from ei_widgets.errors import EIError, ProfileError, require_positive_int
 from ei_widgets.estimate import (
@@ -328,7 +329,7 @@ def recommend(
     accuracy = NOT_VALIDATED
     if cat.validation is not None:
         # The model's own validated error: its group's (ei_widgets.accuracy), or unknown.
-        model = cat.latency_accuracy_for(profile)
+        model = model_accuracy(profile, catalog=cat)
         accuracy = model.text
         if model.band is None:
             reason += f" The latency is an estimate of unknown error ({model.reason})."

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from ei_widgets import report
+from ei_widgets.accuracy import model_accuracy
 from ei_widgets.catalog import packaged_catalog
 from ei_widgets.demo import demo_model
 from ei_widgets.errors import EIError, ProfileError, UnknownNameError
@@ -178,7 +179,7 @@ def test_accepts_a_model_and_profiles_it() -> None:
 
 
 def test_the_models_validated_error_is_stated_and_close_calls_are_flagged() -> None:
-    model = CAT.latency_accuracy_for(conv_profile())
+    model = model_accuracy(conv_profile(), catalog=CAT)
     assert model.group == "classifier" and model.band is not None
     band = model.band
     assert 0 < band < 0.5
