@@ -64,19 +64,37 @@ def test_the_committed_constants_are_the_fit(rows: list) -> None:
 
 def test_targets_hold_and_the_catalog_states_what_they_are(outcomes: list) -> None:
     s = calibrate.summarise(outcomes)
-    assert s.high_rows >= 6 and s.high_within == s.high_rows  # every high row within ±20%
-    assert s.median_error <= 0.12
-    assert s.loso_median_error <= 0.20
-    assert s.size_ratio is not None
-    _, published, estimated = s.size_ratio
-    assert estimated / published == pytest.approx(1, abs=0.10)
+    assert s.free <= s.rows // 2  # at most one free constant per two fitted rows
+    assert s.high_rows >= 14 and s.high_within == s.high_rows  # every high row within ±20%
+    # The two rows outside ±20% are medium-confidence, rounded single calls of one post
+    # (docs/validation.md says so beside them); no other fitted row is.
+    outside = {o.m.id for o in outcomes if o.error is not None and o.m.use == "fit"
+               and abs(o.error) > calibrate.TARGET_ERROR}  # fmt: skip
+    assert outside <= {"A1", "A5"}
+    assert s.median_error <= calibrate.TARGET_MEDIAN
+    assert s.noise == pytest.approx(0.068, abs=0.005)  # repeat runs of C1's setting
+    for source, _, median in s.sources:  # every source predicted from the others alone
+        assert median <= calibrate.TARGET_LOSO, source
+    for _, published, estimated in s.size_ratios:  # ResNet-152 and the detector's eia1 steps
+        assert estimated / published == pytest.approx(1, abs=0.10)
+    detector = [o for o in outcomes if o.m.id in ("G1", "G2", "G3", "G4")]
+    # From the classifier sources alone: the eia1 rows within 11%, the V100 row at -25.1%
+    # (docs/validation.md: the suppression cost then keeps its prior).
+    assert all(abs(o.loso_error) <= 0.26 for o in detector)
     v = CAT.validation
     assert v is not None
     assert v.rows == s.rows
     assert v.median_error == pytest.approx(s.median_error, abs=5e-4)
     assert v.worst_error == pytest.approx(s.worst_error, abs=5e-4)
     assert v.loso_median_error == pytest.approx(s.loso_median_error, abs=5e-4)
-    assert v.text == f"modelled: ±{v.worst_error:.0%} against {v.rows} published EI measurements"
+    assert v.noise == pytest.approx(s.noise, abs=5e-4)
+    assert set(v.groups) == {g.name for g in s.groups} == {"classifier", "detector", "cpu"}
+    for g in s.groups:
+        stated = v.groups[g.name]
+        assert stated.rows == g.rows
+        assert stated.loso_worst_error == pytest.approx(g.loso_worst_error, abs=5e-4)
+        assert stated.band >= v.noise  # never below the published data's own noise
+    assert "other models: unknown error" in v.text
 
 
 def test_the_table_shows_every_row_and_why_some_do_not_steer(outcomes: list) -> None:

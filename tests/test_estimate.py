@@ -161,7 +161,8 @@ def test_cpu_only_model() -> None:
     est = estimate(prof, "ml.t3.medium", catalog=CAT)
     assert est.kind == "cpu" and est.instance == "ml.t3.medium"
     flops = 2 * C("cpu_peak_gflops_per_vcpu")["t3"] * 1e9 * C("cpu_efficiency")
-    assert est.compute_s == pytest.approx(10 * 2e8 / flops, rel=0.01)
+    # Each tensor op: its FLOPs at cpu_efficiency of the vector peak plus a fixed kernel cost.
+    assert est.compute_s == pytest.approx(10 * (2e8 / flops + C("cpu_kernel_seconds")), rel=0.01)
     assert est.memory_available_bytes == 4 * 2**30
     # fp16 brings nothing on CPU.
     assert estimate(prof, "ml.t3.medium", precision="fp16", catalog=CAT).latency_s == (

@@ -18,8 +18,17 @@ published EI measurements by ``benchmarks/calibrate.py``)::
         t_n = max(c_n, m_n); compute sums the nodes where c_n wins, memory the others
     launch  = device kernels (less no_kernel_ops) x kernel_launch_seconds
     host    = runtime_call_seconds[R] (the client framework's own per-call work)
-              + ops the accelerator does not run (host_ops), on the client's CPUs, each with a
-                round trip of its tensors
+              + ops the accelerator does not run, on the client's CPUs (EI) or the instance's
+                (whole GPU), each with a round trip of its tensors over the link: host_ops for
+                every runtime, and cpu_only_ops[R], the ops R has no accelerator kernel for
+                (TensorFlow 1.x: NonMaxSuppression)
+              + suppression_seconds_per_candidate per candidate of each non-max suppression
+                (sequential work that no bigger device shortens; on the device too when it
+                runs there)
+
+What does not grow with the accelerator (the call's round trip, the payload, the runtime's
+per-call work, CPU-side ops and suppressions) is why a detector gains 1.58x per eia1 size where
+its convolutions alone would gain 2x.
 
 **Runtimes.** EI ran models through its client frameworks: ``mxnet`` (which also ran ONNX models
 on EI, so it is the default for an ONNX graph), ``pytorch`` (the default for a PyTorch module),
@@ -36,10 +45,12 @@ fixed. Peak activation memory and the call's input/output payload scale the same
 their profiled bytes, and tensor ops use the F16 (tensor-core) peak. The payload crossing the
 network is what the caller sends (unchanged).
 
-**CPU only.** The whole graph runs on the instance's vCPUs: each vCPU's vector peak
-(``cpu_peak_gflops_per_vcpu`` for its instance family: c5 and m5 have AVX-512, t2 only AVX2) x
-``cpu_efficiency``, ``host_bytes_per_second_per_vcpu`` for memory-bound ops, ``host_node_seconds``
-per node, plus the runtime's per-call work; fp16 brings nothing there.
+**CPU only.** The whole graph runs on the instance's vCPUs, by op kind: tensor ops at each
+vCPU's vector peak (``cpu_peak_gflops_per_vcpu`` for its instance family: c5 and m5 have AVX-512,
+t2 only AVX2) x ``cpu_efficiency`` plus ``cpu_kernel_seconds`` each; memory-bound ops (concats,
+batch norms, activations) at ``host_bytes_per_second_per_vcpu`` on the threads the runtime uses
+(``cpu_threads_fraction``: PyTorch one per physical core); suppressions per candidate;
+``host_node_seconds`` per node, plus the runtime's per-call work; fp16 brings nothing there.
 
 **Memory needed** = weights at the precision + peak activations at the batch + runtime overhead
 (``runtime_overhead_bytes`` + ``runtime_overhead_fraction`` of the first two).
@@ -231,10 +242,16 @@ class _Arrays:
     """
 
     def __init__(self, profile: Profile, op_sets: tuple[frozenset[str], ...]) -> None:
-        tensor_ops, no_kernel, host_ops, fused_ops = op_sets
+        tensor_ops, no_kernel, host_ops, fused_ops, cpu_only = op_sets
         nodes = [n for n in profile.nodes if n.op_type not in no_kernel]
         kinds = [n.op_type for n in nodes]
-        self.on_host = np.array([k in host_ops for k in kinds], dtype=bool)
+        self.on_host = np.array([k in host_ops or k in cpu_only for k in kinds], dtype=bool)
+        # Candidates a non-max suppression weighs: a box (4 floats) and a score each.
+        self.candidates = np.array(
+            [n.bytes_read / SUPPRESSION_CANDIDATE_BYTES if k in SUPPRESSION_OPS else 0.0
+             for n, k in zip(nodes, kinds, strict=True)],
+            dtype=np.float64,
+        )  # fmt: skip
         self.tensor = np.array([k in tensor_ops for k in kinds], dtype=bool)
         self.fused = np.array([k in fused_ops for k in kinds], dtype=bool)
         self.flops = np.array([n.flops for n in nodes], dtype=np.float64)
@@ -258,10 +275,20 @@ class _Arrays:
 _CACHE: dict[tuple[int, tuple[frozenset[str], ...]], tuple[weakref.ref[Profile], _Arrays]] = {}
 _CACHE_LOCK = threading.Lock()
 _OP_SETS = ("tensor_core_ops", "no_kernel_ops", "host_ops", "tuned_fused_ops")
+SUPPRESSION_OPS = frozenset({"NonMaxSuppression"})
+SUPPRESSION_CANDIDATE_BYTES = 20  # one box (4 x float32) and one score (float32)
 
 
-def _arrays(profile: Profile, catalog: Catalog) -> _Arrays:
-    op_sets = tuple(frozenset(catalog.value(name)) for name in _OP_SETS)
+def cpu_only_ops(runtime: str, catalog: Catalog) -> frozenset[str]:
+    """Op types ``runtime`` has no accelerator kernel for (``cpu_only_ops``): on EI the client
+    instance runs them, on a whole GPU the instance's CPUs."""
+    table: dict[str, list[str]] = catalog.value("cpu_only_ops")
+    return frozenset(table.get(runtime, ()))
+
+
+def _arrays(profile: Profile, catalog: Catalog, runtime: str | None = None) -> _Arrays:
+    cpu_only = cpu_only_ops(runtime or default_runtime(profile), catalog)
+    op_sets = (*(frozenset(catalog.value(name)) for name in _OP_SETS), cpu_only)
     key = (id(profile), op_sets)
     hit = _CACHE.get(key)
     if hit is not None and hit[0]() is profile:
@@ -275,9 +302,12 @@ def _arrays(profile: Profile, catalog: Catalog) -> _Arrays:
     return arrays
 
 
-def host_op_count(profile: Profile, *, catalog: Catalog | None = None) -> int:
-    """How many of the profile's nodes run on the host (``host_ops``) rather than the device."""
-    return _arrays(profile, catalog or default_catalog()).n_host
+def host_op_count(
+    profile: Profile, *, catalog: Catalog | None = None, runtime: str | None = None
+) -> int:
+    """How many of the profile's nodes run on the host (``host_ops``, and the runtime's
+    ``cpu_only_ops``; the default runtime's when none is given) rather than the device."""
+    return _arrays(profile, catalog or default_catalog(), runtime).n_host
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,7 +429,7 @@ def estimate_batches(
     tuned = runtime in TUNED_RUNTIMES
     if tuned and dev.kind != "gpu":
         raise ProfileError(f"runtime {runtime!r} runs on a whole GPU only, not on {dev.name}")
-    a = _arrays(profile, cat)
+    a = _arrays(profile, cat, runtime)
     c = cat.value
     fp16 = precision == "fp16" and dev.kind != "cpu"
     bf = float(c("fp16_bytes_factor")) if fp16 else 1.0
@@ -409,13 +439,21 @@ def estimate_batches(
     host_bw = dev.host.vcpus * float(c("host_bytes_per_second_per_vcpu"))
     host_node_s = float(c("host_node_seconds"))
     call_s = float(c("runtime_call_seconds")[runtime])
+    per_candidate = float(c("suppression_seconds_per_candidate"))
 
     if dev.kind == "cpu":
-        # Every node on the client's CPUs, one after another.
-        comp = col * a.flops / dev.f32_flops
-        mem = (col * a.acts + a.params) / dev.bytes_per_second
+        # Every node on the instance's CPUs, one after another: tensor ops at cpu_efficiency of
+        # the vector peak plus a fixed cpu_kernel_seconds each (set-up, layout reorders, the
+        # threads' fork and join), other ops at the runtime's memory bandwidth on the threads it
+        # uses, suppressions at their per-candidate cost.
+        threads = float(c("cpu_threads_fraction").get(runtime, 1.0))
+        kernel_s = float(c("cpu_kernel_seconds"))
+        comp = np.where(a.tensor, col * a.flops / dev.f32_flops + kernel_s, 0.0)
+        comp = np.where(a.flops > 0, comp, 0.0)
+        mem = (col * a.acts + a.params) / (dev.bytes_per_second * threads)
+        mem = np.where(a.tensor, 0.0, mem)
         launch = np.full_like(scale, a.n_nodes * host_node_s)
-        host = np.full_like(scale, call_s)
+        host = call_s + scale * float(a.candidates.sum()) * per_candidate
     else:
         precision_used = "fp16" if fp16 else "fp32"
         eff_name = "tuned_efficiency" if tuned else "tensor_efficiency"
@@ -439,9 +477,13 @@ def estimate_batches(
         host = (
             call_s
             + np.maximum(scale * h_flops / host_flops, scale * h_total / host_bw)
+            + scale * float(a.candidates[on_host].sum()) * per_candidate
             + a.n_host * (host_node_s + dev.call_seconds)
             + scale * float(a.acts[on_host].sum()) / dev.link_bytes_per_second
         )
+        # A suppression the device runs costs the same work per candidate there: it is
+        # sequential (each kept box decides the next), so a bigger device does not shorten it.
+        comp = comp + col * a.candidates[device_nodes] * per_candidate
     node_t = np.maximum(comp, mem)
     compute = np.where(comp >= mem, node_t, 0.0).sum(axis=1)
     memory = node_t.sum(axis=1) - compute

@@ -32,9 +32,11 @@ most the target and throughput at least the rate.
 Rows are sorted: those that meet first, then by $/h, $ per million inferences and latency. The pick
 is the first row that meets; without a target or a rate, the one with the lowest cost per million.
 
-The latencies carry the model's validated error (``Catalog.validation``, stated in ``accuracy``).
-When the pick, or a cheaper option that misses, is within that error of the latency target, the
-answer is too close to call (``too_close``) and the reason says so instead of pretending to know.
+The latencies carry the model's own validated error (``ei_widgets.device.accuracy``: the error
+of the group of published rows the model resembles, stated in ``accuracy``; a model like none of
+them is told its latency is an estimate of unknown error). When the pick, or a cheaper option
+that misses, is within that error of the latency target, the answer is too close to call
+(``too_close``) and the reason names only the options the error could move across the target.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from ei_widgets.device.catalog import Catalog, Instance, default_catalog
+from ei_widgets.device.accuracy import model_accuracy
+from ei_widgets.device.catalog import NOT_VALIDATED, Catalog, Instance, default_catalog
 from ei_widgets.device.estimate import (
     PRECISIONS,
     Estimate,
@@ -238,21 +241,27 @@ def recommend(
         for row in rows:
             if row.precision == "fp16":
                 row.fp16_agreement = agreement
-    validation = cat.validation
     reason = _reason(rows, pick, target, rps)
     reason += " " + _groups_sentence(rows, pick_ei, pick_today)
     close = None
-    if validation is not None and target is not None:
-        close = _too_close(rows, pick, target, rps, validation.band)
-        if close:
-            reason += " " + close
+    accuracy = NOT_VALIDATED
+    if cat.validation is not None:
+        # The model's own validated error: its group's (ei_widgets.device.accuracy), or unknown.
+        model = model_accuracy(profile, catalog=cat)
+        accuracy = model.text
+        if model.band is None:
+            reason += f" The latency is an estimate of unknown error ({model.reason})."
+        elif target is not None:
+            close = _too_close(rows, pick, target, rps, model.band)
+            if close:
+                reason += " " + close
     return Recommendation(
         rows=tuple(rows),
         pick=pick,
         reason=reason,
         latency_target_ms=target,
         requests_per_second=rps,
-        accuracy=cat.latency_accuracy,
+        accuracy=accuracy,
         too_close=bool(close),
         pick_ei=pick_ei,
         pick_today=pick_today,
@@ -316,12 +325,15 @@ def _too_close(
     at_risk = pick.latency_ms * (1 + band) > target
     if not cheaper and not at_risk:
         return None
-    parts = [f"{pick.label} at {pick.latency_ms:.3g} ms"]
+    # Only the options the error could move across the target are named: the sentence must be
+    # true of the numbers beside it.
+    parts = [f"{pick.label} at {pick.latency_ms:.3g} ms"] if at_risk else []
     if cheaper:
         near = min(cheaper, key=lambda r: (r.price_per_hour, r.latency_ms))
         parts.append(f"the cheaper {near.label} at {near.latency_ms:.3g} ms")
+    verb = "are" if len(parts) > 1 else "is"
     return (
-        f"Too close to call: {' and '.join(parts)} are within the model's ±{band:.0%} of the "
+        f"Too close to call: {' and '.join(parts)} {verb} within this model's ±{band:.0%} of the "
         f"{target:g} ms target; measure on the real service before you decide."
     )
 
