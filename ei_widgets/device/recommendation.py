@@ -244,7 +244,7 @@ def recommendation_html(rec: Recommendation) -> str:
     if len(rows) > n_shown:
         every = rows[:FOLDED_LIMIT]
         more = (
-            f"; the first {FOLDED_LIMIT} here, topandas_module() has them all"
+            f"; the first {FOLDED_LIMIT} here, to_pandas() has them all"
             if len(rows) > len(every)
             else ""
         )
