@@ -19,11 +19,14 @@ import pytest
 from IPython.core.events import EventManager, available_events
 
 from ei_widgets.billing.meters import CostMeter, ManualClock
-from ei_widgets.common.units import format_bytes, format_percent
+from ei_widgets.common.units import format_bytes, format_ms, format_percent
 from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.accuracy import model_accuracy
 from ei_widgets.device.estimate import estimate
+from ei_widgets.device.judgement import judge_all
 from ei_widgets.device.metrics import MetricsStream
 from ei_widgets.device.runs import RunState
+from ei_widgets.models.demo import demo_model
 from ei_widgets.notebook.views import dashboard as dashboard_module
 from ei_widgets.notebook.views.dashboard import Dashboard, dashboard
 from tests.builders import huge_constant, mlp
@@ -266,15 +269,17 @@ def test_attach_detach_and_following_the_one_kernel_state(board: Dashboard) -> N
     assert board.state.attachment is None
 
 
-def test_modelled_figures_carry_the_latency_models_validated_error(board: Dashboard) -> None:
-    accuracy = board.catalog().latency_accuracy
-    assert accuracy.startswith("modelled: ±")  # the packaged catalog is validated
+def test_modelled_figures_carry_the_chosen_models_own_error(board: Dashboard) -> None:
+    wait_for(lambda: "ml.eia2.medium" in board.inspector.fits.value)
+    assert board.profile is not None
+    accuracy = model_accuracy(board.profile, catalog=board.catalog()).text
+    assert accuracy.startswith("modelled: ")
+    assert accuracy != board.catalog().latency_accuracy  # the model's own, not every model's
     grid = board.picker.grid
     assert any(accuracy in cell.value for cell in grid.children if hasattr(cell, "value"))
-    assert accuracy in board.gauges.children[0].value  # the live gauges' heading
-    wait_for(lambda: "ml.eia2.medium" in board.inspector.fits.value)
     assert accuracy in board.inspector.fits.value  # the Inspector's fit and latency table
     board.state.attach("ml.eia2.medium")
+    assert accuracy in board.gauges.heading.value  # the live gauges' heading
     assert f"({accuracy})." in board.gauges.breakdown_text.value
 
 
@@ -780,3 +785,29 @@ def test_sizing_makes_the_same_call_as_the_magic(board: Dashboard) -> None:
         plain_text.SIZING_RPS,
     )
     assert "Searched 6 EI accelerators on ml.t3.medium" in board.sizing.searched.value
+
+
+def test_the_inspector_and_the_accelerator_tab_show_one_judgement(
+    state: AcceleratorState, stream: MetricsStream
+) -> None:
+    # AlexNet at batch 8 on ml.eia2.medium hosted by ml.t2.medium: both tabs show the core's
+    # one judgement (the Inspector once left out the notebook instance)
+    state.set_instance("ml.t2.medium")
+    made = Dashboard(
+        {"net": demo_model("bvlc_alexnet")}, state=state, stream=stream, meter=None, timer=False
+    )
+    try:
+        made.profiles.wait_idle(60)
+        made.refresh_models()
+        wait_for(lambda: made.profile is not None)
+        made.batch_changed(8)
+        assert made.profile is not None
+        judged = judge_all(made.profile, batch_size=8, instance="ml.t2.medium")
+        one = judged.of("ml.eia2.medium", "fp32")
+        assert one.estimate is not None and one.instance == "ml.t2.medium"
+        latency = format_ms(one.estimate.latency_s)
+        assert latency in made.picker.fit_cells["ml.eia2.medium"].value
+        assert latency in made.inspector.fits.value
+        assert "on ml.t2.medium" in made.inspector.fits.value
+    finally:
+        made.close()

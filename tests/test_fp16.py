@@ -220,16 +220,17 @@ def test_ei_inspect_fp16_magic_shows_the_check(squeezenet) -> None:
 
 def test_the_accelerator_tab_shows_the_check_at_fp16(squeezenet) -> None:
     from ei_widgets.device.catalog import default_catalog
+    from ei_widgets.device.judgement import judge_all
     from ei_widgets.notebook.views.accelerator_tab import PickerPanel
 
     prof = profile(squeezenet)
     picker = PickerPanel(AcceleratorState(), default_catalog)
-    picker.refresh_fits(prof, 1)
+    picker.show_judgements(judge_all(prof))
     assert picker.fp16_note.value == ""  # fp32: nothing to say
     picker.precision.value = "fp16"
     assert "not measured yet" in picker.fp16_note.value
     check = fp16_check(squeezenet, samples=2)
-    picker.refresh_fits(prof, 1)
+    picker.show_judgements(judge_all(prof))
     assert check.agreement in picker.fp16_note.value
     picker.precision.value = "fp32"
     assert picker.fp16_note.value == ""

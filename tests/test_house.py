@@ -303,6 +303,20 @@ def test_every_room_is_one_module_and_one_registration(
     assert len(registered) == len(rooms), f"{package}.{registry} lists something that is no room"
 
 
+def test_every_dashboard_tab_is_registered_once() -> None:
+    views = PACKAGE / "notebook" / "views"
+    tabs = importlib.import_module("ei_widgets.notebook.views.tabs").TABS
+    exported = [
+        module.TAB
+        for path in sorted(views.glob("*.py"))
+        if hasattr(
+            module := importlib.import_module(f"ei_widgets.notebook.views.{path.stem}"), "TAB"
+        )
+    ]
+    assert exported and sorted(t.title for t in exported) == sorted(t.title for t in tabs)
+    assert all(tab in tabs for tab in exported)
+
+
 # Runs in one interpreter: before each import every ei_widgets module (and every widget library)
 # is dropped from sys.modules, so each module is imported first, as `import ei_widgets.x` in a
 # fresh interpreter would; one interpreter per module would take minutes.

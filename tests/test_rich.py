@@ -14,8 +14,13 @@ from ei_widgets.billing.meters import CostMeter, ManualClock
 from ei_widgets.billing.usage import Usage, usage_html
 from ei_widgets.common.money import format_money
 from ei_widgets.device.accelerator import AcceleratorState
-from ei_widgets.device.recommendation import SHOWN_OPTIONS, searched_text, shown_rows
-from ei_widgets.device.sizing import Recommendation, recommend
+from ei_widgets.device.recommendation import (
+    SHOWN_OPTIONS,
+    Recommendation,
+    searched_text,
+    shown_rows,
+)
+from ei_widgets.device.sizing import recommend
 from ei_widgets.models.demo import demo_model
 from ei_widgets.profiling.profiler import profile
 from ei_widgets.profiling.result import SHOWN_OP_TYPES, Profile

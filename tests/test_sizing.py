@@ -10,7 +10,8 @@ import pytest
 from ei_widgets.device.accuracy import model_accuracy
 from ei_widgets.device.catalog import packaged_catalog
 from ei_widgets.device.estimate import estimate
-from ei_widgets.device.sizing import Recommendation, recommend
+from ei_widgets.device.recommendation import Recommendation
+from ei_widgets.device.sizing import recommend
 from ei_widgets.errors import EIError, ProfileError, UnknownNameError
 from ei_widgets.models.demo import demo_model
 from ei_widgets.profiling.profiler import profile

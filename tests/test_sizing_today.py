@@ -9,7 +9,8 @@ import pytest
 
 from ei_widgets.device.catalog import packaged_catalog, parse_catalog
 from ei_widgets.device.estimate import cpu_flops, estimate
-from ei_widgets.device.sizing import TODAY, Recommendation, recommend
+from ei_widgets.device.recommendation import TODAY, Recommendation
+from ei_widgets.device.sizing import recommend
 from ei_widgets.errors import CatalogError
 from tests.test_sizing import conv_profile
 

@@ -19,8 +19,10 @@ from ei_widgets.device import recommendation
 from ei_widgets.device.accelerator import AcceleratorState
 from ei_widgets.device.catalog import default_catalog
 from ei_widgets.device.estimate import does_not_fit, estimate
+from ei_widgets.device.judgement import judge
 from ei_widgets.device.metrics import MetricsStream
-from ei_widgets.device.sizing import Recommendation, recommend
+from ei_widgets.device.recommendation import Recommendation
+from ei_widgets.device.sizing import recommend
 from ei_widgets.models.demo import demo_model
 from ei_widgets.notebook.views.charts import clear_marks, line, scatter, set_xy
 from ei_widgets.notebook.views.common import bounded
@@ -66,7 +68,8 @@ def test_fit_of_is_the_core_memory_check_in_words(big: Profile) -> None:
     instance = cat.notebook_instances()[0].name
     answers = set()
     for acc in cat.accelerators.values():
-        fit = fit_of(big, acc, batch_size=1, precision="fp32", instance=instance, catalog=cat)
+        judged = judge(big, acc, batch_size=1, precision="fp32", instance=instance, catalog=cat)
+        fit = fit_of(judged)
         est = estimate(big, acc, batch_size=1, precision="fp32", instance=instance, catalog=cat)
         answers.add(fit.fits)
         assert fit.fits == est.fits
@@ -80,9 +83,7 @@ def test_fit_of_is_the_core_memory_check_in_words(big: Profile) -> None:
 
 
 def test_without_a_model_every_size_fits() -> None:
-    cat = default_catalog()
-    acc = next(iter(cat.accelerators.values()))
-    fit = fit_of(None, acc, batch_size=8, precision="fp16", instance="ml.t3.medium", catalog=cat)
+    fit = fit_of(None)
     assert fit.fits and fit.reason is None
     assert "choose a model" in fit.html
 

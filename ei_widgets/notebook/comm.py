@@ -24,13 +24,14 @@ from decimal import Decimal
 from typing import Any
 
 from ei_widgets.billing import meters
-from ei_widgets.common.units import format_bytes
 from ei_widgets.device import accelerator
+from ei_widgets.device.accuracy import model_accuracy
 from ei_widgets.device.catalog import Catalog
-from ei_widgets.device.estimate import estimate
+from ei_widgets.device.judgement import judge_all
 from ei_widgets.errors import EIError
 from ei_widgets.models.discovery import find_models
 from ei_widgets.profiling.profiler import profile
+from ei_widgets.profiling.result import Profile
 
 log = logging.getLogger(__name__)
 
@@ -213,29 +214,24 @@ class _FitCache:
             if key == self._key:
                 return self._value
         value: dict[str, dict[str, _Judgement]] = {}
-        for name, acc in catalog.accelerators.items():
+        judged = None
+        if model is not None:
+            judged = judge_all(model[1], instance=st.instance, catalog=catalog).by_accelerator
+        for name in catalog.accelerators:
             value[name] = {}
             for precision in _PRECISIONS:
-                if model is None:
+                if judged is None:
                     value[name][precision] = _UNJUDGED
                     continue
-                try:
-                    est = estimate(
-                        model[1], acc, precision=precision, instance=st.instance, catalog=catalog
-                    )
-                except Exception as exc:  # a model the estimate cannot judge: say why
-                    value[name][precision] = (None, None, _capped(str(exc)), None)
+                one = judged[name][precision]
+                est = one.estimate
+                if est is None:  # a model the estimate cannot judge: say why
+                    value[name][precision] = (None, None, _capped(one.reason or ""), None)
                     continue
-                reason = None
-                if not est.fits:
-                    reason = (
-                        f"needs {format_bytes(est.memory_needed_bytes)}, "
-                        f"{name} has {format_bytes(est.memory_available_bytes)}"
-                    )
                 value[name][precision] = (
                     bool(est.fits),
                     round(est.latency_ms, 4),
-                    reason,
+                    None if est.fits else _capped(one.reason or ""),
                     int(est.memory_needed_bytes),
                 )
         with self._lock:
@@ -283,9 +279,14 @@ def _models_found(namespace: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     ]
 
 
-def _latency_accuracy(catalog: Catalog) -> str | None:
-    """The latency model's stated accuracy, when the catalog carries its validation."""
-    return catalog.validation.text if catalog.validation is not None else None
+def _latency_accuracy(catalog: Catalog, profile: Profile | None) -> str | None:
+    """How far the chosen model's modelled latencies can be trusted (its group's validated
+    error, or unknown); without a model, the latency model's stated accuracy in general."""
+    if catalog.validation is None:
+        return None
+    if profile is None:
+        return catalog.validation.text
+    return model_accuracy(profile, catalog=catalog).text
 
 
 def build_state(
@@ -357,7 +358,7 @@ def build_state(
         "comparison": _comparison(catalog, snapshot),
         "model": None if model is None else {"variable": model[0], "kind": model[1].kind},
         "models": _models_found(namespace),
-        "latency_accuracy": _latency_accuracy(catalog),
+        "latency_accuracy": _latency_accuracy(catalog, None if model is None else model[1]),
         "cost": cost,
     }
 

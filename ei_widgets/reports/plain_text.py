@@ -13,8 +13,8 @@ from ei_widgets.common.money import format_money, per_hour
 from ei_widgets.common.text import table
 from ei_widgets.common.units import format_bytes, format_count
 from ei_widgets.device import accelerator
-from ei_widgets.device.recommendation import searched_text
-from ei_widgets.device.sizing import Recommendation, recommend
+from ei_widgets.device.recommendation import Recommendation, searched_text
+from ei_widgets.device.sizing import recommend
 from ei_widgets.profiling.result import Profile, TensorInfo
 
 

@@ -21,13 +21,15 @@ from ei_widgets.common.units import format_bytes
 from ei_widgets.device.accelerator import AcceleratorState, Change
 from ei_widgets.device.catalog import Accelerator, Catalog
 from ei_widgets.device.fp16 import cached_check
+from ei_widgets.device.judgement import Judgements
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.common import error_html, esc, note
+from ei_widgets.notebook.views.fp16check import FP16Panel
 from ei_widgets.notebook.views.size_table import NONE, SizeTable, fit_of
-from ei_widgets.profiling.result import Profile
+from ei_widgets.notebook.views.tab import Board, Chosen, DashboardTab, TabSpec
 
 
-class PickerPanel(w.VBox):
+class PickerPanel(w.VBox, DashboardTab):
     """Choose an accelerator (or none), a precision and a notebook instance; attach or detach."""
 
     def __init__(
@@ -35,7 +37,7 @@ class PickerPanel(w.VBox):
         state: AcceleratorState,
         catalog: Callable[[], Catalog],
         *,
-        fp16: w.Widget | None = None,
+        fp16: FP16Panel | None = None,
     ) -> None:
         """``fp16``: the dashboard's fp16 check panel (measure, progress, answer), shown under the
         precision; it then says what fp16 does to the model, in place of the one-line note."""
@@ -82,8 +84,7 @@ class PickerPanel(w.VBox):
         self.cancel_button.on_click(lambda _b: self.cancel_detach())
         self.instance.observe(self._on_instance, names="value")
         self.precision.observe(lambda _c: self._after_precision(), names="value")
-        self._profile: Profile | None = None
-        self._batch = 1
+        self.judgements: Judgements | None = None  # the chosen model's, from the dashboard
         super().__init__(
             [
                 w.HTML(
@@ -104,7 +105,7 @@ class PickerPanel(w.VBox):
             ]
         )
         self.show_state()
-        self.refresh_fits(None, 1)
+        self.show_judgements(None)
 
     @staticmethod
     def _instance_options(cat: Catalog) -> list[tuple[str, str]]:
@@ -186,17 +187,9 @@ class PickerPanel(w.VBox):
 
     def _check_fit(self, name: str) -> None:
         """Refuse a size that does not fit the chosen model at the run's batch and precision."""
-        if self._profile is None:
+        if self.judgements is None:
             return
-        cat = self._catalog()
-        fit = fit_of(
-            self._profile,
-            cat.accelerator(name),
-            batch_size=self._batch,
-            precision=self.precision.value,
-            instance=self.instance.value,
-            catalog=cat,
-        )
+        fit = fit_of(self.judgements.of(name, self.precision.value))
         if not fit.fits:
             raise EIError(fit.reason or f"{name} does not fit.")
 
@@ -210,7 +203,7 @@ class PickerPanel(w.VBox):
             self.message.value = error_html(str(error))
 
     def _after_precision(self) -> None:
-        self.refresh_fits(self._profile, self._batch)  # restyles the buttons too
+        self.show_judgements(self.judgements)  # restyles the buttons too
 
     # --- following the core --------------------------------------------------------------------
 
@@ -243,22 +236,33 @@ class PickerPanel(w.VBox):
             self.message.value = (
                 f'<div style="font-size:12px;color:#8a6d00">{esc(change.notice)}</div>'
             )
-        if change.kind == "instance" and self._profile is not None:
-            self.refresh_fits(self._profile, self._batch)
 
-    def refresh_fits(self, profile: Profile | None, batch_size: int) -> None:
-        """Recompute fit and modelled latency of every size for ``profile`` at ``batch_size``."""
-        self._profile, self._batch = profile, batch_size
+    def show_model(self, chosen: Chosen) -> None:
+        """The chosen model: the fp16 check follows it, and every size shows its fit."""
+        if self._fp16_panel is not None:
+            self._fp16_panel.set_model(chosen.variable, chosen.profile)
+        self.show_judgements(chosen.judgements)
+
+    def close_tab(self) -> None:
+        if self._fp16_panel is not None:
+            self._fp16_panel.close_panel()
+
+    @property
+    def fp16_panel(self) -> FP16Panel | None:
+        """The fp16 check panel shown under the precision (in the dashboard)."""
+        return self._fp16_panel
+
+    def show_judgements(self, judgements: Judgements | None) -> None:
+        """Show the chosen model's fit and modelled latency on every size (the core's
+        judgement, at the run's batch on the kernel's instance), at the chosen precision."""
+        self.judgements = judgements
         cat = self._catalog()
+        self.grid.set_accuracy(
+            judgements.accuracy.text if judgements is not None else cat.latency_accuracy
+        )
         for acc in self.accelerators:
-            fit = fit_of(
-                profile,
-                acc,
-                batch_size=batch_size,
-                precision=self.precision.value,
-                instance=self.instance.value,
-                catalog=cat,
-            )
+            judged = judgements.of(acc.name, self.precision.value) if judgements else None
+            fit = fit_of(judged)
             self.fits[acc.name], self.reasons[acc.name] = fit.fits, fit.reason
             self.grid.show_fit(acc.name, fit)
         if self.selected != NONE and not self.fits.get(self.selected, True):
@@ -273,10 +277,10 @@ class PickerPanel(w.VBox):
         text = ""
         if (
             self.precision.value == "fp16"
-            and self._profile is not None
+            and self.judgements is not None
             and self._fp16_panel is None
         ):
-            check = cached_check(self._profile)
+            check = cached_check(self.judgements.profile)
             text = (
                 check.summary
                 if check is not None
@@ -306,3 +310,11 @@ class PickerPanel(w.VBox):
             self.detach_button.tooltip = (
                 "nothing is attached" if att is None else f"detach {att.name}"
             )
+
+
+def _make(board: Board) -> PickerPanel:
+    fp16 = FP16Panel(board.model_of, lock=board.lock, on_done=board.fp16_done)
+    return PickerPanel(board.state, board.catalog, fp16=fp16)
+
+
+TAB = TabSpec("Accelerator", _make)

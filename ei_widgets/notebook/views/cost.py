@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
+from ei_widgets.billing import meters
 from ei_widgets.billing.meters import BudgetEvent, CostMeter, CostSnapshot
 from ei_widgets.common.money import money_or_dash, per_hour
 from ei_widgets.common.units import format_percent
@@ -26,11 +27,12 @@ from ei_widgets.notebook.views.common import (
     note,
     set_if_changed,
 )
+from ei_widgets.notebook.views.tab import Board, DashboardTab, TabSpec
 
 _BIG = "font-size:22px;font-weight:600;font-variant-numeric:tabular-nums"
 
 
-class CostPanel(w.VBox):
+class CostPanel(w.VBox, DashboardTab):
     """Cost so far, $/h, $ per million inferences, savings against a whole GPU, budget."""
 
     def __init__(
@@ -135,6 +137,9 @@ class CostPanel(w.VBox):
             with contextlib.suppress(EIError):
                 self._latest = self._meter.snapshot()
         return self._latest
+
+    def close_tab(self) -> None:
+        self.close_panel()
 
     def close_panel(self) -> None:
         """Stop following the meter."""
@@ -258,3 +263,15 @@ class CostPanel(w.VBox):
                     f" ({format_percent(fraction)}) this {snap.budget.period}"
                 ),
             )
+
+
+def _make(board: Board) -> CostPanel:
+    return CostPanel(
+        meters.start_meter,
+        overrides=board.catalog().overrides is not None,
+        lock=board.lock,
+        on_snapshot=board.render_header,
+    )
+
+
+TAB = TabSpec("Cost", _make)

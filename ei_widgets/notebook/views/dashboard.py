@@ -3,9 +3,10 @@
 ``dashboard()`` (and ``%ei``) returns a :class:`Dashboard`, an ipywidgets container made of
 standard ipywidgets and bqplot only, so it shows in JupyterLab, Notebook 7 and VS Code alike.
 It holds no state of its own that matters: everything shown comes from the core, and every action
-calls the core. Each tab is its own room (``models_tab``, ``picker``, ``run_tab``, ``cost``,
-``sizing``); the dashboard holds which model is chosen, tells each tab what follows from it, and
-runs the one timer.
+calls the core. Each tab is its own room, registered in ``tabs.TABS`` (``models_tab``,
+``accelerator_tab``, ``run_tab``, ``cost``, ``sizing``); the dashboard holds which model is
+chosen, asks the core once for its judgement on every size (``device.judgement.judge_all``, at the
+run's batch on the kernel's instance), shows every tab the same answer, and runs the one timer.
 
 How it stays cheap and in step with the kernel:
 
@@ -39,7 +40,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import ipywidgets as w
 
@@ -49,17 +50,19 @@ from ei_widgets.device import metrics
 from ei_widgets.device.accelerator import AcceleratorState, Change
 from ei_widgets.device.catalog import Catalog, default_catalog
 from ei_widgets.device.fp16 import FP16Check
+from ei_widgets.device.judgement import Judgements, judge_all
+from ei_widgets.device.recommendation import Recommendation
 from ei_widgets.device.runs import RunError, RunState
-from ei_widgets.device.sizing import Recommendation
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.accelerator_tab import PickerPanel
 from ei_widgets.notebook.views.common import esc
 from ei_widgets.notebook.views.cost import CostPanel
-from ei_widgets.notebook.views.fp16check import FP16Panel
 from ei_widgets.notebook.views.header import header_html
 from ei_widgets.notebook.views.models_tab import ModelsTab
 from ei_widgets.notebook.views.run_tab import RunTab
 from ei_widgets.notebook.views.sizing import SizingPanel
+from ei_widgets.notebook.views.tab import Chosen, DashboardTab
+from ei_widgets.notebook.views.tabs import TABS
 from ei_widgets.profiling.result import Profile
 from ei_widgets.reports.plain_text import recommend_here
 
@@ -68,8 +71,8 @@ __all__ = ["REFRESH_HZ", "Dashboard", "dashboard"]
 REFRESH_HZ = 5.0
 """How often the timer redraws the gauges and the run's progress (4 to 10 per second)."""
 
-TAB_TITLES = ("Models", "Accelerator", "Run", "Cost", "Sizing")
-RUN_TAB, SIZING_TAB = TAB_TITLES.index("Run"), TAB_TITLES.index("Sizing")
+RUN_TAB = next(i for i, spec in enumerate(TABS) if spec.title == "Run")
+_T = TypeVar("_T")
 
 _current: Dashboard | None = None
 _current_lock = threading.Lock()
@@ -108,39 +111,28 @@ class Dashboard(w.VBox):
         self.ticks = 0  # timer passes that found something to draw
         self.variable: str | None = None  # the chosen model's variable
         self.profile: Profile | None = None  # its profile at batch 1
+        self._error: str | None = None  # why it could not be profiled
+        self._batch = 1  # the run's batch, at which every size is judged
+        self._judged: Judgements | None = None
+        self._judged_key: tuple[Any, ...] | None = None
 
-        self.models_tab = ModelsTab(
-            self.namespace,
-            self.catalog,
-            on_choose=self._choose,
-            on_profiled=self._profile_done,
-            on_refresh=self.refresh_models,
-        )
+        self.tab_list: list[DashboardTab] = [spec.make(self) for spec in TABS]
+        # the tabs the dashboard itself coordinates with (the header, the timer, the models)
+        self.models_tab = self._tab(ModelsTab)
         self.models, self.inspector = self.models_tab.models, self.models_tab.inspector
         self.profiles = self.models_tab.profiles
-        self.fp16 = FP16Panel(self._model_of, lock=self._ui, on_done=self._fp16_done)
-        self.picker = PickerPanel(self.state, self.catalog, fp16=self.fp16)
-        self.run_tab = RunTab(
-            self._chosen_model,
-            self._batch_changed,
-            state=self.state,
-            stream=self.stream,
-            catalog=catalog,
-        )
+        self.picker = self._tab(PickerPanel)
+        fp16 = self.picker.fp16_panel
+        assert fp16 is not None  # the Accelerator tab makes it
+        self.fp16 = fp16
+        self.run_tab = self._tab(RunTab)
         self.run_panel, self.gauges = self.run_tab.panel, self.run_tab.gauges
-        self.cost = CostPanel(
-            meters.start_meter,
-            overrides=self.catalog().overrides is not None,
-            lock=self._ui,
-            on_snapshot=self._render_header,
-        )
-        self.sizing = SizingPanel(self._recommend)
+        self.cost = self._tab(CostPanel)
+        self.sizing = self._tab(SizingPanel)
         self.header = w.HTML()
-        self.tabs = w.Tab(
-            children=[self.models_tab, self.picker, self.run_tab, self.cost, self.sizing]
-        )
-        for index, title in enumerate(TAB_TITLES):
-            self.tabs.set_title(index, title)
+        self.tabs = w.Tab(children=[cast(w.Widget, tab) for tab in self.tab_list])
+        for index, spec in enumerate(TABS):
+            self.tabs.set_title(index, spec.title)
         self.tabs.observe(self._on_tab, names="selected_index")
         super().__init__(
             [self.header, self.tabs],
@@ -154,8 +146,8 @@ class Dashboard(w.VBox):
             shell.events.register("post_run_cell", self._after_cell)
         self.refresh_models()
         self._follow_kernel_model()
-        self._update_breakdown()
-        self._render_header()
+        self._show_model()
+        self.render_header()
         self._timer: threading.Thread | None = None
         if timer:
             self._timer = threading.Thread(
@@ -164,6 +156,19 @@ class Dashboard(w.VBox):
             self._timer.start()
 
     # --- core access -----------------------------------------------------------------------------
+
+    def _tab(self, kind: type[_T]) -> _T:
+        """The tab of class ``kind``."""
+        return next(tab for tab in self.tab_list if isinstance(tab, kind))
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock that serialises widget updates from every thread."""
+        return self._ui
+
+    @property
+    def fixed_catalog(self) -> Catalog | None:
+        return self._catalog_fixed
 
     def catalog(self) -> Catalog:
         return self._catalog_fixed or default_catalog()
@@ -193,7 +198,7 @@ class Dashboard(w.VBox):
                 self._follow_kernel_model()
             self.fp16.refresh()  # a check run meanwhile by a magic or the API
 
-    def _profile_done(self, variable: str) -> None:
+    def profile_done(self, variable: str) -> None:
         """The background profiler finished one model: fill its row in."""
         if self.closed:
             return
@@ -202,44 +207,53 @@ class Dashboard(w.VBox):
             if variable == self.variable and self.variable in self.namespace:
                 done = self.models_tab.known(variable)
                 if done is not None and done.profile is not self.profile:
-                    self._choose(variable)  # the chosen variable now holds another model
+                    self.choose(variable)  # the chosen variable now holds another model
 
-    def _choose(self, variable: str | None) -> None:
+    def choose(self, variable: str | None) -> None:
         """A model was chosen in the Models panel (None: the list has no model)."""
         with self._ui:
             self.variable = variable
             if variable is None or variable not in self.namespace:
-                self.profile = None
-                self.fp16.set_model(None, None)
-                self.inspector.show(None)
-                self.picker.refresh_fits(None, self.run_panel.batch.value)
-                self.sizing.clear("Choose a model, then press Recommend.")
-                self._update_breakdown()
-                return
-            result = self.models_tab.result(variable)
-            self.profile = result.profile
-            self.models.set_error(variable, result.error)
-            self.fp16.set_model(variable, result.profile)
-            batch = int(self.run_panel.batch.value)
-            self.inspector.show(result.profile, batch, error=result.error)
-            self.picker.refresh_fits(result.profile, batch)
-            current = self.state.model
-            if current is None or current[0] != variable or current[1] is None:
-                self._setting_model = True
-                try:
-                    self.state.set_model(variable, result.profile)
-                finally:
-                    self._setting_model = False
-            if result.profile is None:
-                self.sizing.clear("This model could not be profiled, so it cannot be sized.")
+                self.profile, self._error = None, None
             else:
-                self.sizing.update()
-            self._update_breakdown()
-            self._render_header()
+                result = self.models_tab.result(variable)
+                self.profile, self._error = result.profile, result.error
+                self.models.set_error(variable, result.error)
+                current = self.state.model
+                if current is None or current[0] != variable or current[1] is None:
+                    self._setting_model = True
+                    try:
+                        self.state.set_model(variable, result.profile)
+                    finally:
+                        self._setting_model = False
+            self._show_model()
+            self.render_header()
+
+    def _judge(self) -> Judgements | None:
+        """The core's one judgement of the chosen model on every size, at the run's batch on the
+        kernel's instance (made again only when one of those changed)."""
+        if self.profile is None:
+            return None
+        key = (id(self.profile), self._batch, self.state.instance.name, id(self.catalog()))
+        if key != self._judged_key or self._judged is None:
+            self._judged = judge_all(
+                self.profile,
+                batch_size=self._batch,
+                instance=self.state.instance,
+                catalog=self.catalog(),
+            )
+            self._judged_key = key
+        return self._judged
+
+    def _show_model(self) -> None:
+        """Show every tab the chosen model and the one judgement of it."""
+        chosen = Chosen(self.variable, self.profile, self._error, self._judge())
+        for tab in self.tab_list:
+            tab.show_model(chosen)
 
     def _follow_kernel_model(self) -> None:
         """Choose the model the kernel state points at, when it is one of ours."""
-        self.models_tab.follow(self.state.model)
+        self.models_tab.select_kernel_model(self.state.model)
 
     # --- accelerator, run, sizing ----------------------------------------------------------------
 
@@ -252,46 +266,40 @@ class Dashboard(w.VBox):
                 if not self._setting_model:
                     self._follow_kernel_model()
                 return
-            self.picker.follow(change)
-            self._update_breakdown()
-            self._render_header()
-            self.run_tab.invalidate()  # the gauges name what is attached: redraw them
+            for tab in self.tab_list:
+                tab.follow(change)
+            self._show_model()  # a new instance changes every judgement
+            self.render_header()
 
-    def _batch_changed(self, batch: int) -> None:
+    def batch_changed(self, batch: int) -> None:
+        """The run's batch changed: every size is judged again at it."""
         with self._ui:
-            self.picker.refresh_fits(self.profile, batch)
-            self.inspector.show_fits(batch)
-            self._update_breakdown()
-
-    def _update_breakdown(self) -> None:
-        self.run_tab.show_breakdown(self.profile)
+            self._batch = batch
+            self._show_model()
 
     def _on_tab(self, change: dict[str, Any]) -> None:
         """A tab was opened: its charts go on the page now, when they can have a width."""
         with self._ui:
-            if change["new"] == RUN_TAB:
-                self.run_tab.show_charts()
-            elif change["new"] == SIZING_TAB:
-                self.sizing.show_chart()
+            self.tab_list[change["new"]].opened()
 
-    def _chosen_model(self) -> tuple[object, Profile | None]:
+    def chosen_model(self) -> tuple[object, Profile | None]:
         """The chosen model and its profile, for a run."""
         variable = self.variable
         if variable is None or variable not in self.namespace:
             raise RunError("Choose a model in the Models tab first.")
         return self.namespace[variable], self.profile
 
-    def _model_of(self, variable: str) -> object:
+    def model_of(self, variable: str) -> object:
         """The object ``variable`` holds in the kernel now (KeyError when it is gone)."""
         return self.namespace[variable]
 
-    def _fp16_done(self, variable: str, check: FP16Check) -> None:
+    def fp16_done(self, variable: str, check: FP16Check) -> None:
         """An fp16 check completed (its thread, under the UI lock): the Sizing table shown for
         that model gains its fp16 agreement."""
         if variable == self.variable and self.sizing.recommendation is not None:
             self.sizing.update()
 
-    def _recommend(self, **options: Any) -> Recommendation:
+    def recommend(self, **options: Any) -> Recommendation:
         """The notebook's one sizing call, as ``%ei_recommend`` makes it."""
         if self.profile is None:
             raise EIError("Choose a model that can be profiled first.")
@@ -322,13 +330,13 @@ class Dashboard(w.VBox):
             visible = self.tabs.selected_index == RUN_TAB
             target_ms = float(self.sizing.target.value)
             sent = self.run_tab.draw(look, visible=visible, target_ms=target_ms)
-            sent += self._render_header()
+            sent += self.render_header()
         self.ticks += 1
         return bool(sent)
 
     # --- header ----------------------------------------------------------------------------------
 
-    def _render_header(self) -> bool:
+    def render_header(self) -> bool:
         value = header_html(
             self.state.attachment,
             self.state.instance.name,
@@ -348,8 +356,8 @@ class Dashboard(w.VBox):
         global _current
         if not self._closed.is_set():
             self._closed.set()
-            self.fp16.close_panel()
-            self.cost.close_panel()
+            for tab in self.tab_list:
+                tab.close_tab()
             for unsubscribe in self._unsubscribe:
                 unsubscribe()
             self._unsubscribe.clear()
@@ -359,7 +367,6 @@ class Dashboard(w.VBox):
             run = self.run_panel.run
             if run is not None and run.state is RunState.RUNNING:
                 run.stop(timeout=0.5)
-            self.profiles.close()
             timer = self._timer
             if timer is not None and timer is not threading.current_thread():
                 timer.join(timeout=2.0)
@@ -368,7 +375,7 @@ class Dashboard(w.VBox):
                     _current = None
             with self._ui:
                 # the charts of tabs never opened are not in the tree yet: close them too
-                charts = (*self.gauges.figures, self.sizing.figure)
+                charts = [figure for tab in self.tab_list for figure in tab.figures()]
                 for widget in _descendants(self, *charts):
                     if widget is not self:
                         widget.close()

@@ -77,6 +77,7 @@ class GaugesPanel(w.VBox):
         """``accuracy``: the latency model's validated error (``Catalog.latency_accuracy``),
         shown with every modelled figure here."""
         self.accuracy = accuracy
+        self.heading = w.HTML(f"<b>Live gauges</b> {modelled_badge(accuracy)}")
         self._origin: int | None = None  # first stream second shown, so x starts at 0
         self._quantiles = _Ring(QUANTILE_POINTS)  # (run second, p50 ms, p95 ms)
         self._last_calls = -1
@@ -143,7 +144,7 @@ class GaugesPanel(w.VBox):
         )
         super().__init__(
             [
-                w.HTML(f"<b>Live gauges</b> {modelled_badge(accuracy)}"),
+                self.heading,
                 self.summary,
                 self.host_bound,
                 self.memory_gauge,
@@ -190,8 +191,12 @@ class GaugesPanel(w.VBox):
         """The latency target drawn on the latency chart (the Sizing tab's)."""
         self._target_ms = target_ms
 
-    def set_breakdown(self, estimate: Estimate | None) -> None:
-        """Show the modelled per-call breakdown (network, compute, memory, launch, host)."""
+    def set_breakdown(self, estimate: Estimate | None, accuracy: str | None = None) -> None:
+        """Show the modelled per-call breakdown (network, compute, memory, launch, host), with
+        how far the chosen model's modelled latencies can be trusted (``accuracy``)."""
+        if accuracy is not None and accuracy != self.accuracy:
+            self.accuracy = accuracy
+            self.heading.value = f"<b>Live gauges</b> {modelled_badge(accuracy)}"
         if estimate is None:
             values = np.zeros((len(TERMS), 1))
         else:

@@ -17,9 +17,8 @@ import ipywidgets as w
 
 from ei_widgets.common.units import format_bytes, format_count, format_ms, format_percent
 from ei_widgets.device.catalog import Catalog
-from ei_widgets.device.estimate import estimate
+from ei_widgets.device.judgement import Judgements
 from ei_widgets.device.runs import short_message
-from ei_widgets.errors import EIError
 from ei_widgets.models.discovery import ModelEntry
 from ei_widgets.notebook.views.common import Raw, error_html, esc, modelled_badge, note, table
 from ei_widgets.profiling.result import OpTypeTotal, Profile, op_label
@@ -286,8 +285,14 @@ class InspectorPanel(w.VBox):
         )
         self.show(None)
 
-    def show(self, profile: Profile | None, batch_size: int = 1, error: str | None = None) -> None:
-        """Inspect ``profile`` (None: an empty inspector, with ``error`` if profiling failed)."""
+    def show(
+        self,
+        profile: Profile | None,
+        judgements: Judgements | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Inspect ``profile`` with the core's judgement of it on every size (None: an empty
+        inspector, with ``error`` if profiling failed)."""
         self.profile = profile
         if profile is None:
             self.title.value = (
@@ -364,24 +369,24 @@ class InspectorPanel(w.VBox):
             if unknown
             else note("Every op has a cost model.")
         ) + (f'<ul style="font-size:12px;margin:2px 0">{warnings}</ul>' if warnings else "")
-        self.show_fits(batch_size)
+        self.show_fits(judgements)
 
-    def show_fits(self, batch_size: int) -> None:
-        """Per accelerator: memory needed and whether it fits, at fp32 and fp16, and latency."""
-        profile = self.profile
-        if profile is None:
+    def show_fits(self, judgements: Judgements | None) -> None:
+        """Per accelerator: memory needed and whether it fits, at fp32 and fp16, and latency, as
+        the core judged them (on the kernel's notebook instance, at the run's batch)."""
+        if judgements is None:
+            self.fits.value = ""
             return
-        cat = self._catalog()
         rows = []
+        by_name = judgements.by_accelerator
+        cat = self._catalog()
         for acc in sorted(cat.accelerators.values(), key=lambda a: (a.family, a.f32_tflops)):
             row: list[str | Raw] = [acc.name, format_bytes(acc.memory_bytes)]
             for precision in ("fp32", "fp16"):
-                try:
-                    est = estimate(
-                        profile, acc, batch_size=batch_size, precision=precision, catalog=cat
-                    )
-                except EIError as error:
-                    row += [Raw(error_html(str(error))), ""]
+                judged = by_name[acc.name][precision]
+                est = judged.estimate
+                if est is None:
+                    row += [Raw(error_html(judged.reason or "could not be judged")), ""]
                     continue
                 mark = (
                     '<span style="color:#25632a">fits</span>'
@@ -393,9 +398,11 @@ class InspectorPanel(w.VBox):
                     format_ms(est.latency_s),
                 ]
             rows.append(row)
+        accuracy = judgements.accuracy
         self.fits.value = (
-            f"<b>Fit on each accelerator at batch {batch_size}</b>"
-            f" {modelled_badge(cat.latency_accuracy)}"
+            f"<b>Fit on each accelerator at batch {judgements.batch_size}, on"
+            f" {esc(judgements.instance)}</b> {modelled_badge(accuracy.text)}"
+            + note(f"How far to trust these latencies: {accuracy.reason}.")
             + table(
                 ["accelerator", "memory", "fp32", "fp32 latency", "fp16", "fp16 latency"],
                 rows,

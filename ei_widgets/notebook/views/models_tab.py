@@ -20,6 +20,7 @@ from ei_widgets.notebook.views.models import (
     ProfileCache,
     ProfileResult,
 )
+from ei_widgets.notebook.views.tab import Board, Chosen, DashboardTab, TabSpec
 from ei_widgets.profiling.profiler import profile
 from ei_widgets.profiling.result import Profile
 
@@ -28,7 +29,7 @@ def _profile_at_batch_1(obj: object, variable: str) -> Profile:
     return profile(obj, batch_size=1, name=variable)
 
 
-class ModelsTab(w.VBox):
+class ModelsTab(w.VBox, DashboardTab):
     """The Models list (``models``), its Refresh button and the Inspector (``inspector``)."""
 
     def __init__(
@@ -80,7 +81,7 @@ class ModelsTab(w.VBox):
         """The profile of what ``variable`` holds now, made in this thread if need be."""
         return self.profiles.now(variable, self._namespace[variable])
 
-    def follow(self, current: tuple[str, Any] | None) -> None:
+    def select_kernel_model(self, current: tuple[str, Any] | None) -> None:
         """Choose the kernel state's model (``current``) when it is listed; else the first
         model, when none is chosen."""
         choice = self.models.choice
@@ -90,3 +91,23 @@ class ModelsTab(w.VBox):
                 choice.value = current[0]
         elif choice.value is None and len(options) >= 1 and options[0] is not None:
             choice.value = options[0]
+
+    def show_model(self, chosen: Chosen) -> None:
+        """Inspect the chosen model with the core's judgement of it on every size."""
+        self.inspector.show(chosen.profile, chosen.judgements, error=chosen.error)
+
+    def close_tab(self) -> None:
+        self.profiles.close()
+
+
+def _make(board: Board) -> ModelsTab:
+    return ModelsTab(
+        board.namespace,
+        board.catalog,
+        on_choose=board.choose,
+        on_profiled=board.profile_done,
+        on_refresh=board.refresh_models,
+    )
+
+
+TAB = TabSpec("Models", _make)

@@ -16,22 +16,23 @@ from typing import Any, NamedTuple
 import ipywidgets as w
 
 from ei_widgets.device import metrics
-from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.accelerator import AcceleratorState, Change
 from ei_widgets.device.catalog import Catalog, default_catalog
-from ei_widgets.device.estimate import Estimate, estimate
+from ei_widgets.device.judgement import Judgements
 from ei_widgets.device.pacing import Pacing
 from ei_widgets.device.runs import Progress, Run, RunError, RunState
 from ei_widgets.device.sessions import session
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.gauges import SERIES_SECONDS, GaugesPanel
 from ei_widgets.notebook.views.run import RunPanel
+from ei_widgets.notebook.views.tab import Board, Chosen, DashboardTab, TabSpec
 from ei_widgets.profiling.result import Profile
 
 CHART_PERIOD_S = 1.0
 """While a run goes on, the time charts (whole simulated seconds) are redrawn at most this often
 (wall seconds), so drawing costs the run little; the progress still moves 5 times a second."""
 
-Chosen = Callable[[], tuple[object, Profile | None]]
+ChosenModel = Callable[[], tuple[object, Profile | None]]
 """The chosen model and its profile; raises RunError when no model is chosen."""
 
 
@@ -42,7 +43,7 @@ class Look(NamedTuple):
     progress: Progress | None
 
 
-class RunTab(w.VBox):
+class RunTab(w.VBox, DashboardTab):
     """The run panel (``panel``) over the gauges (``gauges``), on the kernel's state and stream.
 
     ``catalog``: the dashboard's fixed catalog (None: the kernel's default, read when needed).
@@ -50,7 +51,7 @@ class RunTab(w.VBox):
 
     def __init__(
         self,
-        chosen: Chosen,
+        chosen: ChosenModel,
         on_batch: Callable[[int], None],
         *,
         state: AcceleratorState,
@@ -62,6 +63,7 @@ class RunTab(w.VBox):
         self._stream = stream
         self._catalog = catalog
         self._last_key: tuple[Any, ...] | None = None
+        self._judgements: Judgements | None = None  # the dashboard's, of the chosen model
         self._run_origin: int | None = None  # first stream second of the current run
         self._last_clock: Pacing | None = None
         self._charts_drawn_at = -CHART_PERIOD_S  # monotonic time the time charts were last sent
@@ -78,25 +80,30 @@ class RunTab(w.VBox):
         self.gauges.show_charts()
         self._last_key = None
 
-    def show_breakdown(self, profile: Profile | None) -> None:
-        """The modelled call of ``profile`` on what is attached, at the run's batch."""
-        self.gauges.set_breakdown(self._estimate(profile))
+    def show_model(self, chosen: Chosen) -> None:
+        self._judgements = chosen.judgements
+        self.show_breakdown()
 
-    def _estimate(self, profile: Profile | None) -> Estimate | None:
+    def follow(self, change: Change) -> None:
+        self.invalidate()  # the gauges name what is attached: redraw them
+        self.show_breakdown()
+
+    def opened(self) -> None:
+        self.show_charts()
+
+    def figures(self) -> tuple[w.Widget, ...]:
+        return tuple(self.gauges.figures)
+
+    def show_breakdown(self) -> None:
+        """The modelled call of the chosen model on what is attached, at the run's batch, from
+        the dashboard's one judgement of it."""
+        judgements = self._judgements
         att = self._state.attachment
-        if att is None or profile is None:
-            return None
-        try:
-            return estimate(
-                profile,
-                att.accelerator,
-                batch_size=int(self.panel.batch.value),
-                precision=att.precision,
-                instance=self._state.instance,
-                catalog=self._catalog or default_catalog(),
-            )
-        except EIError:
-            return None
+        judged = None
+        if judgements is not None and att is not None:
+            judged = judgements.by_accelerator.get(att.name, {}).get(att.precision)
+        accuracy = judgements.accuracy.text if judgements is not None else None
+        self.gauges.set_breakdown(judged.estimate if judged else None, accuracy)
 
     def _make_run(self, **options: Any) -> Run:
         """Build the run the panel asked for, on the chosen model."""
@@ -187,3 +194,16 @@ class RunTab(w.VBox):
             return (self._catalog or default_catalog()).accelerator(name).memory_bytes
         except EIError:
             return None
+
+
+def _make(board: Board) -> RunTab:
+    return RunTab(
+        board.chosen_model,
+        board.batch_changed,
+        state=board.state,
+        stream=board.stream,
+        catalog=board.fixed_catalog,
+    )
+
+
+TAB = TabSpec("Run", _make)

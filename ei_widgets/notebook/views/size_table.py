@@ -14,11 +14,9 @@ import ipywidgets as w
 
 from ei_widgets.common.money import format_money
 from ei_widgets.common.units import format_bytes, format_ms
-from ei_widgets.device.catalog import Accelerator, Catalog
-from ei_widgets.device.estimate import does_not_fit, estimate
-from ei_widgets.errors import EIError
+from ei_widgets.device.catalog import Accelerator
+from ei_widgets.device.judgement import Judgement
 from ei_widgets.notebook.views.common import esc, modelled_badge
-from ei_widgets.profiling.result import Profile
 
 NONE = "none"
 _COLUMNS = "170px 70px 70px 70px 70px 1fr"
@@ -34,38 +32,23 @@ class Fit:
     html: str
 
 
-def fit_of(
-    profile: Profile | None,
-    acc: Accelerator,
-    *,
-    batch_size: int,
-    precision: str,
-    instance: str,
-    catalog: Catalog,
-) -> Fit:
-    """Fit and modelled latency of ``profile`` on ``acc`` (every size fits when no model)."""
-    if profile is None:
+def fit_of(judgement: Judgement | None) -> Fit:
+    """A size's fit and modelled latency in words (every size fits when no model is chosen)."""
+    if judgement is None:
         return _fit(True, None, "choose a model to see whether it fits", _GREY)
-    try:
-        est = estimate(
-            profile,
-            acc,
-            batch_size=batch_size,
-            precision=precision,
-            instance=instance,
-            catalog=catalog,
-        )
-    except EIError as error:
-        return _fit(False, str(error), esc(str(error)), _BAD)
+    est = judgement.estimate
+    if est is None:
+        reason = judgement.reason or "could not be judged"
+        return _fit(False, reason, esc(reason), _BAD)
     if not est.fits:
         text = (
             f"does not fit: needs {format_bytes(est.memory_needed_bytes)}, has "
-            f"{format_bytes(acc.memory_bytes)}"
+            f"{format_bytes(est.memory_available_bytes)}"
         )
-        return _fit(False, str(does_not_fit(profile, est, catalog=catalog)), text, _BAD)
+        return _fit(False, judgement.reason, text, _BAD)
     text = (
         f"fits ({format_bytes(est.memory_needed_bytes)} needed);"
-        f" {format_ms(est.latency_s)} per call at batch {batch_size},"
+        f" {format_ms(est.latency_s)} per call at batch {judgement.batch_size},"
         f" {est.bound}-bound"
     )
     return _fit(True, None, text, _GOOD)
@@ -91,16 +74,15 @@ class SizeTable(w.GridBox):
     ) -> None:
         self.buttons: dict[str, w.Button] = {}
         self.fit_cells: dict[str, w.HTML] = {}
+        self.header = _cell("", align="left")
+        self.set_accuracy(accuracy)
         cells: list[w.Widget] = [
             _cell("<b>accelerator</b>", align="left"),
             _cell("<b>F32 TFLOPS</b>"),
             _cell("<b>F16 TFLOPS</b>"),
             _cell("<b>memory</b>"),
             _cell("<b>$/h</b>"),
-            _cell(
-                f"<b>fit and latency for the chosen model</b> {modelled_badge(accuracy)}",
-                align="left",
-            ),
+            self.header,
         ]
         cells.append(self._button(NONE, "None (CPU only)", select))
         self.fit_cells[NONE] = _cell("runs on the notebook instance's CPUs", align="left")
@@ -127,6 +109,12 @@ class SizeTable(w.GridBox):
         button.on_click(lambda _b: select(key))
         self.buttons[key] = button
         return button
+
+    def set_accuracy(self, accuracy: str) -> None:
+        """State how far the chosen model's modelled latencies can be trusted."""
+        html = f"<b>fit and latency for the chosen model</b> {modelled_badge(accuracy)}"
+        if self.header.value != html:
+            self.header.value = html
 
     def show_fit(self, name: str, fit: Fit) -> None:
         """Draw a size's fit line (no message when it is the same)."""

@@ -18,10 +18,11 @@ from ei_widgets.common.money import money_or_dash
 from ei_widgets.device.recommendation import (
     OPTION_ALIGN,
     OPTION_COLUMNS,
+    Recommendation,
+    Row,
     option_cells,
     searched_text,
 )
-from ei_widgets.device.sizing import Recommendation, Row
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.charts import clear_marks, figure, line, scatter
 from ei_widgets.notebook.views.common import (
@@ -33,6 +34,8 @@ from ei_widgets.notebook.views.common import (
     note,
     table,
 )
+from ei_widgets.notebook.views.tab import Chosen, DashboardTab, TabSpec
+from ei_widgets.profiling.result import Profile
 from ei_widgets.reports.plain_text import SIZING_RPS, SIZING_TARGET_MS
 
 TABLE_ROWS = 15
@@ -62,12 +65,13 @@ def _agreement(row: Row) -> str:
     return row.fp16_agreement or NOT_MEASURED
 
 
-class SizingPanel(w.VBox):
+class SizingPanel(w.VBox, DashboardTab):
     """Latency target and request rate in; the recommender's table and scatter out."""
 
     def __init__(self, recommend: Recommend) -> None:
         self._recommend = recommend
         self.recommendation: Recommendation | None = None
+        self._sized: Profile | None = None  # the profile the table answers for
         self.target = bounded(w.BoundedFloatText, SIZING_TARGET_MS, 0.01, 1e6, "Target ms", "180px")
         self.rate = bounded(
             w.BoundedFloatText,
@@ -254,3 +258,25 @@ class SizingPanel(w.VBox):
             mark.x = np.array([float(r.price_per_hour) for r in rows], dtype=float)
             mark.y = np.array([r.latency_ms for r in rows], dtype=float)
             mark.names = [f"{r.label}, batch {r.batch_size}, {r.precision}" for r in rows]
+
+    def show_model(self, chosen: Chosen) -> None:
+        """A new model is sized at once (every batch size is weighed, so a batch change needs no
+        new answer)."""
+        if chosen.profile is self._sized and chosen.profile is not None:
+            return
+        self._sized = chosen.profile
+        if chosen.variable is None:
+            self.clear("Choose a model, then press Recommend.")
+        elif chosen.profile is None:
+            self.clear("This model could not be profiled, so it cannot be sized.")
+        else:
+            self.update()
+
+    def opened(self) -> None:
+        self.show_chart()
+
+    def figures(self) -> tuple[w.Widget, ...]:
+        return (self.figure,)
+
+
+TAB = TabSpec("Sizing", lambda board: SizingPanel(board.recommend))
