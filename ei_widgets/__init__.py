@@ -1,8 +1,10 @@
 """ei_widgets: simulated Elastic Inference accelerators for Jupyter.
 
 Inspect the model in your kernel, attach a simulated fraction of a GPU, run real inference with
-simulated timing, and watch what it costs. The core API is imported here; the widgets load only
-when a dashboard is first shown, and onnxruntime when a first session is made.
+simulated timing, and watch what it costs. The public API is imported here, from the
+packages that hold each concept (``models``, ``profiling``, ``device``, ``billing``; see
+docs/architecture.md); the widgets load only when a dashboard is first shown, and onnxruntime
+when a first session is made.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from ei_widgets.billing.meters import meter
 from ei_widgets.billing.usage import usage
 from ei_widgets.device.accelerator import attach, current, detach, set_instance
 from ei_widgets.device.catalog import default_catalog
+from ei_widgets.device.fp16 import fp16_check
 from ei_widgets.device.sessions import session
 from ei_widgets.device.sizing import recommend
 from ei_widgets.errors import EIError
@@ -38,6 +41,7 @@ __all__ = [
     "demo_models",
     "detach",
     "find_models",
+    "fp16_check",
     "load_ipython_extension",
     "meter",
     "profile",

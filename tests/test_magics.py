@@ -123,12 +123,11 @@ def test_inspect_status_and_recommend_display_rich_html(shell: Any) -> None:
 
 
 def test_recommend_uses_the_dashboard_defaults(shell: Any) -> None:
+    from ei_widgets.device.sizing import recommend
     from ei_widgets.reports import plain_text
 
     text = run(shell, "%ei_recommend squeeze")
-    same = plain_text.recommendation_text(
-        plain_text.recommend_here(shell.user_ns["squeeze"]),
-    )
+    same = plain_text.recommendation_text(recommend(shell.user_ns["squeeze"]))
     assert text.strip() == same.strip()
     assert "meets 50 ms at 10 req/s" in text
 

@@ -39,7 +39,13 @@ def conv_profile(param_bytes: int = 40_000_000, conv_flops: int = 300_000_000) -
 
 @pytest.fixture(scope="module")
 def rec() -> Recommendation:
-    return recommend(conv_profile(), latency_target_ms=50, requests_per_second=100, catalog=CAT)
+    return recommend(
+        conv_profile(),
+        latency_target_ms=50,
+        requests_per_second=100,
+        instance="all",
+        catalog=CAT,
+    )
 
 
 def test_every_option_is_evaluated(rec: Recommendation) -> None:
@@ -109,7 +115,7 @@ def test_to_rows(rec: Recommendation) -> None:
 def test_nothing_meets_an_impossible_target() -> None:
     rec = recommend(conv_profile(), latency_target_ms=0.001, catalog=CAT)
     assert rec.pick is None
-    assert rec.reason.startswith("No option meets 0.001 ms; the fastest that fits is")
+    assert rec.reason.startswith("No option meets 0.001 ms at 10 req/s; the fastest that fits is")
 
 
 def test_model_too_big_for_small_accelerators() -> None:
@@ -121,7 +127,14 @@ def test_model_too_big_for_small_accelerators() -> None:
 
 
 def test_without_target_the_pick_is_cheapest_per_inference() -> None:
-    rec = recommend(conv_profile(), batch_sizes=[1, 8], precisions=["fp16"], catalog=CAT)
+    rec = recommend(
+        conv_profile(),
+        latency_target_ms=None,
+        requests_per_second=None,
+        batch_sizes=[1, 8],
+        precisions=["fp16"],
+        catalog=CAT,
+    )
     assert rec.pick is not None
     best = min(r.cost_per_million for r in rec if r.cost_per_million is not None)
     assert rec.pick.cost_per_million == best
@@ -203,3 +216,16 @@ def test_the_models_validated_error_is_stated_and_close_calls_are_flagged() -> N
     unvalidated = recommend(conv_profile(), latency_target_ms=50, catalog=bare)
     assert unvalidated.accuracy.startswith("modelled; not validated")
     assert not unvalidated.too_close
+
+
+def test_one_question_one_answer_everywhere() -> None:
+    # recommend() with no arguments asks what the Sizing tab, %ei_recommend and the CLI ask:
+    # a 50 ms target at 10 req/s, batch 1 to 32, fp32 and fp16, EI on the kernel's instance
+    rec = recommend(conv_profile(), catalog=CAT)
+    assert (rec.latency_target_ms, rec.requests_per_second) == (50.0, 10.0)
+    assert {r.batch_size for r in rec.rows} == {1, 2, 4, 8, 16, 32}
+    assert {r.instance for r in rec.rows if r.kind == "accelerator"} == {"ml.t3.medium"}
+    assert "50 ms at 10 req/s" in rec.reason
+    every = recommend(conv_profile(), instance="all", catalog=CAT)
+    hosts = {r.instance for r in every.rows if r.kind == "accelerator"}
+    assert hosts == {i.name for i in CAT.notebook_instances()}

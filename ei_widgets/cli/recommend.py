@@ -6,15 +6,41 @@ from __future__ import annotations
 import argparse
 
 from ei_widgets.cli.base import Command, fp16_with_progress, model_path, print_json
-from ei_widgets.device.sizing import recommend
+from ei_widgets.device.sizing import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_LATENCY_TARGET_MS,
+    DEFAULT_REQUESTS_PER_SECOND,
+    recommend,
+)
 from ei_widgets.reports import plain_text
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model")
-    parser.add_argument("--latency-ms", type=float, required=True)
-    parser.add_argument("--rps", type=float, default=1.0, help="requests per second to serve")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes to consider")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=DEFAULT_LATENCY_TARGET_MS,
+        help=f"latency target per request (default {DEFAULT_LATENCY_TARGET_MS:g})",
+    )
+    parser.add_argument(
+        "--rps",
+        type=float,
+        default=DEFAULT_REQUESTS_PER_SECOND,
+        help=f"requests per second to serve (default {DEFAULT_REQUESTS_PER_SECOND:g}; 0: any)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_BATCH_SIZES),
+        help="batch sizes to consider (default 1 2 4 8 16 32)",
+    )
+    parser.add_argument(
+        "--instance",
+        default=None,
+        help="notebook instance EI is attached to (default ml.t3.medium)",
+    )
     parser.add_argument(
         "--precision", nargs="+", default=["fp32", "fp16"], choices=["fp32", "fp16"]
     )
@@ -34,6 +60,7 @@ def run(args: argparse.Namespace) -> None:
         requests_per_second=args.rps,
         batch_sizes=args.batch,
         precisions=args.precision,
+        instance=args.instance,
         fp16=check,
     )
     if args.json:

@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from ei_widgets.device import accelerator
 from ei_widgets.device.accuracy import model_accuracy
 from ei_widgets.device.catalog import NOT_VALIDATED, Catalog, Instance, default_catalog
 from ei_widgets.device.estimate import (
@@ -66,6 +67,16 @@ from ei_widgets.profiling.profiler import profile
 from ei_widgets.profiling.result import Profile
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+"""The batch sizes weighed unless others are asked for."""
+
+DEFAULT_LATENCY_TARGET_MS = 50.0
+"""The latency target of every sizing question unless another is asked (None: no target)."""
+
+DEFAULT_REQUESTS_PER_SECOND = 10.0
+"""The request rate of every sizing question unless another is asked (None or 0: any rate)."""
+
+EVERY_INSTANCE = "all"
+"""``instance=EVERY_INSTANCE`` weighs EI on every notebook instance, not only the kernel's."""
 
 BASIS = {
     "accelerator": "modelled: network-attached EI accelerator",
@@ -102,8 +113,8 @@ def _condition(target: float | None, rps: float | None) -> str:
 def recommend(
     model_or_profile: Any,
     *,
-    latency_target_ms: float | None = None,
-    requests_per_second: float | None = None,
+    latency_target_ms: float | None = DEFAULT_LATENCY_TARGET_MS,
+    requests_per_second: float | None = DEFAULT_REQUESTS_PER_SECOND,
     batch_sizes: Iterable[int] = DEFAULT_BATCH_SIZES,
     precisions: Iterable[str] = PRECISIONS,
     instance: str | None = None,
@@ -114,14 +125,18 @@ def recommend(
 ) -> Recommendation:
     """Evaluate every option and return the sorted table with its pick and a one-line reason.
 
-    ``instance`` restricts the notebook instances to that one (the accelerators still all run).
+    One question, one answer: the dashboard's Sizing tab, ``%ei_recommend`` and
+    ``ei-widgets recommend`` ask it with these same defaults (a 50 ms target at 10 requests per
+    second, batch sizes 1 to 32, fp32 and fp16), which the result states.
+    ``instance``: the notebook instance EI is attached to (default: the kernel's, as
+    ``ei_widgets.attach`` uses; ``"all"`` weighs every notebook instance).
     ``fp16``: an fp16 check of the model (``ei_widgets.device.fp16.fp16_check``) for the fp16 rows'
     agreement; default: the check already run on this model in this process, if any.
     ``loader_options`` go to the model's loader (``input_shape=`` for a PyTorch module).
     """
     cat = catalog or default_catalog()
     target = _positive_or_none(latency_target_ms, "latency_target_ms")
-    rps = _positive_or_none(requests_per_second, "requests_per_second")
+    rps = _positive_or_none(requests_per_second or None, "requests_per_second")
     batches = sorted({check_batch(b) for b in batch_sizes})
     if not batches:
         raise EIError("batch_sizes must name at least one batch size")
@@ -130,7 +145,11 @@ def recommend(
         raise EIError("precisions must name at least one of fp32, fp16")
     if concurrency is not None:
         require_positive_int(concurrency, "Concurrency", ProfileError)
-    notebooks = (cat.notebook_instance(instance),) if instance else cat.notebook_instances()
+    if instance == EVERY_INSTANCE:
+        notebooks = cat.notebook_instances()
+    else:
+        where = instance if instance is not None else accelerator.state().instance.name
+        notebooks = (cat.notebook_instance(where),)
     profile = _profile(model_or_profile, **loader_options)
 
     rows: list[Row] = []

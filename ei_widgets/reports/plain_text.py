@@ -7,14 +7,10 @@ notebook's HTML results, so a figure reads the same everywhere. The building blo
 
 from __future__ import annotations
 
-from typing import Any
-
 from ei_widgets.common.money import format_money, per_hour
 from ei_widgets.common.text import table
 from ei_widgets.common.units import format_bytes, format_count
-from ei_widgets.device import accelerator
 from ei_widgets.device.recommendation import Recommendation, searched_text
-from ei_widgets.device.sizing import recommend
 from ei_widgets.profiling.result import Profile, TensorInfo
 
 
@@ -108,34 +104,3 @@ def recommendation_text(result: Recommendation, limit: int = 10) -> str:
         text.append("Too close to call: options near the target are within the model's error.")
     text.append(f"Latencies are {result.accuracy}: see README, 'The latency model'.")
     return "\n".join(text)
-
-
-SIZING_TARGET_MS = 50.0
-"""The latency target the dashboard's Sizing tab and ``%ei_recommend`` start from."""
-
-SIZING_RPS = 10.0
-"""The request rate they start from (0 or None: any rate)."""
-
-
-def recommend_here(
-    subject: Any,
-    *,
-    latency_target_ms: float = SIZING_TARGET_MS,
-    requests_per_second: float | None = SIZING_RPS,
-    instance: str | None = None,
-    **loader_options: Any,
-) -> Any:
-    """The one sizing call of the notebook (the Sizing tab and ``%ei_recommend`` make it alike).
-
-    Every EI accelerator on the kernel's notebook instance, the whole-GPU and CPU-only instances,
-    at the recommender's default batch sizes and precisions. ``subject`` is a model or a profile;
-    ``instance`` defaults to the kernel's notebook instance.
-    """
-
-    return recommend(
-        subject,
-        latency_target_ms=latency_target_ms,
-        requests_per_second=requests_per_second or None,
-        instance=instance or accelerator.state().instance.name,
-        **loader_options,
-    )

@@ -7,6 +7,11 @@ from typing import Any
 
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from ei_widgets.device.sizing import (
+    DEFAULT_LATENCY_TARGET_MS,
+    DEFAULT_REQUESTS_PER_SECOND,
+    recommend,
+)
 from ei_widgets.notebook.magics.base import (
     INPUT_SHAPE_HELP,
     Magic,
@@ -16,7 +21,6 @@ from ei_widgets.notebook.magics.base import (
     show,
 )
 from ei_widgets.reports import plain_text
-from ei_widgets.reports.plain_text import SIZING_RPS, SIZING_TARGET_MS
 
 
 @magic_arguments()
@@ -24,20 +28,20 @@ from ei_widgets.reports.plain_text import SIZING_RPS, SIZING_TARGET_MS
 @argument(
     "--latency-ms",
     type=float,
-    default=SIZING_TARGET_MS,
-    help=f"latency target per request (default {SIZING_TARGET_MS:g}, as in the dashboard)",
+    default=DEFAULT_LATENCY_TARGET_MS,
+    help=f"latency target per request (default {DEFAULT_LATENCY_TARGET_MS:g}, as in the dashboard)",
 )
 @argument(
     "--rps",
     type=float,
-    default=SIZING_RPS,
-    help=f"requests per second to serve (default {SIZING_RPS:g}, as in the dashboard; 0: any)",
+    default=DEFAULT_REQUESTS_PER_SECOND,
+    help=f"requests per second (default {DEFAULT_REQUESTS_PER_SECOND:g}; 0: any rate)",
 )
 @argument("--input-shape", default=None, help=INPUT_SHAPE_HELP)
 def ei_recommend(shell: Any, line: str) -> None:
     """The cheapest accelerator or instance that meets a latency target."""
     args = parse_argstring(ei_recommend, line)
-    result = plain_text.recommend_here(
+    result = recommend(
         lookup(shell, args.variable),
         latency_target_ms=args.latency_ms,
         requests_per_second=args.rps,

@@ -53,6 +53,7 @@ from ei_widgets.device.fp16 import FP16Check
 from ei_widgets.device.judgement import Judgements, judge_all
 from ei_widgets.device.recommendation import Recommendation
 from ei_widgets.device.runs import RunError, RunState
+from ei_widgets.device.sizing import recommend as recommend_options
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.accelerator_tab import PickerPanel
 from ei_widgets.notebook.views.common import esc
@@ -64,7 +65,6 @@ from ei_widgets.notebook.views.sizing import SizingPanel
 from ei_widgets.notebook.views.tab import Chosen, DashboardTab
 from ei_widgets.notebook.views.tabs import TABS
 from ei_widgets.profiling.result import Profile
-from ei_widgets.reports.plain_text import recommend_here
 
 __all__ = ["REFRESH_HZ", "Dashboard", "dashboard"]
 
@@ -303,8 +303,8 @@ class Dashboard(w.VBox):
         """The notebook's one sizing call, as ``%ei_recommend`` makes it."""
         if self.profile is None:
             raise EIError("Choose a model that can be profiled first.")
-        result: Recommendation = recommend_here(
-            self.profile, instance=self.state.instance.name, **options
+        result: Recommendation = recommend_options(
+            self.profile, instance=self.state.instance.name, catalog=self.catalog(), **options
         )
         return result
 

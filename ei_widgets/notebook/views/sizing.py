@@ -1,7 +1,7 @@
 """Sizing: the recommender's table, and latency against $/h for every option it weighed.
 
 The table, the pick and its reason all come from the notebook's one sizing call
-(``report.recommend_here``, which ``%ei_recommend`` makes too, with the same defaults); this panel
+(``recommend()``, which ``%ei_recommend`` and the CLI ask with the same defaults); this panel
 draws them and says what was searched. The chart goes on the page when the tab is first opened
 (``show_chart``): a chart drawn in a hidden tab has no width.
 """
@@ -23,6 +23,7 @@ from ei_widgets.device.recommendation import (
     option_cells,
     searched_text,
 )
+from ei_widgets.device.sizing import DEFAULT_LATENCY_TARGET_MS, DEFAULT_REQUESTS_PER_SECOND
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.charts import clear_marks, figure, line, scatter
 from ei_widgets.notebook.views.common import (
@@ -36,7 +37,6 @@ from ei_widgets.notebook.views.common import (
 )
 from ei_widgets.notebook.views.tab import Chosen, DashboardTab, TabSpec
 from ei_widgets.profiling.result import Profile
-from ei_widgets.reports.plain_text import SIZING_RPS, SIZING_TARGET_MS
 
 TABLE_ROWS = 15
 NOT_MEASURED = (
@@ -72,10 +72,12 @@ class SizingPanel(w.VBox, DashboardTab):
         self._recommend = recommend
         self.recommendation: Recommendation | None = None
         self._sized: Profile | None = None  # the profile the table answers for
-        self.target = bounded(w.BoundedFloatText, SIZING_TARGET_MS, 0.01, 1e6, "Target ms", "180px")
+        self.target = bounded(
+            w.BoundedFloatText, DEFAULT_LATENCY_TARGET_MS, 0.01, 1e6, "Target ms", "180px"
+        )
         self.rate = bounded(
             w.BoundedFloatText,
-            SIZING_RPS,
+            DEFAULT_REQUESTS_PER_SECOND,
             0.0,
             1e9,
             "Req/s",
