@@ -115,6 +115,12 @@ class Free:
     low: float
     high: float
     prior: float
+    pinned_by: str = ""  # the fitted rows that inform it (docs/validation.md)
+
+    @property
+    def single_row(self) -> bool:
+        """Pinned by one row only: the fit tunes it to that row (said beside it)."""
+        return bool(self.pinned_by) and "," not in self.pinned_by and "-" not in self.pinned_by
 
     @property
     def name(self) -> str:
@@ -122,16 +128,16 @@ class Free:
 
 
 FREE: tuple[Free, ...] = (
-    Free(("kernel_launch_seconds",), 2e-6, 1e-4, 1e-5),
-    Free(("kernel_fill_seconds",), 1e-6, 1e-3, 2e-5),
-    Free(("tensor_efficiency", "T4", "fp32"), 0.15, 0.95, 0.5),
-    Free(("tensor_efficiency", "T4", "fp16"), 0.05, 0.95, 0.3),
-    Free(("tensor_efficiency", "V100", "fp32"), 0.15, 0.95, 0.7),
-    Free(("tensor_efficiency", "K80", "fp32"), 0.15, 0.95, 0.6),
-    Free(("tuned_efficiency", "T4", "fp16"), 0.1, 0.95, 0.6),
-    Free(("runtime_call_seconds", "keras"), 1e-4, 1e-1, 3e-2),
-    Free(("suppression_seconds_per_candidate",), 1e-8, 1e-5, 5e-7),
-    Free(("cpu_efficiency",), 0.1, 0.9, 0.4),
+    Free(("kernel_launch_seconds",), 2e-6, 1e-4, 1e-5, "A4, D5, G4 (whole GPUs at batch 1 and 8)"),
+    Free(("kernel_fill_seconds",), 1e-6, 1e-3, 2e-5, "A2-A5, C1, D2 (small kernels)"),
+    Free(("tensor_efficiency", "T4", "fp32"), 0.15, 0.95, 0.5, "D2, D3, D5"),
+    Free(("tensor_efficiency", "T4", "fp16"), 0.05, 0.95, 0.3, "D4"),
+    Free(("tensor_efficiency", "V100", "fp32"), 0.15, 0.95, 0.7, "A2, A3, G1-G4"),
+    Free(("tensor_efficiency", "K80", "fp32"), 0.15, 0.95, 0.6, "A5, G7"),
+    Free(("tuned_efficiency", "T4", "fp16"), 0.1, 0.95, 0.6, "D7"),
+    Free(("runtime_call_seconds", "keras"), 1e-4, 1e-1, 3e-2, "D1, D5 (one repository)"),
+    Free(("suppression_seconds_per_candidate",), 1e-8, 1e-5, 5e-7, "G1-G7 (one source)"),
+    Free(("cpu_efficiency",), 0.1, 0.9, 0.4, "A1, D1, G5, G6, P1"),
 )
 
 
@@ -497,6 +503,11 @@ def write_catalog(catalog: Catalog, s: Summary, n_published: int, today: str) ->
     for name, keys in fitted.items():
         const: Constant = catalog.constants[name]
         which = "" if keys == [""] else f" ({', '.join(keys)}; the other entries: assumption)"
+        single = [f for f in FREE if f.path[0] == name and f.single_row]
+        if single:
+            which += "; tuned to one row only: " + ", ".join(
+                f"{'.'.join(f.path[1:]) or name} ({f.pinned_by})" for f in single
+            )
         block = re.compile(rf"(\[constants\.{name}\]\n)value = .*\n((?:.*\n)*?)source = .*\n")
         text, n = block.subn(
             lambda mt, c=const, w=which: (
@@ -544,14 +555,15 @@ def write_catalog(catalog: Catalog, s: Summary, n_published: int, today: str) ->
 def doc_section(outcomes: Sequence[Outcome], s: Summary, fitted: Catalog) -> str:
     """What docs/validation.md shows between its markers: the summary, the constants, the rows."""
     values = current_values(fitted)
+    tuned = " (one row: tuned to it)"
     constants = "\n".join(
         f"| `{free.name}` | {values[free.path]:.4g} | {free.low:g} to {free.high:g} |"
-        f" {free.prior:g} |"
+        f" {free.prior:g} | {free.pinned_by}{tuned if free.single_row else ''} |"
         for free in FREE
     )
     return (
         f"{DOC_START}\n\n```\n{summary_text(s)}\n```\n\n"
-        "| fitted constant | value | bounds | prior |\n|---|---|---|---|\n"
+        "| fitted constant | value | bounds | prior | pinned by |\n|---|---|---|---|---|\n"
         f"{constants}\n\n{table(outcomes)}\n\n{DOC_END}"
     )
 

@@ -13,7 +13,9 @@ from ei_widgets.device.estimate import (
     does_not_fit,
     estimate,
     estimate_batches,
+    host_clock_factor,
     host_op_count,
+    kernel_fill_seconds,
     model_load_seconds,
     smallest_fitting,
     warmup_seconds,
@@ -93,11 +95,11 @@ def test_breakdown_adds_up_and_names_the_bounding_term() -> None:
 def test_compute_term_follows_the_roofline() -> None:
     # One big Conv: compute-bound on eia2.medium at fp32.
     # A tensor op's efficiency rises with its work: its ideal time at peak over the GPU's
-    # tensor_efficiency (eia2 is a slice of a T4), plus a fixed kernel_fill_seconds.
+    # tensor_efficiency (eia2 is a slice of a T4), plus the T4's fixed kernel fill.
     prof = make_profile([node("Conv", 10**10, 1000, 0)])
     est = estimate(prof, "ml.eia2.medium", catalog=CAT)
     eff = C("tensor_efficiency")["T4"]["fp32"]
-    assert est.compute_s == pytest.approx(1e10 / 1e12 / eff + C("kernel_fill_seconds"))
+    assert est.compute_s == pytest.approx(1e10 / 1e12 / eff + kernel_fill_seconds(CAT, "T4"))
     assert est.memory_s == 0
     assert est.bound == "compute"
     # One big Add: memory-bound.
@@ -161,8 +163,13 @@ def test_cpu_only_model() -> None:
     est = estimate(prof, "ml.t3.medium", catalog=CAT)
     assert est.kind == "cpu" and est.instance == "ml.t3.medium"
     flops = 2 * C("cpu_peak_gflops_per_vcpu")["t3"] * 1e9 * C("cpu_efficiency")
-    # Each tensor op: its FLOPs at cpu_efficiency of the vector peak plus a fixed kernel cost.
-    assert est.compute_s == pytest.approx(10 * (2e8 / flops + C("cpu_kernel_seconds")), rel=0.01)
+    # Each tensor op: its FLOPs at cpu_efficiency of the vector peak plus the runtime's fixed
+    # kernel cost (MXNet's MKL-DNN backend keeps weights and activations in its layout: none).
+    fixed = C("cpu_kernel_seconds")
+    assert est.runtime == "mxnet" and fixed["mxnet"] < fixed["pytorch"]
+    assert est.compute_s == pytest.approx(10 * (2e8 / flops + fixed["mxnet"]), rel=0.01)
+    torch_est = estimate(prof, "ml.t3.medium", runtime="pytorch", catalog=CAT)
+    assert torch_est.compute_s == pytest.approx(10 * (2e8 / flops + fixed["pytorch"]), rel=0.01)
     assert est.memory_available_bytes == 4 * 2**30
     # fp16 brings nothing on CPU.
     assert estimate(prof, "ml.t3.medium", precision="fp16", catalog=CAT).latency_s == (
@@ -325,3 +332,28 @@ def test_real_profile_of_a_tiny_model() -> None:
     assert est.fits
     # Network dominates a tiny model on a network-attached accelerator.
     assert est.bound == "network"
+
+
+def test_kernel_fill_scales_with_one_sms_achieved_rate() -> None:
+    # The fill is one thread block's time on one SM: the V100's constant, longer on a GPU whose
+    # SMs achieve less (the K80's), and the same for an EI slice as for its whole GPU.
+    v100 = kernel_fill_seconds(CAT, "V100")
+    assert v100 == C("kernel_fill_seconds")
+    per_sm, eff = C("gpu_sm_f32_gflops"), C("tensor_efficiency")
+    rate = {g: per_sm[g] * eff[g]["fp32"] for g in ("V100", "K80")}
+    assert kernel_fill_seconds(CAT, "K80") == pytest.approx(v100 * rate["V100"] / rate["K80"])
+    assert kernel_fill_seconds(CAT, "K80") > v100
+    assert kernel_fill_seconds(CAT, "Inferentia2") == v100  # not a GPU: no SM figure
+    prof = make_profile([node("Conv", 10**6, 1000, 0)])  # a tiny kernel: mostly fill
+    whole = estimate(prof, "ml.p3.2xlarge", catalog=CAT).compute_s
+    sliced = estimate(prof, "ml.eia1.medium", catalog=CAT).compute_s
+    assert whole - 1e6 / 15.7e12 / eff["V100"]["fp32"] == pytest.approx(v100)
+    assert sliced - 1e6 / 1e12 / eff["V100"]["fp32"] == pytest.approx(v100)
+
+
+def test_host_suppression_runs_at_the_cores_clock() -> None:
+    # Sequential work on the host: a 3.0 GHz core's per-candidate time, longer on slower cores.
+    clocks = C("cpu_clock_ghz")
+    assert host_clock_factor(CAT.instance("ml.c5.xlarge"), CAT) == pytest.approx(1.0)
+    p3 = host_clock_factor(CAT.instance("ml.p3.2xlarge"), CAT)
+    assert p3 == pytest.approx(3.0 / clocks["p3"]) and p3 > 1

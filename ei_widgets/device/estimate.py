@@ -10,9 +10,12 @@ published EI measurements by ``benchmarks/calibrate.py``)::
                 network bandwidth, at most single_flow_gbps, x network_efficiency; on a whole
                 GPU pcie_bytes_per_second)
     per device node n (ideal_n = flops_n / peak_P, the node's time at the device's peak):
-        tensor ops:  c_n = ideal_n / tensor_efficiency[gpu][P] + kernel_fill_seconds
+        tensor ops:  c_n = ideal_n / tensor_efficiency[gpu][P] + fill[gpu]
                      so efficiency rises with the work a kernel has relative to the device: a
-                     small batch-1 convolution cannot fill a GPU slice, a large one nearly can
+                     small batch-1 convolution cannot fill a GPU slice, a large one nearly can;
+                     fill[gpu] = kernel_fill_seconds (a V100's) x the V100's achieved rate of
+                     one SM / this GPU's (gpu_sm_f32_gflops x fp32 tensor_efficiency): a
+                     kernel's last partial wave is one thread block's time on one SM
         other ops:   c_n = flops_n / (peak_F32 x compute_efficiency_other)
         m_n = bytes_n / (memory bandwidth x memory_efficiency)
         t_n = max(c_n, m_n); compute sums the nodes where c_n wins, memory the others
@@ -24,7 +27,7 @@ published EI measurements by ``benchmarks/calibrate.py``)::
                 (TensorFlow 1.x: NonMaxSuppression)
               + suppression_seconds_per_candidate per candidate of each non-max suppression
                 (sequential work that no bigger device shortens; on the device too when it
-                runs there)
+                runs there; on a host, one core's work, scaled by 3.0 GHz / cpu_clock_ghz)
 
 What does not grow with the accelerator (the call's round trip, the payload, the runtime's
 per-call work, CPU-side ops and suppressions) is why a detector gains 1.58x per eia1 size where
@@ -47,10 +50,11 @@ network is what the caller sends (unchanged).
 
 **CPU only.** The whole graph runs on the instance's vCPUs, by op kind: tensor ops at each
 vCPU's vector peak (``cpu_peak_gflops_per_vcpu`` for its instance family: c5 and m5 have AVX-512,
-t2 only AVX2) x ``cpu_efficiency`` plus ``cpu_kernel_seconds`` each; memory-bound ops (concats,
-batch norms, activations) at ``host_bytes_per_second_per_vcpu`` on the threads the runtime uses
-(``cpu_threads_fraction``: PyTorch one per physical core); suppressions per candidate;
-``host_node_seconds`` per node, plus the runtime's per-call work; fp16 brings nothing there.
+t2 only AVX2) x ``cpu_efficiency`` plus the runtime's ``cpu_kernel_seconds`` each; memory-bound
+ops (concats, batch norms, activations) at ``host_bytes_per_second_per_vcpu`` on the threads
+the runtime uses (``cpu_threads_fraction``: PyTorch one per physical core); suppressions per
+candidate at one core's clock; ``host_node_seconds`` per node, plus the runtime's per-call work;
+fp16 brings nothing there.
 
 **Memory needed** = weights at the precision + peak activations at the batch + runtime overhead
 (``runtime_overhead_bytes`` + ``runtime_overhead_fraction`` of the first two).
@@ -143,6 +147,19 @@ def cpu_flops(instance: Instance, catalog: Catalog) -> float:
     except KeyError:
         raise UnknownNameError("instance family", instance.family, peaks) from None
     return instance.vcpus * peak * 1e9 * float(catalog.value("cpu_efficiency"))
+
+
+SEQUENTIAL_REFERENCE_GHZ = 3.0  # suppression_seconds_per_candidate is a core at this clock's
+
+
+def host_clock_factor(instance: Instance, catalog: Catalog) -> float:
+    """How much longer sequential work takes on one of ``instance``'s cores than on a 3.0 GHz
+    one (``cpu_clock_ghz`` of its family)."""
+    clocks: dict[str, float] = catalog.value("cpu_clock_ghz")
+    try:
+        return SEQUENTIAL_REFERENCE_GHZ / float(clocks[instance.family])
+    except KeyError:
+        raise UnknownNameError("instance family", instance.family, clocks) from None
 
 
 def device(
@@ -405,6 +422,24 @@ def _efficiency(catalog: Catalog, name: str, gpu: str | None, precision: str) ->
         raise UnknownNameError(f"GPU in {name}", str(gpu), table) from None
 
 
+FILL_REFERENCE_GPU = "V100"  # kernel_fill_seconds is this GPU's
+
+
+def kernel_fill_seconds(catalog: Catalog, gpu: str | None) -> float:
+    """A tensor kernel's fill on ``gpu``: ``kernel_fill_seconds`` (a V100's) scaled by how much
+    longer one thread block takes on one of ``gpu``'s SMs (``gpu_sm_f32_gflops`` at its
+    fp32 ``tensor_efficiency``). A GPU without an SM figure keeps the V100's."""
+    fill = float(catalog.value("kernel_fill_seconds"))
+    per_sm: dict[str, float] = catalog.value("gpu_sm_f32_gflops")
+    if gpu not in per_sm or gpu == FILL_REFERENCE_GPU:
+        return fill
+
+    def rate(name: str) -> float:
+        return float(per_sm[name]) * _efficiency(catalog, "tensor_efficiency", name, "fp32")
+
+    return fill * rate(FILL_REFERENCE_GPU) / rate(gpu)
+
+
 def estimate_batches(
     profile: Profile,
     target: str | Accelerator | Instance | Device,
@@ -440,30 +475,33 @@ def estimate_batches(
     host_node_s = float(c("host_node_seconds"))
     call_s = float(c("runtime_call_seconds")[runtime])
     per_candidate = float(c("suppression_seconds_per_candidate"))
+    # A suppression on the host is one core's sequential work: it runs at that core's clock.
+    host_per_candidate = per_candidate * host_clock_factor(dev.host, cat)
 
     if dev.kind == "cpu":
         # Every node on the instance's CPUs, one after another: tensor ops at cpu_efficiency of
-        # the vector peak plus a fixed cpu_kernel_seconds each (set-up, layout reorders, the
-        # threads' fork and join), other ops at the runtime's memory bandwidth on the threads it
-        # uses, suppressions at their per-candidate cost.
+        # the vector peak plus the runtime's fixed cpu_kernel_seconds each (set-up, layout
+        # reorders, the threads' fork and join), other ops at the runtime's memory bandwidth on
+        # the threads it uses, suppressions at their per-candidate cost (one core's clock).
         threads = float(c("cpu_threads_fraction").get(runtime, 1.0))
-        kernel_s = float(c("cpu_kernel_seconds"))
+        kernel_s = float(c("cpu_kernel_seconds")[runtime])
         comp = np.where(a.tensor, col * a.flops / dev.f32_flops + kernel_s, 0.0)
         comp = np.where(a.flops > 0, comp, 0.0)
         mem = (col * a.acts + a.params) / (dev.bytes_per_second * threads)
         mem = np.where(a.tensor, 0.0, mem)
         launch = np.full_like(scale, a.n_nodes * host_node_s)
-        host = call_s + scale * float(a.candidates.sum()) * per_candidate
+        host = call_s + scale * float(a.candidates.sum()) * host_per_candidate
     else:
         precision_used = "fp16" if fp16 else "fp32"
         eff_name = "tuned_efficiency" if tuned else "tensor_efficiency"
         eff_max = _efficiency(cat, eff_name, dev.gpu, precision_used)
+        fill_s = kernel_fill_seconds(cat, dev.gpu)
         device_nodes = ~a.on_host & ~a.fused if tuned else ~a.on_host
         tensor, flops = a.tensor[device_nodes], a.flops[device_nodes]
         ideal = col * flops / (dev.f16_flops if fp16 else dev.f32_flops)
         comp = np.where(
             tensor,
-            ideal / eff_max + float(c("kernel_fill_seconds")),
+            ideal / eff_max + fill_s,
             col * flops / (dev.f32_flops * float(c("compute_efficiency_other"))),
         )
         comp = np.where(flops > 0, comp, 0.0)
@@ -477,7 +515,7 @@ def estimate_batches(
         host = (
             call_s
             + np.maximum(scale * h_flops / host_flops, scale * h_total / host_bw)
-            + scale * float(a.candidates[on_host].sum()) * per_candidate
+            + scale * float(a.candidates[on_host].sum()) * host_per_candidate
             + a.n_host * (host_node_s + dev.call_seconds)
             + scale * float(a.acts[on_host].sum()) / dev.link_bytes_per_second
         )
