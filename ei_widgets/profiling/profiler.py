@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import nullcontext
 from itertools import chain
 from operator import attrgetter
 from typing import TYPE_CHECKING
@@ -37,8 +38,10 @@ import onnx
 from ei_widgets.errors import ModelLoadError
 from ei_widgets.models import dtypes
 from ei_widgets.models.loading import load_model
+from ei_widgets.models.onnx_kinds import ONNX_KINDS
 from ei_widgets.models.types import LoadedModel
 from ei_widgets.profiling import op_costs
+from ei_widgets.profiling.collector import collector_paused
 from ei_widgets.profiling.graph_order import Node, ordered
 from ei_widgets.profiling.input_binding import InputShapes, bind_inputs
 from ei_widgets.profiling.liveness import peak_activation_bytes
@@ -124,8 +127,16 @@ def profile(
     :class:`ProfileError` for shapes that cannot be profiled. Ops without a cost model are counted
     as 0 and listed in ``unknown_ops`` and ``warnings``.
     """
-    loaded = load_model(model, name, **loader_options)
-    return _Profiler(loaded, batch_size, input_shapes or {}).run()
+    # Reading the graph allocates a few objects per node, most of them alive to the end and
+    # none in a cycle: the cyclic collector would only walk them again and again, more often
+    # the larger the graph (see ``collector``). ONNX models are read with it paused; a
+    # framework's export (PyTorch, scikit-learn) may leave cycles, so it runs as the caller has
+    # it, and only the passes are paused.
+    reads_onnx = isinstance(model, LoadedModel) or any(k.matches(model) for k in ONNX_KINDS)
+    with collector_paused() if reads_onnx else nullcontext():
+        loaded = load_model(model, name, **loader_options)
+        with collector_paused():
+            return _Profiler(loaded, batch_size, input_shapes or {}).run()
 
 
 class _Profiler:
