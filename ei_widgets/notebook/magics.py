@@ -41,6 +41,10 @@ def _user_errors_as_usage_errors(method: Callable[..., Any]) -> Callable[..., An
     @functools.wraps(method)
     def wrapper(self: Magics, line: str) -> Any:
         try:
+            shlex.split(line)  # what the argument parser does: an unclosed quote is a usage error
+        except ValueError as error:
+            raise UsageError(f"ei_widgets: cannot read the arguments {line!r}: {error}") from None
+        try:
             return method(self, line)
         except EIError as error:
             raise UsageError(f"ei_widgets: {error}") from None
