@@ -214,14 +214,15 @@ def parse_measurements(
 
 
 def load_measurements(path: Path = MEASUREMENTS) -> list[Measurement]:
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # a spreadsheet's BOM
         return parse_measurements(csv.DictReader(f))
 
 
 def _model_path(spec: str) -> Path:
     where, _, name = spec.partition(":")
     folder = {"onnx": LIGHT, "calibration": MODELS}.get(where)
-    return folder / name if folder is not None and name else Path("/nonexistent") / spec
+    inside = name and not Path(name).is_absolute() and ".." not in Path(name).parts
+    return folder / name if folder is not None and inside else Path("/nonexistent") / spec
 
 
 @cache

@@ -51,9 +51,17 @@ class LedgerError(EIError):
     """The usage ledger cannot be used as asked."""
 
 
+MAX_INT64 = 2**63 - 1
+"""The largest size ONNX, numpy and SQLite can hold: a batch or dimension above it is refused."""
+
+
 def require_positive_int(value: object, what: str, error: type[EIError] = EIError) -> int:
-    """``value`` as an int when it is a positive integer (numpy's included, bool not); else
-    ``error`` saying so. The one check for batch sizes, concurrency, counts and dimensions."""
+    """``value`` as an int when it is a positive integer (numpy's included, bool not) no larger
+    than ``MAX_INT64``; else ``error`` saying so. The one check for batch sizes, concurrency,
+    counts and dimensions."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise error(f"{what} must be a positive integer, got {value!r}.")
-    return int(value)
+    number = int(value)
+    if number > MAX_INT64:
+        raise error(f"{what} must be at most 2**63 - 1 ({MAX_INT64:,}), got {number:.3e}.")
+    return number

@@ -22,6 +22,8 @@ from ei_widgets.errors import EIError, LedgerError
 
 __all__ = [
     "BUDGET_THRESHOLDS",
+    "MAX_BUDGET",
+    "MIN_BUDGET",
     "MONTH_REFRESH_S",
     "Budget",
     "BudgetEvent",
@@ -67,14 +69,26 @@ class BudgetEvent:
         return text
 
 
+MIN_BUDGET = Decimal("0.000001")  # one micro-dollar: the ledger's and the bill's resolution
+MAX_BUDGET = Decimal("1000000000")  # a billion dollars: beyond it, a typo, not a budget
+
+
 def parse_budget(dollars: Decimal | int | float | str, period: str, auto_detach: bool) -> Budget:
-    """A validated :class:`Budget` (``EIError`` for a non-positive amount or unknown period)."""
+    """A validated :class:`Budget` (``EIError`` for an amount outside
+    [``MIN_BUDGET``, ``MAX_BUDGET``], not finite, not a number, or an unknown period)."""
+    if isinstance(dollars, bool) or not isinstance(dollars, Decimal | int | float | str):
+        raise EIError(f"a budget must be an amount of dollars, not {type(dollars).__name__}")
     try:
-        amount = Decimal(str(dollars))
+        amount = Decimal(str(dollars).strip()[:100])
     except ArithmeticError:
-        amount = Decimal(-1)
-    if not amount.is_finite() or amount <= 0:
-        raise EIError(f"a budget must be a positive amount of dollars, not {dollars!r}")
+        amount = Decimal("NaN")
+    if not amount.is_finite() or not MIN_BUDGET <= amount <= MAX_BUDGET:
+        shown = str(dollars)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise EIError(
+            f"a budget must be a positive amount from ${MIN_BUDGET} to ${MAX_BUDGET:,} (one"
+            f" micro-dollar to a billion dollars), not {shown}"
+        )
     if period not in ("session", "month"):
         raise EIError(f"a budget period is 'session' or 'month', not {period!r}")
     return Budget(amount, period, bool(auto_detach))  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ integers, turned into ``Decimal`` dollars only when read.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import sqlite3
@@ -107,9 +108,13 @@ def _pid_alive(pid: int, start_marker: str | None) -> bool:
 
 def _close_dead(conn: sqlite3.Connection, mine: set[int], now: float) -> list[int]:
     """Close the open sessions (other than ``mine``) whose process is dead, at their last
-    heartbeat; returns their ids. Runs inside the caller's write transaction."""
+    heartbeat; returns their ids. Runs inside the caller's write transaction.
+
+    A row that cannot be read (a pid or heartbeat stored as text, say) is left as it is and
+    reported with one ``LedgerWarning``: one damaged row must not stop every later kernel."""
     host = socket.gethostname()
     closed: list[int] = []
+    damaged: list[str] = []
     rows = conn.execute(
         "SELECT id, host, pid, pid_start, heartbeat_at, heartbeat_period FROM sessions"
         " WHERE ended_at IS NULL"
@@ -117,10 +122,19 @@ def _close_dead(conn: sqlite3.Connection, mine: set[int], now: float) -> list[in
     for sid, s_host, pid, pid_start, heartbeat_at, period in rows:
         if sid in mine:
             continue
-        if s_host == host:
-            dead = not _pid_alive(int(pid), pid_start)
-        else:
-            dead = now - heartbeat_at > max(STALE_PERIODS * period, MIN_STALE_S)
+        try:
+            if s_host == host:
+                if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31:
+                    raise ValueError(f"pid {pid!r}")
+                marker = pid_start if pid_start is None else str(pid_start)
+                dead = not _pid_alive(pid, marker)
+            else:
+                if not all(_finite(v) for v in (heartbeat_at, period)):
+                    raise ValueError(f"heartbeat {heartbeat_at!r} every {period!r} s")
+                dead = now - heartbeat_at > max(STALE_PERIODS * period, MIN_STALE_S)
+        except (ValueError, TypeError, OverflowError) as exc:
+            damaged.append(f"session {sid!r} ({exc})")
+            continue
         if not dead:
             continue
         conn.execute(
@@ -134,7 +148,49 @@ def _close_dead(conn: sqlite3.Connection, mine: set[int], now: float) -> list[in
             (sid,),
         )
         closed.append(int(sid))
+    if damaged:
+        warnings.warn(
+            f"ei_widgets ledger: {len(damaged)} open session row(s) cannot be read and were left"
+            f" as they are: {'; '.join(damaged[:3])}.",
+            LedgerWarning,
+            stacklevel=4,
+        )
     return closed
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+MAX_TEXT = 1024
+"""Names stored in the ledger (notebook, kernel id, instance, accelerator) are cut to this."""
+
+
+def safe_text(value: str | None) -> str | None:
+    """``value`` as text SQLite can store: a name that is not valid UTF-8 (a notebook name in
+    Latin-1 arrives with surrogate escapes) keeps its undecodable bytes as ``\\xNN`` escapes,
+    and a very long one is cut to ``MAX_TEXT`` characters."""
+    if value is None:
+        return None
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape") if _escapes_only(text) else None
+        text = (
+            raw.decode("utf-8", "backslashreplace")
+            if raw is not None
+            else text.encode("utf-8", "backslashreplace").decode("utf-8")
+        )
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _escapes_only(text: str) -> bool:
+    try:
+        text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- rows ---------------------------------------------------------------------------------------
@@ -179,11 +235,31 @@ def _store_interval(
 
 
 def default_path() -> Path:
-    """``$EI_WIDGETS_LEDGER`` if set, else ``<jupyter data dir>/ei_widgets/usage.sqlite3``."""
+    """``$EI_WIDGETS_LEDGER`` if set, else ``<jupyter data dir>/ei_widgets/usage.sqlite3``.
+
+    ``LedgerError`` when the variable names a path that cannot be used (``~nosuchuser/...``)."""
     env = os.environ.get(ENV_VAR)
     if env:
-        return Path(env).expanduser()
+        return checked_path(env, f"${ENV_VAR}")
     return Path(jupyter_data_dir()) / "ei_widgets" / "usage.sqlite3"
+
+
+MAX_PATH_LENGTH = 4096
+
+
+def checked_path(value: object, what: str = "the ledger path") -> Path:
+    """A ledger path given by the user, or ``LedgerError`` saying what is wrong with it."""
+    if isinstance(value, bytes) or not isinstance(value, str | os.PathLike):
+        raise LedgerError(f"{what} must be a file path (str or Path), not {type(value).__name__}")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text.strip():
+        raise LedgerError(f"{what} is empty: give a ledger file path")
+    if len(text) > MAX_PATH_LENGTH or "\0" in text:
+        raise LedgerError(f"{what} is not a usable path ({len(text):,} characters: {text[:60]!r})")
+    try:
+        return Path(text).expanduser()
+    except RuntimeError as exc:  # "~nosuchuser/...": no such home directory
+        raise LedgerError(f"{what} {text[:200]!r} cannot be used: {exc}") from None
 
 
 class Ledger:
@@ -210,7 +286,9 @@ class Ledger:
         :func:`open_ledger`); this constructor only refuses it.
         """
         self.in_memory = path is not None and str(path) == ":memory:"
-        self.path: Path | None = None if self.in_memory else Path(path or default_path())
+        self.path: Path | None = None
+        if not self.in_memory:
+            self.path = checked_path(path) if path is not None else default_path()
         self.read_only = read_only and self.path is not None
         self._pid = os.getpid()  # a forked child must not use its parent's connection
         self._lock = threading.RLock()
@@ -273,12 +351,12 @@ class Ledger:
                 " rate_micro, started_at, heartbeat_period, heartbeat_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    kernel_id,
-                    notebook,
-                    socket.gethostname(),
+                    safe_text(kernel_id),
+                    safe_text(notebook),
+                    safe_text(socket.gethostname()),
                     pid,
                     _process_start(pid),
-                    instance,
+                    safe_text(instance),
                     rate_micro,
                     started_at,
                     heartbeat_period,
@@ -305,7 +383,15 @@ class Ledger:
             cur = conn.execute(
                 "INSERT INTO intervals (session_id, kind, name, precision, rate_micro, offset_us,"
                 " started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (session_id, kind, name, precision, rate_micro, offset_us, started_at),
+                (
+                    session_id,
+                    kind,
+                    safe_text(name),
+                    safe_text(precision),
+                    rate_micro,
+                    offset_us,
+                    started_at,
+                ),
             )
             return int(cur.lastrowid or 0)
 
@@ -491,17 +577,21 @@ def _read_buckets(
     for sid in exclude:
         where += " AND id != ?"
         args.append(sid)
-    with ledger._lock:
-        sessions = ledger._conn.execute(
-            f"SELECT id, kernel_id, notebook, started_at FROM sessions WHERE {where}", args
-        ).fetchall()
-        rows = ledger._conn.execute(
-            "SELECT session_id, kind, name, rate_micro, offset_us, duration_us, inferences,"
-            " errors FROM intervals"
-            f" WHERE session_id IN (SELECT id FROM sessions WHERE {where})"
-            " ORDER BY session_id, offset_us, id",
-            args,
-        ).fetchall()
+    try:
+        with ledger._lock:
+            sessions = ledger._conn.execute(
+                f"SELECT id, kernel_id, notebook, started_at FROM sessions WHERE {where}", args
+            ).fetchall()
+            rows = ledger._conn.execute(
+                "SELECT session_id, kind, name, rate_micro, offset_us, duration_us, inferences,"
+                " errors FROM intervals"
+                f" WHERE session_id IN (SELECT id FROM sessions WHERE {where})"
+                " ORDER BY session_id, offset_us, id",
+                args,
+            ).fetchall()
+    except (sqlite3.Error, OverflowError) as exc:  # a dropped table, a damaged file...
+        where_ = ledger.path if ledger.path is not None else ":memory:"
+        raise LedgerError(f"cannot read the ledger {where_}: {exc}") from None
     return history.group(sessions, rows, lo, hi, key_of, split_days)
 
 
@@ -514,10 +604,10 @@ def open_ledger(path: str | os.PathLike[str] | None = None, *, recover: bool = T
       through a regular file, a newer schema...): left as it is, and an in-memory ledger is
       returned, so metering goes on for this kernel.
     """
-    target = Path(path) if path is not None else default_path()
-    if str(path) == ":memory:":
+    if path is not None and str(path) == ":memory:":
         return Ledger(":memory:", recover=False)
     try:
+        target = checked_path(path) if path is not None else default_path()
         try:
             return Ledger(target, recover=recover)
         except Corrupt:

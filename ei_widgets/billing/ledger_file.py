@@ -12,6 +12,7 @@ import contextlib
 import os
 import random
 import sqlite3
+import stat
 import time
 import warnings
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Corrupt",
     "LedgerWarning",
+    "check_regular",
     "connect",
     "file_lock",
     "move_aside",
@@ -139,8 +141,12 @@ def connect(path: Path | None, *, read_only: bool = False) -> tuple[sqlite3.Conn
     """A connection to the ledger at ``path`` (None: a new one in memory), and whether the file
     has no schema yet (only when ``read_only``: a writable one gets its schema here).
 
-    Raises ``Corrupt`` for a damaged ledger of ours, ``LedgerError`` for anything else unusable.
+    Raises ``Corrupt`` for a damaged ledger of ours, ``LedgerError`` for anything else unusable
+    (a FIFO, a device or a directory at ``path`` is refused from a ``stat``, before it is opened:
+    opening a FIFO would block forever).
     """
+    if path is not None:
+        check_regular(path)
     if read_only and path is not None:
         return _connect_read(path)
     if path is not None:
@@ -163,19 +169,43 @@ def connect(path: Path | None, *, read_only: bool = False) -> tuple[sqlite3.Conn
     return conn, False
 
 
+def check_regular(path: Path) -> None:
+    """Refuse, from a ``stat``, anything at ``path`` that is not a regular file (a missing file
+    is fine: it is created, or read as empty). Also a path the system cannot even look up."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise LedgerError(f"cannot use the ledger {str(path)[:200]!r}: {exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        what = "a directory" if stat.S_ISDIR(info.st_mode) else "a pipe, socket or device"
+        raise LedgerError(
+            f"the ledger {str(path)!r} is {what}, not a regular file; point ${ENV_VAR} (or"
+            " --ledger) at a ledger file"
+        )
+
+
 def _connect_read(path: Path) -> tuple[sqlite3.Connection, bool]:
-    """A read-only connection (``mode=ro``); on a read-only mount, where SQLite cannot make the
-    WAL index beside the file, an immutable one (nothing can be writing there)."""
+    """A read-only connection that creates nothing beside the file.
+
+    Without a ``-wal`` file no kernel has the ledger open and everything is in the main file: it
+    is read as immutable, so SQLite makes no ``-wal``/``-shm`` files (and needs no write access
+    to the folder). With one, a kernel may be writing: it is read with ``mode=ro`` (its WAL
+    included), and only if SQLite cannot use the WAL index there (a read-only folder or mount)
+    as immutable, which reads what was checkpointed into the main file.
+    """
     uri = path.absolute().as_uri() + "?mode=ro"
     wal = path.with_name(path.name + "-wal")
-    for attempt in (uri, uri + "&immutable=1"):
+    attempts = (uri, uri + "&immutable=1") if wal.exists() else (uri + "&immutable=1",)
+    for attempt in attempts:
         conn = _sqlite(attempt, uri=True)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             return conn, check_schema(conn, path) == 0
         except sqlite3.OperationalError as exc:
             conn.close()
-            if "unable to open" not in str(exc) or wal.exists() or "immutable" in attempt:
+            if "immutable" in attempt:
                 raise LedgerError(f"cannot read the ledger {path}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             conn.close()

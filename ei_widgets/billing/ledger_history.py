@@ -7,12 +7,14 @@ throughout, rounded once per row (and then split, so a row's parts add up to its
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
+from ei_widgets.billing.ledger_file import LedgerWarning
 from ei_widgets.common.money import US_PER_S, dollars, split
 from ei_widgets.errors import LedgerError
 
@@ -170,6 +172,59 @@ def key_function(by: str) -> Callable[[Piece], str]:
     raise LedgerError(f"usage(by=...) must be 'day', 'accelerator' or 'notebook', not {by!r}")
 
 
+MAX_SPAN_US = 20 * 366 * 86_400 * US_PER_S
+"""The longest interval (or session offset) read from the ledger, twenty years: a larger one is a
+damaged row, clamped so one bad value cannot make the day split run for ever."""
+MIN_EPOCH_S = 0.0
+# The last start that keeps a clamped interval's end within 9999-12-31, the last date Python shows
+MAX_EPOCH_S = 253_402_300_799.0 - MAX_SPAN_US / US_PER_S
+_KINDS = ("instance", "accelerator")
+
+
+def _whole(value: object) -> int:
+    """A stored integer (an int, or a float or text holding a whole number), else ValueError."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 30:
+        return int(value)
+    raise ValueError(value)
+
+
+def _span(row: Sequence[Any], damaged: list[str]) -> tuple[int, Span] | None:
+    """One interval row as a span, or None (and a note in ``damaged``) when it cannot be read;
+    an absurdly long one is clamped to ``MAX_SPAN_US``."""
+    sid_, kind, name, rate, offset, duration, inferences, errors = row
+    try:
+        if kind not in _KINDS:
+            raise ValueError(f"kind {kind!r}")
+        sid, rate_, offset_ = _whole(sid_), _whole(rate), _whole(offset)
+        duration_ = _whole(duration)
+        work = (_whole(inferences or 0), _whole(errors or 0))
+        if rate_ < 0 or duration_ < 0 or offset_ < 0 or offset_ > MAX_SPAN_US:
+            raise ValueError(f"rate {rate!r}, offset {offset!r}, duration {duration!r}")
+    except (ValueError, TypeError) as exc:
+        damaged.append(f"interval of session {sid_!r} ({exc})")
+        return None
+    if duration_ > MAX_SPAN_US:
+        damaged.append(f"interval of session {sid} (duration {duration_} us, clamped)")
+        duration_ = MAX_SPAN_US
+    span = Span(str(kind), str(name), rate_, offset_, offset_ + duration_, *work)
+    return sid, span
+
+
+def _anchor(started_at: object) -> int | None:
+    """A session's wall-clock start in epoch microseconds, None when it is not a usable date."""
+    if isinstance(started_at, bool) or not isinstance(started_at, int | float):
+        return None
+    if not MIN_EPOCH_S <= started_at <= MAX_EPOCH_S:  # also NaN
+        return None
+    return round(float(started_at) * US_PER_S)
+
+
 def group(
     sessions: Sequence[Sequence[Any]],
     rows: Sequence[Sequence[Any]],
@@ -182,29 +237,28 @@ def group(
 
     ``sessions`` are (id, kernel_id, notebook, started_at) rows, ``rows`` interval rows (session
     id, kind, name, rate, offset, duration, inferences, errors) ordered by session and offset.
+    Damaged rows (text where a number belongs, an unknown kind, a start outside years 1970-9999)
+    are skipped, an absurdly long interval is clamped, and they are reported with one
+    ``LedgerWarning``.
     """
+    damaged: list[str] = []
     by_session: dict[int, list[Span]] = {}
-    for sid_, kind, name, rate, offset, duration, inferences, errors in rows:
-        by_session.setdefault(int(sid_), []).append(
-            Span(
-                str(kind),
-                str(name),
-                int(rate),
-                int(offset),
-                int(offset) + int(duration),
-                int(inferences),
-                int(errors),
-            )
-        )
+    for row in rows:
+        read = _span(row, damaged)
+        if read is not None:
+            by_session.setdefault(read[0], []).append(read[1])
     buckets: dict[str, Bucket] = {}
     for sid, kernel_id, notebook, started_at in sessions:
-        anchor = round(float(started_at) * US_PER_S)
+        anchor = _anchor(started_at)
+        if anchor is None or not isinstance(sid, int):
+            damaged.append(f"session {sid!r} (start {started_at!r})")
+            continue
         label = str(notebook or kernel_id or f"session {sid}")
-        spans = by_session.get(int(sid), [])
+        spans = by_session.get(sid, [])
         for piece in pieces(anchor, spans, label):
             for part in clip(piece, lo, hi, split_days):
                 b = buckets.setdefault(key_of(part), Bucket(sessions=set()))
-                b.sessions.add(int(sid))
+                b.sessions.add(sid)
                 dur = part.end_us - part.start_us
                 if part.instance_rate is not None:
                     b.instance_us += dur
@@ -221,7 +275,14 @@ def group(
                 continue
             point = Piece(end, end, None, None, span.name, label)
             b = buckets.setdefault(key_of(point), Bucket(sessions=set()))
-            b.sessions.add(int(sid))
+            b.sessions.add(sid)
             b.inferences += span.inferences
             b.errors += span.errors
+    if damaged:
+        warnings.warn(
+            f"ei_widgets ledger: {len(damaged)} damaged row(s) skipped or clamped while reading"
+            f" usage: {'; '.join(damaged[:3])}.",
+            LedgerWarning,
+            stacklevel=4,
+        )
     return buckets

@@ -8,7 +8,10 @@ at the next heartbeat after a back-off that doubles up to ``MAX_BACKOFF_S``. Onc
 takes writes again, everything is written and the session goes on as if nothing happened.
 
 Only a ledger that can never be written again (closed, or a read-only one) ends writing: the meter
-then goes on in memory. A forked child never writes its parent's session.
+then goes on in memory. A write that fails for any other reason (a value SQLite cannot store, an
+error nobody expected) can never succeed by waiting: it is dropped with the same one warning, and
+the writes after it go on, so no exception ever reaches the meter or jams the queue. A forked
+child never writes its parent's session.
 """
 
 from __future__ import annotations
@@ -43,6 +46,34 @@ def progress(seg: Segment, now: float, work: Work) -> IntervalProgress:
         inferences=done.inferences,
         errors=done.errors,
         simulated_s=done.simulated_s,
+    )
+
+
+def _kind(exc: BaseException) -> str:
+    """What a failed write calls for: ``"dead"`` (the ledger can never be written again),
+    ``"retry"`` (locked, disk full, I/O: it may work later) or ``"drop"`` (this write can never
+    succeed: a value SQLite refuses, or any error nobody expected)."""
+    if isinstance(exc, (sqlite3.ProgrammingError, LedgerError)):
+        return "dead"
+    if isinstance(
+        exc,
+        (
+            sqlite3.IntegrityError,
+            sqlite3.DataError,
+            sqlite3.InterfaceError,
+            sqlite3.NotSupportedError,
+        ),
+    ):
+        return "drop"
+    if isinstance(exc, (sqlite3.Error, OSError)):
+        return "retry"
+    return "drop"
+
+
+def _dropped(exc: BaseException) -> str:
+    return (
+        f"ei_widgets ledger write failed ({type(exc).__name__}: {exc}); that write was skipped,"
+        " metering goes on and later writes are still made."
     )
 
 
@@ -168,8 +199,11 @@ class LedgerWriter:
                 errors=work.errors,
                 simulated_s=work.simulated_s,
             )
-        except (sqlite3.Error, OSError, LedgerError) as exc:
-            self._failed(exc, now)
+        except Exception as exc:  # nothing the ledger does may stop the meter
+            if _kind(exc) == "drop":  # a heartbeat is not queued: the next one writes it all
+                self._warn(_dropped(exc))
+            else:
+                self._failed(exc, now)
             return
         self._succeeded()
         if not ok:
@@ -234,9 +268,12 @@ class LedgerWriter:
         while self._pending:
             try:
                 self._pending[0](self.ledger)
-            except (sqlite3.Error, OSError, LedgerError) as exc:
-                self._failed(exc, now)
-                return False
+            except Exception as exc:  # nothing the ledger does may stop the meter
+                if _kind(exc) != "drop":
+                    self._failed(exc, now)
+                    return False
+                # It would fail the same way at every retry and hold up every write after it.
+                self._warn(_dropped(exc))
             self._pending.popleft()
             self._succeeded()
         return True
@@ -247,7 +284,7 @@ class LedgerWriter:
             self._retry_at, self._backoff = None, 0.0
 
     def _failed(self, exc: BaseException, now: float) -> None:
-        if isinstance(exc, (sqlite3.ProgrammingError, LedgerError)):  # it will never work again
+        if _kind(exc) == "dead":  # it will never work again
             self._dead = True
             self._pending.clear()
             self.session_id = None

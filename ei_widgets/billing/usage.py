@@ -13,15 +13,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from ei_widgets.billing import meters
-from ei_widgets.billing.ledger import Ledger, default_path
+from ei_widgets.billing.ledger import Ledger, checked_path, default_path
+from ei_widgets.billing.ledger_file import check_regular
 from ei_widgets.billing.ledger_history import By, UsageRow
 from ei_widgets.common.html import BOX, NO_MATH, esc, pandas_module, table
 from ei_widgets.common.money import format_money, money_or_dash
 from ei_widgets.common.units import format_count, format_hours
+from ei_widgets.errors import LedgerError
 
 if TYPE_CHECKING:
     import pandas
@@ -42,15 +43,40 @@ class Usage(list[UsageRow]):
 
 def _ledger_for(path: str | os.PathLike[str] | None) -> tuple[Ledger, bool]:
     """The ledger to read, and whether the caller must close it: the running meter's when no
-    path is given, else the file at ``path`` (or the default), read-only."""
+    path is given, else the file at ``path`` (or the default), read-only. ``LedgerError`` for a
+    path that cannot be a ledger (empty, not a path, too long, a FIFO or device...)."""
     if path is None:
         running = meters.meter()  # looked up on the module, so tests can stand one in
         if running is not None and running.ledger is not None:
             return running.ledger, False
-    target = Path(path) if path is not None else default_path()
-    if not target.exists():  # nothing recorded yet: and nothing is created by looking
+    target = checked_path(path) if path is not None else default_path()
+    check_regular(target)  # a FIFO would block the open for ever
+    try:
+        exists = target.exists()
+    except (OSError, ValueError) as exc:
+        raise LedgerError(f"cannot read the ledger {str(target)[:200]!r}: {exc}") from None
+    if not exists:  # nothing recorded yet: and nothing is created by looking
         return Ledger(":memory:", recover=False), True
     return Ledger(target, recover=False, read_only=True), True
+
+
+def _bound(value: object, what: str) -> datetime | date | None:
+    """``since``/``until``: a date, a datetime, an ISO text (``"2026-12-01"``) or None."""
+    if value is None or isinstance(value, date):  # a datetime is a date too
+        return value
+    if isinstance(value, str):
+        try:
+            return (
+                datetime.fromisoformat(value.strip())
+                if "T" in value
+                else date.fromisoformat(value.strip())
+            )
+        except ValueError:
+            pass
+    raise LedgerError(
+        f"usage({what}=...) must be a date, a datetime or an ISO date like '2026-12-01', not"
+        f" {str(value)[:60]!r}"
+    )
 
 
 def usage(
@@ -63,6 +89,7 @@ def usage(
 
     Without ``path`` it reads the ledger of this kernel's running meter, else the default file.
     """
+    since, until = _bound(since, "since"), _bound(until, "until")
     ledger, owned = _ledger_for(path)
     try:
         return Usage(ledger.usage(since, until, by))

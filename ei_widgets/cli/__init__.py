@@ -11,8 +11,12 @@ May import the core and ``ei_widgets.reports``; never the notebook (no IPython, 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from ei_widgets.cli import bench, inspect, recommend, usage
 from ei_widgets.cli.base import Command
@@ -21,6 +25,7 @@ from ei_widgets.errors import EIError
 __all__ = ["COMMANDS", "EXIT_USER_ERROR", "main", "parser"]
 
 EXIT_USER_ERROR = 2
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EFBIG, errno.EBADF}
 
 COMMANDS: tuple[Command, ...] = (
     inspect.COMMAND,
@@ -45,12 +50,38 @@ def parser() -> argparse.ArgumentParser:
     return main_parser
 
 
+def _warning_line(message: Any, category: Any, *_: Any, **__: Any) -> None:
+    """A warning (a damaged ledger row skipped, say) as one line, not Python's two."""
+    print(f"ei-widgets: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; 0 on success, 2 (one line on stderr) on a user error."""
+    """Run the command line; 0 on success, 2 (one line on stderr) on a user error, 1 when the
+    output cannot be written."""
     args = parser().parse_args(argv)
+    shown, warnings.showwarning = warnings.showwarning, _warning_line
     try:
         args.run(args)
+        sys.stdout.flush()  # a full disk or closed pipe shows here, not at interpreter exit
     except EIError as error:
         print(f"ei-widgets: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as error:  # writing the output failed (/dev/full, a closed pipe)
+        if error.errno not in _OUTPUT_ERRNOS:
+            raise
+        _drop_stdout()
+        print(f"ei-widgets: cannot write the output: {error.strerror or error}", file=sys.stderr)
+        return 1
+    finally:
+        warnings.showwarning = shown
     return 0
+
+
+def _drop_stdout() -> None:
+    """Send what is left of stdout to /dev/null, so exiting does not fail on it again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -44,6 +45,11 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 GIB = 2**30
 PRICES_ENV = "EI_WIDGETS_PRICES"
+MAX_PRICE_PER_HOUR = Decimal(1_000_000)
+"""The highest price accepted, in dollars per hour (the dearest real instance costs about $100):
+anything above is a typo, and its micro-dollars must fit the ledger's 64-bit integers."""
+MAX_PRICES_FILE_BYTES = 1 << 20
+"""A price overrides file is a few lines; a larger one is refused before it is read."""
 
 
 @dataclass(frozen=True)
@@ -283,13 +289,28 @@ def _price(value: Any, where: str) -> Decimal:
         raise CatalogError(f"{where}: price must be a number, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise CatalogError(f"{where}: price must be finite, got {value!r}")
+    if (isinstance(value, int) and abs(value) > 10**18) or (
+        isinstance(value, str) and len(value) > 100
+    ):  # str() of an int of 4,300+ digits raises; neither can be a price
+        raise CatalogError(
+            f"{where}: price must be at most ${MAX_PRICE_PER_HOUR:,} per hour, got {_short(value)}"
+        )
     try:
         price = Decimal(str(value).strip())
     except InvalidOperation:
-        raise CatalogError(f"{where}: price must be a number, got {value!r}") from None
+        raise CatalogError(f"{where}: price must be a number, got {_short(value)}") from None
     if not price.is_finite() or price < 0:
-        raise CatalogError(f"{where}: price must be a finite number >= 0, got {value!r}")
+        raise CatalogError(f"{where}: price must be a finite number >= 0, got {_short(value)}")
+    if price > MAX_PRICE_PER_HOUR:
+        raise CatalogError(
+            f"{where}: price must be at most ${MAX_PRICE_PER_HOUR:,} per hour, got {_short(value)}"
+        )
     return price
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**40 else "a huge integer"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _derived(row: Mapping[str, Any], where: str, fields: set[str]) -> frozenset[str]:
@@ -553,6 +574,10 @@ def parse_price_overrides(
         raise CatalogError(f"{origin} (line {exc.lineno}): invalid JSON: {exc.msg}") from None
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{origin}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise CatalogError(f"{origin}: nested too deeply to be a prices file") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise CatalogError(f"{origin}: cannot be read as {fmt.upper()}: {exc}") from None
     return _validate_overrides(data, packaged_catalog(), origin, text)
 
 
@@ -605,11 +630,36 @@ _DEFAULT: Catalog | None = None
 
 
 def _read_override_file(path: str | os.PathLike[str]) -> PriceOverrides:
-    p = Path(path)
+    """Read a price overrides file: only a regular file of at most ``MAX_PRICES_FILE_BYTES``
+    (a FIFO or ``/dev/zero`` is refused from a ``stat``, before it is opened), in UTF-8."""
     try:
-        text = p.read_text("utf-8")
+        p = Path(path).expanduser()
+        info = os.stat(p)
+    except (OSError, ValueError, RuntimeError, TypeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise CatalogError(f"cannot read price overrides {str(path)[:200]!r}: {why}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise CatalogError(
+            f"price overrides {str(p)!r} is not a regular file (a directory, pipe or device)"
+        )
+    if info.st_size > MAX_PRICES_FILE_BYTES:
+        raise CatalogError(
+            f"price overrides {str(p)!r} is {info.st_size:,} bytes; a prices file is at most"
+            f" {MAX_PRICES_FILE_BYTES:,}"
+        )
+    try:
+        with open(p, "rb") as f:
+            data = f.read(MAX_PRICES_FILE_BYTES + 1)
     except OSError as exc:
         raise CatalogError(f"cannot read price overrides {str(p)!r}: {exc.strerror}") from None
+    if len(data) > MAX_PRICES_FILE_BYTES:
+        raise CatalogError(f"price overrides {str(p)!r} grew past {MAX_PRICES_FILE_BYTES:,} bytes")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CatalogError(
+            f"price overrides {str(p)!r} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
     fmt = "json" if p.suffix.lower() == ".json" else "toml"
     return parse_price_overrides(text, fmt=fmt, origin=str(p))
 

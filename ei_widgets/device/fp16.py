@@ -15,9 +15,10 @@ models with onnxruntime on the same inputs and reports, per output:
 - ``overflow``: elements finite in fp32 but not in fp16 (fp16 stops at 65504).
 
 Inputs are the user's batch when given (a feed ``{name: array}``, or one array for a one-input
-model), else seeded random inputs: floats standard normal, integers in [0, 10), booleans fair
-coin flips (``ei_widgets.device.runs.make_inputs``); the result says which. A model whose first
-input
+model), else seeded random inputs: floats standard normal, integers in the range the model
+accepts (below the size of the table a ``Gather`` indexes with them, at most 10; 0 where the
+graph does not say), booleans fair coin flips (``ei_widgets.device.runs.make_inputs``); the
+result says which. A model whose first input
 has a fixed leading dimension runs in calls of that size.
 
 Both outputs are computed on this host's CPU by onnxruntime; ops that have no fp16 CPU kernel
@@ -27,7 +28,9 @@ of the fp16 graph, not of any particular GPU's arithmetic.
 The conversion itself, and the fp16 session an accelerated session runs, live in
 :mod:`ei_widgets.device.fp16_conversion`. Converted models and results are cached per model (the
 SHA-256
-of its serialized bytes): a second check, ``recommend()`` and an fp16 session reuse them. A model
+of its serialized bytes): a second check, ``recommend()`` and an fp16 session reuse them. The
+conversions kept are bounded by the memory they hold (``set_cache_limit``, or
+``$EI_WIDGETS_FP16_CACHE_MB``; 1 GiB by default), the oldest forgotten first. A model
 that cannot be converted or run in fp16 (no fp16 kernel, no float tensors at all) gives a result
 with ``measured=False`` and a one-line ``reason``; it never raises for that.
 """
@@ -42,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import onnx
 
 from ei_widgets.common import text
 from ei_widgets.common.html import BAD, BOX, GOOD, WARN, esc, note, table
@@ -49,12 +53,16 @@ from ei_widgets.common.units import format_ms, format_percent, significant
 from ei_widgets.device.fp16_conversion import (
     Conversion,
     ProgressCallback,
+    cache_info,
+    cache_limit,
     clear,
     convert,
     fp16_session,
     fp32_ops,
     load,
     model_key,
+    one_line,
+    set_cache_limit,
 )
 from ei_widgets.device.runs import input_specs, make_inputs
 from ei_widgets.errors import EIError, require_positive_int
@@ -236,8 +244,53 @@ _RESULTS: dict[tuple[Any, ...], FP16Check] = {}
 _BY_NAME: dict[str, FP16Check] = {}  # the latest check of each model name, for recommend()
 
 
+_PASS_THROUGH = frozenset(
+    {"Cast", "Identity", "Reshape", "Unsqueeze", "Squeeze", "Flatten", "Expand", "Transpose"}
+)
+
+
+def integer_ranges(model: onnx.ModelProto) -> dict[str, int]:
+    """For each integer input of ``model``: the exclusive upper bound of the values it accepts,
+    read from the graph where it can be (the smallest table a ``Gather`` indexes with it, through
+    casts and reshapes), else 1 (only 0 is safe: a 2-row ``token_type_ids`` table takes 0 and 1,
+    and an input we cannot follow may be anything)."""
+    graph = model.graph
+    integer = {
+        onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.INT32,
+        onnx.TensorProto.INT64, onnx.TensorProto.UINT8, onnx.TensorProto.UINT16,
+        onnx.TensorProto.UINT32, onnx.TensorProto.UINT64,
+    }  # fmt: skip
+    tables = {t.name: tuple(t.dims) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            tables[node.output[0]] = tuple(node.attribute[0].t.dims)
+    consumers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            consumers.setdefault(name, []).append((node, i))
+    ranges: dict[str, int] = {}
+    for value in graph.input:
+        if value.name in tables or value.type.tensor_type.elem_type not in integer:
+            continue
+        bounds: list[int] = []
+        seen, todo = {value.name}, [value.name]
+        while todo:
+            name = todo.pop()
+            for node, position in consumers.get(name, ()):
+                if node.op_type in _PASS_THROUGH and position == 0:
+                    todo.extend(o for o in node.output if o not in seen)
+                    seen.update(node.output)
+                elif node.op_type == "Gather" and position == 1 and node.input[0] in tables:
+                    dims = tables[node.input[0]]
+                    axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+                    if dims and -len(dims) <= axis < len(dims) and dims[axis] > 0:
+                        bounds.append(int(dims[axis]))
+        ranges[value.name] = min([10, *bounds]) if bounds else 1
+    return ranges
+
+
 def _feeds(
-    sess: Any, inputs: Any, samples: int, seed: int
+    sess: Any, inputs: Any, samples: int, seed: int, int_high: Mapping[str, int] | None = None
 ) -> tuple[list[dict[str, np.ndarray]], str, int]:
     """The calls to make (feeds), the inputs in words, and how many rows they hold."""
 
@@ -247,10 +300,12 @@ def _feeds(
     if inputs is None:
         per_call = fixed or samples
         calls = max(1, -(-samples // per_call))
-        feeds = [make_inputs(specs, per_call, seed=seed + i) for i in range(calls)]
+        feeds = [
+            make_inputs(specs, per_call, seed=seed + i, int_high=int_high) for i in range(calls)
+        ]
         what = (
             f"seeded random inputs (seed {seed}, {calls * per_call} rows: floats standard "
-            "normal, integers in [0, 10))"
+            "normal, integers in the range the model accepts)"
         )
         return feeds, what, calls * per_call
     if not isinstance(inputs, Mapping):
@@ -264,7 +319,23 @@ def _feeds(
             f"inputs must name exactly the model's inputs ({', '.join(sorted(names))}), "
             f"got {', '.join(sorted(map(str, inputs)))}"
         )
-    feed = {k: np.asarray(v) for k, v in inputs.items()}
+    try:
+        feed = {k: np.asarray(v) for k, v in inputs.items()}
+    except (ValueError, TypeError) as exc:  # ragged lists, objects numpy cannot hold
+        raise FP16Error(f"inputs must be arrays: {exc}") from None
+    for spec in specs:
+        arr = feed[spec.name]
+        if spec.shape is not None and arr.ndim != len(spec.shape):
+            raise FP16Error(
+                f"input {spec.name!r} must have {len(spec.shape)} dimensions"
+                f" {tuple(spec.shape)}, got shape {arr.shape}"
+            )
+        wants_float = np.dtype(spec.dtype).kind == "f"
+        if arr.dtype.kind not in "biuf" or (arr.dtype.kind == "f" and not wants_float):
+            raise FP16Error(
+                f"input {spec.name!r} must be {spec.dtype}, got an array of {arr.dtype}"
+            )
+        feed[spec.name] = arr.astype(spec.dtype, copy=False)
     first = feed[specs[0].name]
     rows = int(first.shape[0]) if first.ndim else 1
     if fixed is None or fixed == rows or first.ndim == 0:
@@ -295,9 +366,15 @@ def _top_sets(a: np.ndarray, k: int) -> np.ndarray:
 
 
 def compare_outputs(name: str, ref: np.ndarray, got: np.ndarray) -> OutputAgreement:
-    """The errors of ``got`` (fp16) against ``ref`` (fp32) for one output."""
+    """The errors of ``got`` (fp16) against ``ref`` (fp32) for one output (a variable-length
+    output whose length fp16 changed differs everywhere: infinite errors)."""
     ref64 = np.asarray(ref, dtype=np.float64)
     got64 = np.asarray(got, dtype=np.float64)
+    if ref64.shape != got64.shape:
+        rows = int(ref.shape[0]) if ref.ndim else 1
+        inf = float("inf")
+        shape = tuple(int(d) for d in ref.shape)
+        return OutputAgreement(name, shape, inf, inf, inf, inf, classifier=False, rows=rows)
     both = np.isfinite(ref64) & np.isfinite(got64)
     overflow = int((np.isfinite(ref64) & ~np.isfinite(got64)).sum())
     diff = np.abs(got64 - ref64)[both]
@@ -348,7 +425,10 @@ def _inputs_key(inputs: Any) -> Any:
     items = inputs.items() if isinstance(inputs, Mapping) else [("", inputs)]
     digest = hashlib.sha256()
     for name, value in sorted(items, key=lambda kv: str(kv[0])):
-        arr = np.ascontiguousarray(np.asarray(value))
+        try:
+            arr = np.ascontiguousarray(np.asarray(value))
+        except (ValueError, TypeError) as exc:  # ragged lists, objects numpy cannot hold
+            raise FP16Error(f"input {str(name)!r} must be an array: {exc}") from None
         digest.update(f"{name}|{arr.dtype}|{arr.shape}|".encode())
         digest.update(arr.tobytes())
     return digest.hexdigest()
@@ -402,7 +482,8 @@ def fp16_check(
             size_bytes=size,
         )
     else:
-        check = _compare(loaded.name, entry, inputs, samples, seed, on_progress, size)
+        highs = integer_ranges(loaded.model) if inputs is None else None
+        check = _compare(loaded.name, entry, inputs, samples, seed, on_progress, size, highs)
     with _LOCK:
         if len(_RESULTS) > 64:
             _RESULTS.pop(next(iter(_RESULTS)))
@@ -419,9 +500,10 @@ def _compare(
     seed: int,
     on_progress: ProgressCallback | None,
     size: int,
+    int_high: Mapping[str, int] | None = None,
 ) -> FP16Check:
     s32, s16 = entry.sessions["fp32"], entry.sessions["fp16"]
-    feeds, what, rows = _feeds(s32, inputs, samples, seed)
+    feeds, what, rows = _feeds(s32, inputs, samples, seed, int_high)
     names = [o.name for o in s32.get_outputs()]
     got32: list[list[Any]] = []
     got16: list[list[Any]] = []
@@ -429,8 +511,16 @@ def _compare(
     for i, feed in enumerate(feeds):
         if on_progress is not None:
             on_progress("compare", i / len(feeds))
-        got32.append(s32.run(None, feed))
-        got16.append(s16.run(None, feed))
+        try:
+            got32.append(s32.run(None, feed))
+        except Exception as exc:  # onnxruntime refuses the inputs: wrong type, rank or range
+            if inputs is not None:
+                raise FP16Error(f"onnxruntime refused your inputs: {one_line(exc)}") from None
+            return _not_measured(name, entry, f"the fp32 model cannot run: {one_line(exc)}", size)
+        try:
+            got16.append(s16.run(None, feed))
+        except Exception as exc:
+            return _not_measured(name, entry, f"the fp16 model cannot run: {one_line(exc)}", size)
     seconds = time.perf_counter() - start
     if on_progress is not None:
         on_progress("compare", 1.0)
@@ -440,9 +530,7 @@ def _compare(
         parts16 = [call[j] for call in got16]
         if not all(isinstance(p, np.ndarray) for p in (*parts32, *parts16)):
             continue  # a sequence or map output (ZipMap): not a tensor to compare
-        ref = np.concatenate(parts32) if parts32[0].ndim else parts32[0]
-        got = np.concatenate(parts16) if parts16[0].ndim else parts16[0]
-        outputs.append(compare_outputs(out, ref, got))
+        outputs.append(compare_outputs(out, _stack(parts32), _stack(parts16)))
     return FP16Check(
         model=name,
         measured=True,
@@ -454,6 +542,31 @@ def _compare(
         kept_fp32=entry.kept_fp32,
         convert_seconds=entry.seconds,
         compare_seconds=seconds,
+        key=entry.key,
+        size_bytes=size,
+    )
+
+
+def _stack(parts: list[np.ndarray]) -> np.ndarray:
+    """The calls' outputs as one array: stacked along the batch when they agree past it, else
+    (variable-length outputs) flattened end to end."""
+    if not parts[0].ndim:
+        return parts[0]
+    if len(parts) == 1 or all(p.shape[1:] == parts[0].shape[1:] for p in parts):
+        return np.concatenate(parts)
+    return np.concatenate([p.ravel() for p in parts])
+
+
+def _not_measured(name: str, entry: Conversion, reason: str, size: int) -> FP16Check:
+    return FP16Check(
+        model=name,
+        measured=False,
+        reason=reason,
+        inputs="",
+        from_user=False,
+        samples=0,
+        kept_fp32=entry.kept_fp32,
+        convert_seconds=entry.seconds,
         key=entry.key,
         size_bytes=size,
     )
@@ -488,6 +601,8 @@ __all__ = [
     "FP16Check",
     "FP16Error",
     "OutputAgreement",
+    "cache_info",
+    "cache_limit",
     "cached_check",
     "check_html",
     "check_text",
@@ -495,4 +610,6 @@ __all__ = [
     "compare_outputs",
     "fp16_check",
     "fp16_session",
+    "integer_ranges",
+    "set_cache_limit",
 ]

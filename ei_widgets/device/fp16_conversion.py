@@ -11,6 +11,7 @@ accelerated session with fp16 attached runs; ``ei_widgets.device.fp16`` measures
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -48,11 +49,50 @@ class Conversion:
     kept_fp32: tuple[str, ...]
     seconds: float
     sessions: dict[str, Any] = field(default_factory=dict)  # "fp32"/"fp16" -> InferenceSession
+    nbytes: int = 0  # the memory it holds, by estimate (MEMORY_FACTOR x the model's size)
 
 
 _LOCK = threading.Lock()
 _CONVERTED: dict[tuple[str, tuple[str, ...]], Conversion] = {}
-_CACHE_LIMIT = 8  # converted models kept (each holds an fp16 copy of the weights)
+_CACHE_LIMIT = 8  # converted models kept, at most (each holds an fp16 copy of the weights)
+
+CACHE_BYTES_ENV = "EI_WIDGETS_FP16_CACHE_MB"
+DEFAULT_CACHE_BYTES = 1 << 30
+"""The memory the cached conversions may hold together, by default (1 GiB): the oldest are
+forgotten first; the newest is always kept, whatever its size."""
+MEMORY_FACTOR = 4
+"""A conversion holds about four times its model's size: the fp32 session (a copy of the weights,
+some prepacked), the fp16 model and the fp16 session."""
+_limit_bytes: int | None = None  # set_cache_limit's; None: the env var, else the default
+
+
+def set_cache_limit(nbytes: int | None) -> None:
+    """Bound the memory the cached fp16 conversions hold (bytes; ``None``: back to
+    ``$EI_WIDGETS_FP16_CACHE_MB`` or the default, 1 GiB). Applies from the next conversion."""
+    global _limit_bytes
+    if nbytes is not None and (isinstance(nbytes, bool) or not isinstance(nbytes, int)):
+        raise TypeError(f"the fp16 cache limit is a number of bytes, not {nbytes!r}")
+    _limit_bytes = None if nbytes is None else max(0, nbytes)
+
+
+def cache_limit() -> int:
+    """The bound, in bytes, on the memory the cached conversions hold."""
+    if _limit_bytes is not None:
+        return _limit_bytes
+    raw = os.environ.get(CACHE_BYTES_ENV, "").strip()
+    try:
+        megabytes = float(raw) if raw else None
+    except ValueError:
+        megabytes = None
+    if megabytes is None or not megabytes >= 0 or megabytes == float("inf"):
+        return DEFAULT_CACHE_BYTES
+    return int(megabytes * 2**20)
+
+
+def cache_info() -> tuple[int, int]:
+    """(conversions cached, the memory they hold by estimate, bytes)."""
+    with _LOCK:
+        return len(_CONVERTED), sum(c.nbytes for c in _CONVERTED.values())
 
 
 def model_key(loaded: LoadedModel) -> tuple[str, bytes | str]:
@@ -142,13 +182,29 @@ def convert(
         entry.seconds = time.perf_counter() - start
     if entry.model is not None:
         entry.sessions["fp32"] = _session(source)
+        entry.nbytes = MEMORY_FACTOR * _model_bytes(loaded, source)
+    limit = cache_limit()
     with _LOCK:
-        if len(_CONVERTED) >= _CACHE_LIMIT:
-            _CONVERTED.pop(next(iter(_CONVERTED)))
+        while _CONVERTED and (
+            len(_CONVERTED) >= _CACHE_LIMIT
+            or sum(c.nbytes for c in _CONVERTED.values()) + entry.nbytes > limit
+        ):
+            _CONVERTED.pop(next(iter(_CONVERTED)))  # the oldest first
         _CONVERTED[(key, block)] = entry
     if on_progress is not None:
         on_progress("convert", 1.0)
     return entry
+
+
+def _model_bytes(loaded: LoadedModel, source: bytes | str) -> int:
+    if loaded.size_bytes:
+        return int(loaded.size_bytes)
+    if isinstance(source, bytes):
+        return len(source)
+    try:
+        return os.path.getsize(source)
+    except OSError:
+        return 0
 
 
 def load(model: Any, **loader_options: Any) -> LoadedModel:

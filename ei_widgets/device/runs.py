@@ -182,6 +182,7 @@ def make_inputs(
     batch_size: int,
     seed: int = 0,
     shapes: Mapping[str, Sequence[int]] | None = None,
+    int_high: Mapping[str, int] | None = None,
 ) -> dict[str, np.ndarray]:
     """Random inputs for ``specs`` at ``batch_size``, the same for the same seed.
 
@@ -189,7 +190,8 @@ def make_inputs(
     at any batch): they size the symbolic dimensions other than the batch (see
     :func:`concrete_shape`). A first input whose leading dimension is fixed to another size than
     ``batch_size`` is refused (the session reads the batch from it). Floats are standard normal,
-    integers lie in [0, 10) (safe as indices or token ids), booleans are fair coin flips.
+    integers lie in [0, 10) (safe as indices or token ids), or in [0, ``int_high[name]``) for the
+    inputs it names, booleans are fair coin flips.
     """
     rng = np.random.default_rng(seed)
     feed: dict[str, np.ndarray] = {}
@@ -208,7 +210,8 @@ def make_inputs(
         if dtype.kind == "f":
             feed[spec.name] = rng.standard_normal(shape).astype(dtype)
         elif dtype.kind in "iu":
-            feed[spec.name] = rng.integers(0, 10, size=shape).astype(dtype)
+            high = max(1, int_high.get(spec.name, 10)) if int_high is not None else 10
+            feed[spec.name] = rng.integers(0, high, size=shape).astype(dtype)
         elif dtype.kind == "b":
             feed[spec.name] = rng.integers(0, 2, size=shape).astype(bool)
         else:

@@ -138,13 +138,61 @@ def _external_int(info: Mapping[str, str], key: str, tensor: str, what: str) -> 
     return value
 
 
+MAX_SUBGRAPH_DEPTH = 30
+"""Deeper nesting of control flow (If in If in ...) is refused: protobuf cannot copy or parse
+such a message (its limit is 100 levels, three per subgraph), and no real model nests so."""
+
+_GRAPH, _GRAPHS = onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS
+_TENSOR, _TENSORS = onnx.AttributeProto.TENSOR, onnx.AttributeProto.TENSORS
+
+
+def _walk(model: onnx.ModelProto, what: str) -> list[onnx.TensorProto]:
+    """Every tensor stored in the model outside the main graph's initializers (Constant
+    values and other tensor attributes, subgraphs' initializers), found without recursion, after
+    refusing a nesting of subgraphs deeper than ``MAX_SUBGRAPH_DEPTH``.
+
+    It runs before anything measures the model: protobuf's own size computation recurses, and a
+    ModelProto built in memory with thousands of nested If subgraphs overflows the C stack."""
+    found: list[onnx.TensorProto] = []
+    stack: list[tuple[onnx.GraphProto, int]] = [(model.graph, 0)]
+    while stack:
+        graph, depth = stack.pop()
+        if depth:
+            found.extend(graph.initializer)
+        for node in graph.node:
+            if not node.attribute:
+                continue
+            for a in node.attribute:
+                kind = a.type
+                if kind == _TENSOR:
+                    found.append(a.t)
+                elif kind == _TENSORS:
+                    found.extend(a.tensors)
+                elif kind in (_GRAPH, _GRAPHS) or (not kind and _has_graph(a)):
+                    if depth + 1 > MAX_SUBGRAPH_DEPTH:
+                        raise ModelLoadError(
+                            f"{what} nests subgraphs (If, Loop, Scan) more than"
+                            f" {MAX_SUBGRAPH_DEPTH} deep; it cannot be profiled or run."
+                        )
+                    if a.HasField("g"):
+                        stack.append((a.g, depth + 1))
+                    stack.extend((g, depth + 1) for g in a.graphs)
+    return found
+
+
+def _has_graph(attribute: onnx.AttributeProto) -> bool:
+    """A graph in an attribute whose type was left unset (a hand-built model)."""
+    return attribute.HasField("g") or len(attribute.graphs) > 0
+
+
 def _external_size(model: onnx.ModelProto, base_dir: pathlib.Path | None, what: str) -> int:
-    """Bytes of external data, after checking every referenced file exists and is long enough."""
+    """Bytes of external data, after checking every referenced file exists and is long enough
+    (initializers, and tensors in Constant nodes and subgraphs alike)."""
     total = 0
     files: dict[str, int] = {}
     missing: list[str] = []
     external = onnx.TensorProto.EXTERNAL
-    for tensor in model.graph.initializer:
+    for tensor in (*model.graph.initializer, *_walk(model, what)):
         if tensor.data_location != external:  # inline: most models have only internal tensors
             continue
         name = tensor.name
@@ -234,6 +282,7 @@ def _from_proto(obj: object, name: str | None, **options: object) -> LoadedModel
     _no_options(options, "an ONNX model")
     what = name or "the model"
     _validate(obj, what)
+    _walk(obj, what)  # the nesting first: sizing a too deeply nested model crashes protobuf
     return _in_memory(obj, name, what, "onnx-model", serialized_size(obj), source=obj)
 
 

@@ -13,6 +13,7 @@ import heapq
 import onnx
 
 from ei_widgets.errors import ModelLoadError
+from ei_widgets.models.onnx_kinds import MAX_SUBGRAPH_DEPTH
 from ei_widgets.profiling.op_costs import ONNX_DOMAINS
 
 
@@ -26,11 +27,6 @@ def subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
         elif a.type == onnx.AttributeProto.GRAPHS:
             graphs.extend(a.graphs)
     return graphs
-
-
-MAX_SUBGRAPH_DEPTH = 30
-"""Deeper nesting of control flow (If in If in ...) is refused: protobuf cannot copy or parse
-such a message (its limit is 100 levels, three per subgraph), and no real model nests so."""
 
 
 def _outer_refs(graph: onnx.GraphProto, depth: int = 1) -> set[str]:

@@ -6,6 +6,7 @@ line's text elsewhere) and how a model variable is looked up.
 from __future__ import annotations
 
 import functools
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,12 @@ class Magic:
 
         @functools.wraps(self.run)
         def magic(line: str) -> Any:
+            try:
+                shlex.split(line)  # what the argument parser does: an unclosed quote is the user's
+            except ValueError as error:
+                raise UsageError(
+                    f"ei_widgets: cannot read the arguments {line!r}: {error}"
+                ) from None
             try:
                 return self.run(shell, line)
             except EIError as error:
