@@ -17,7 +17,10 @@ from ei_widgets.device import accelerator as acc_mod
 from ei_widgets.device.accelerator import AcceleratorState
 from ei_widgets.errors import EIError
 from ei_widgets.notebook import comm as comm_mod
-from ei_widgets.notebook.comm import MAX_ID_LENGTH, Handler, ProtocolError, build_state, validate
+from ei_widgets.notebook import protocol
+from ei_widgets.notebook.comm import Handler
+from ei_widgets.notebook.picker_state import build_state
+from ei_widgets.notebook.protocol import MAX_ID_LENGTH, ProtocolError, validate
 from tests.builders import big_profile, mlp, tiny
 
 
@@ -317,7 +320,7 @@ def wait_for(predicate: Any, timeout: float = 5.0) -> None:
 
 def open_comm(manager: FakeManager) -> FakeComm:
     fake = FakeComm()
-    manager.targets[comm_mod.TARGET](
+    manager.targets[protocol.TARGET](
         fake, {"content": {"comm_id": fake.comm_id, "data": request("get-state", "open")}}
     )
     return fake
@@ -356,7 +359,7 @@ def test_unregister_closes_the_comms_and_stops_pushing(manager: FakeManager) -> 
     fake = open_comm(manager)
     comm_mod.unregister(None)
     assert fake.closed
-    assert comm_mod.TARGET not in manager.targets
+    assert protocol.TARGET not in manager.targets
     count = len(fake.sent)
     time.sleep(0.2)
     assert len(fake.sent) == count
@@ -527,7 +530,7 @@ def test_error_texts_cap_what_they_echo(
     h, recorder = handler
     answer = h.handle(message)
     assert answer["type"] == "error"
-    assert len(answer["error"]) <= comm_mod.MAX_ERROR_LENGTH
+    assert len(answer["error"]) <= protocol.MAX_ERROR_LENGTH
     assert len(json.dumps(recorder.sent[-1])) < 1000
 
 
@@ -543,7 +546,7 @@ def test_an_unexpected_failure_echoes_a_capped_text(
     answer = h.handle(request("detach", "b2"))
     assert answer["id"] == "b2"
     assert answer["error"].startswith("internal error: RuntimeError: xxx")
-    assert len(answer["error"]) <= comm_mod.MAX_ERROR_LENGTH
+    assert len(answer["error"]) <= protocol.MAX_ERROR_LENGTH
 
 
 def test_the_comm_target_answers_a_lone_surrogate_id(manager: FakeManager) -> None:
@@ -657,7 +660,8 @@ def fixture_data() -> dict[str, Any]:
     }
     return {
         "about": (
-            f"Written by `{REGENERATE}` from ei_widgets.notebook.comm.build_state; do not edit."
+            f"Written by `{REGENERATE}` from "
+            "ei_widgets.notebook.picker_state.build_state; do not edit."
         ),
         "states": {
             "empty": build_state(empty),

@@ -18,7 +18,8 @@ import pytest
 from jupyter_client.session import json_packer
 
 from ei_widgets.device.accelerator import AcceleratorState
-from ei_widgets.notebook.comm import MAX_ID_LENGTH, TARGET, Handler, ProtocolError, validate
+from ei_widgets.notebook.comm import Handler
+from ei_widgets.notebook.protocol import MAX_ID_LENGTH, TARGET, ProtocolError, validate
 from tests.kernel import kernel, run
 
 N_MESSAGES = 1000

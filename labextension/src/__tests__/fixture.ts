@@ -1,6 +1,6 @@
 /**
  * The fixture the kernel's own code wrote (`python -m tests.test_comm`):
- * states built by `ei_widgets.comm.build_state` and figures formatted by the
+ * states built by `ei_widgets.notebook.picker_state.build_state` and figures formatted by the
  * kernel's formatters. Both halves of docs/protocol.md test against it.
  */
 import fixture from './fixtures/protocol.json';
