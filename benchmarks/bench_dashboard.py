@@ -95,7 +95,7 @@ def bench_throughput(blocks: int, block_s: float) -> tuple[float, float, float, 
     time spent drawing as a % of the drawing blocks' wall time).
     """
     from ei_widgets.billing.meters import CostMeter
-    from ei_widgets.notebook.views.dashboard import TAB_TITLES, Dashboard
+    from ei_widgets.notebook.views.dashboard import RUN_TAB, Dashboard
 
     model = tiny()
     state = AcceleratorState()
@@ -108,7 +108,7 @@ def bench_throughput(blocks: int, block_s: float) -> tuple[float, float, float, 
     board = Dashboard({"model": model}, state=state, stream=stream, meter=meter, timer=False)
     run = Run(model, duration_s=3600.0, clock="virtual", session_factory=lambda: sess)
     board.run_panel.run = run  # the panel draws this run, as if its Run button started it
-    board.tabs.selected_index = TAB_TITLES.index("Run")  # its charts on screen: all of it drawn
+    board.tabs.selected_index = RUN_TAB  # its charts on screen: all of it drawn
     run.start()
     time.sleep(0.5)  # workers up and warm
     plain: list[float] = []
@@ -234,7 +234,7 @@ def bench_memory(seconds: int, per_second: int, draws_per_second: int) -> tuple[
     the bounded rings replace them). Returns (traced bytes gained from a third of the way, when
     every ring has cycled, to the end; max RSS KiB at that point; max RSS KiB at the end).
     """
-    from ei_widgets.notebook.views.dashboard import TAB_TITLES, Dashboard
+    from ei_widgets.notebook.views.dashboard import RUN_TAB, Dashboard
 
     gc.collect()
     tracemalloc.start()
@@ -242,7 +242,7 @@ def bench_memory(seconds: int, per_second: int, draws_per_second: int) -> tuple[
     state.attach("ml.eia2.medium")
     stream = MetricsStream()
     board = Dashboard({"model": tiny()}, state=state, stream=stream, timer=False)
-    board.tabs.selected_index = TAB_TITLES.index("Run")  # the charts drawn too
+    board.tabs.selected_index = RUN_TAB  # the charts drawn too
     rng = np.random.default_rng(0)
     latencies = (rng.gamma(4.0, 0.0005, size=per_second) + 0.002).tolist()
     step = 1.0 / per_second

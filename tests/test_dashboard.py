@@ -769,20 +769,17 @@ def test_after_a_restart_the_old_dashboard_says_it_is_disconnected(board: Dashbo
 
 
 def test_sizing_makes_the_same_call_as_the_magic(board: Dashboard) -> None:
-    from ei_widgets.reports import plain_text
+    from ei_widgets.device import sizing
 
     result = board.sizing.update()
     assert result is not None
-    same = plain_text.recommend_here(
-        board.profile, latency_target_ms=board.sizing.target.value,
-        requests_per_second=board.sizing.rate.value, instance=board.state.instance.name,
-    )  # fmt: skip
+    same = sizing.recommend(board.profile)  # the defaults, on the kernel's instance
     assert [r.option for r in result.rows] == [r.option for r in same.rows]
     assert result.pick is not None and same.pick is not None
     assert result.pick.option == same.pick.option
     assert (board.sizing.target.value, board.sizing.rate.value) == (
-        plain_text.SIZING_TARGET_MS,
-        plain_text.SIZING_RPS,
+        sizing.DEFAULT_LATENCY_TARGET_MS,
+        sizing.DEFAULT_REQUESTS_PER_SECOND,
     )
     assert "Searched 6 EI accelerators on ml.t3.medium" in board.sizing.searched.value
 
