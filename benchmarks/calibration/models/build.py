@@ -13,7 +13,7 @@ the same way from the facts of the published rows' model: TF-Slim's ResNet-50 v1
 stride on the 3x3 conv of a block's last unit, explicit padding before strided convs, batch norm
 folded into biases), the RPN, the proposals' NMS, CropAndResize, block4 once per proposal, the
 heads and the per-class NMS. Its multiply-accumulates match the published model's part by part
-(tests/test_detector_graph.py).
+(tests/device/test_detector_graph.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 /**
- * The fixture the kernel's own code wrote (`python -m tests.test_comm`):
+ * The fixture the kernel's own code wrote (`python -m tests.notebook.test_comm`):
  * states built by `ei_widgets.notebook.picker_state.build_state` and figures formatted by the
  * kernel's formatters. Both halves of docs/protocol.md test against it.
  */

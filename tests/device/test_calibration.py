@@ -16,7 +16,7 @@ import pytest
 
 from ei_widgets.device.catalog import packaged_catalog
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_calibrate() -> ModuleType:

@@ -20,7 +20,7 @@ from ei_widgets.errors import ModelLoadError
 from ei_widgets.models.loading import load_model
 from ei_widgets.profiling.profiler import profile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # --- 4. a segfault from nesting, before the depth check ----------------------------------------
 

@@ -22,7 +22,7 @@ from ei_widgets.profiling.profiler import profile
 from tests import builders
 from tests.memory import PeakMemory
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # Run in a child with bounded memory, so that a regression (reading /dev/zero for ever, or
 # blocking on a FIFO) fails the test instead of taking the machine down or hanging the suite.

@@ -69,7 +69,7 @@ def test_does_not_import_frameworks() -> None:
         "assert find_models({'m': m, 'x': 1, 'p': 'a.onnx'})[0].kind == 'onnx-model'\n"
         "print(sorted(k for k in ('torch', 'sklearn', 'onnxruntime') if k in sys.modules))\n"
     )
-    root = pathlib.Path(__file__).resolve().parents[1]
+    root = pathlib.Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )

@@ -25,7 +25,7 @@ from ei_widgets.common.money import US_PER_S
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.timeout(240)]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HEARTBEAT_S = 0.5
 
 

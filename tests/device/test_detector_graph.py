@@ -12,7 +12,7 @@ import pytest
 
 from ei_widgets.profiling.profiler import profile
 
-MODELS = Path(__file__).resolve().parents[1] / "benchmarks" / "calibration" / "models"
+MODELS = Path(__file__).resolve().parents[2] / "benchmarks" / "calibration" / "models"
 COMMITTED = MODELS / "faster_rcnn_resnet50.onnx"
 
 # Conv + Gemm multiply-accumulates of faster_rcnn_resnet50_coco_2018_01_28 on a 1080x1920 frame

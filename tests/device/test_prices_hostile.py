@@ -22,7 +22,7 @@ from ei_widgets.device.catalog import (
 )
 from ei_widgets.errors import CatalogError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

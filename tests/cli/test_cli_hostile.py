@@ -19,7 +19,7 @@ from ei_widgets.errors import ProfileError
 from ei_widgets.notebook import magics
 from ei_widgets.profiling.profiler import profile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args: str, stdout: Any = subprocess.PIPE) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from ei_widgets.device.estimate import cpu_flops, estimate
 from ei_widgets.device.recommendation import TODAY, Recommendation
 from ei_widgets.device.sizing import recommend
 from ei_widgets.errors import CatalogError
-from tests.test_sizing import conv_profile
+from tests.device.test_sizing import conv_profile
 
 CAT = packaged_catalog()
 NEW = ("ml.g6.xlarge", "ml.inf2.xlarge", "ml.c7i.xlarge", "ml.c7g.xlarge")

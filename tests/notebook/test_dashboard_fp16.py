@@ -1,9 +1,10 @@
 """The dashboard's fp16 check: measured on the chosen model in a background thread, its progress
 drawn, its answer shown in the Accelerator tab and in the Sizing table.
 
-Widgets talk to the recording comm of ``tests.test_dashboard`` (no kernel, no browser); the check's
-thread is waited on with a timeout and the state asserted after, never timed. A check that must
-still be running when something is asserted is held on an event, so nothing depends on speed.
+Widgets talk to the recording comm of ``tests.notebook.test_dashboard`` (no kernel, no browser);
+the check's thread is waited on with a timeout and the state asserted after, never timed. A check
+that must still be running when something is asserted is held on an event, so nothing depends on
+speed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ei_widgets.device.metrics import MetricsStream
 from ei_widgets.notebook.views.dashboard import Dashboard
 from ei_widgets.notebook.views.sizing import TABLE_ROWS
 from tests.builders import integer_only, mlp, tiny_convnet
-from tests.test_dashboard import (  # noqa: F401 (recording_comm: a fixture)
+from tests.notebook.test_dashboard import (  # noqa: F401 (recording_comm: a fixture)
     RecordingComm,
     comm_of,
     recording_comm,

@@ -480,7 +480,7 @@ def test_recognising_and_registering_import_no_framework() -> None:
         "print(sorted(k for k in ('torch', 'sklearn', 'skl2onnx', 'onnxscript', 'onnxruntime')"
         " if k in sys.modules))\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )

@@ -34,7 +34,7 @@ from ei_widgets.billing.usage import usage, usage_csv, write_csv
 from ei_widgets.common.money import dollars, micro_per_hour
 from ei_widgets.errors import LedgerError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 H = 3_600_000_000  # one hour in microseconds
 
 

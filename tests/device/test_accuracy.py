@@ -17,7 +17,7 @@ from ei_widgets.profiling.profiler import profile
 from ei_widgets.profiling.result import NodeCost, ParamGroup, Profile, TensorInfo
 
 CAT = packaged_catalog()
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LIGHT = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" / "light"
 
 

@@ -43,7 +43,7 @@ from ei_widgets.device.accelerator import AcceleratorState
 from ei_widgets.device.catalog import apply_overrides, packaged_catalog, parse_price_overrides
 from ei_widgets.errors import EIError, LedgerError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HOUR = 3600.0
 H = 3_600_000_000  # one hour in microseconds
 MIN = 60_000_000  # one minute in microseconds

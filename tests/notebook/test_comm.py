@@ -559,8 +559,8 @@ def test_the_comm_target_answers_a_lone_surrogate_id(manager: FakeManager) -> No
 
 # --- the front end's fixture: one source for both halves of docs/protocol.md ----------------
 
-FIXTURE = Path(__file__).resolve().parents[1] / "labextension/src/__tests__/fixtures/protocol.json"
-REGENERATE = "python -m tests.test_comm"
+FIXTURE = Path(__file__).resolve().parents[2] / "labextension/src/__tests__/fixtures/protocol.json"
+REGENERATE = "python -m tests.notebook.test_comm"
 
 # Sample figures the front end's format.ts must show as the kernel's formatters do: ties,
 # unit and magnitude boundaries, signs.
