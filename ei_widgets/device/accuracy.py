@@ -81,6 +81,11 @@ class Accuracy:
             return f"modelled: {UNKNOWN_TEXT}"
         return f"modelled: {self.error.text}"
 
+    @property
+    def explained(self) -> str:
+        """:attr:`text` and why the model falls in its group (the ops that decide it)."""
+        return f"{self.text}; this model: {self.reason}"
+
 
 def classify(profile: Profile) -> tuple[str, str]:
     """The group of published rows ``profile`` resembles, and why (the deciding ops)."""

@@ -267,7 +267,7 @@ def recommend(
     if cat.validation is not None:
         # The model's own validated error: its group's (ei_widgets.device.accuracy), or unknown.
         model = model_accuracy(profile, catalog=cat)
-        accuracy = model.text
+        accuracy = model.explained
         if model.band is None:
             reason += f" The latency is an estimate of unknown error ({model.reason})."
         elif target is not None:

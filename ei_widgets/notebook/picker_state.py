@@ -144,7 +144,7 @@ def _latency_accuracy(catalog: Catalog, profile: Profile | None) -> str | None:
         return None
     if profile is None:
         return catalog.validation.text
-    return model_accuracy(profile, catalog=catalog).text
+    return model_accuracy(profile, catalog=catalog).explained
 
 
 def build_state(

@@ -199,7 +199,7 @@ def test_the_models_validated_error_is_stated_and_close_calls_are_flagged() -> N
     band = model.band
     assert 0 < band < 0.5
     rec = recommend(conv_profile(), latency_target_ms=10_000, catalog=CAT)
-    assert rec.accuracy == model.text
+    assert rec.accuracy == model.explained and model.reason in rec.accuracy
     assert f"±{band:.0%} for dense CNN classifiers" in rec.accuracy
     assert not rec.too_close and "Too close" not in rec.reason  # far from the target
     # A target just above the pick's estimate: within the error, so too close to call.
