@@ -10,9 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import warnings
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from ei_widgets.billing.ledger import IntervalProgress, Ledger, LedgerWarning, o
 from ei_widgets.billing.usage import usage
 from ei_widgets.common.money import micro_per_hour
 from ei_widgets.errors import LedgerError
+from tests.threads import unblock, within
 
 REPO = Path(__file__).resolve().parents[2]
 H = 3_600_000_000
@@ -55,32 +54,6 @@ def _ledger(path: Path, *, duration_us: int = 2 * H) -> int:
     return iid
 
 
-def _within(seconds: float, call: Callable[[], object]) -> object:
-    """``call()`` in a thread; fails (rather than hangs) when it does not return in time."""
-    result: list[object] = []
-
-    def run() -> None:
-        try:
-            result.append(call())
-        except BaseException as exc:  # handed to the test
-            result.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"did not return within {seconds} s")
-    return result[0]
-
-
-def _unblock(fifo: Path) -> None:
-    try:
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        os.close(fd)
-    except OSError:
-        pass
-
-
 # --- 5. FIFOs --------------------------------------------------------------------------------
 
 
@@ -88,9 +61,9 @@ def test_usage_of_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "ledger.fifo"
     os.mkfifo(fifo)
     try:
-        outcome = _within(10, lambda: usage(path=fifo))
+        outcome = within(10, lambda: usage(path=fifo))
     finally:
-        _unblock(fifo)
+        unblock(fifo)
     assert isinstance(outcome, LedgerError), outcome
     assert "not a regular file" in str(outcome)
 
@@ -110,9 +83,9 @@ def test_a_ledger_variable_pointing_at_a_fifo_meters_in_memory(
         return led
 
     try:
-        led = _within(10, opened)
+        led = within(10, opened)
     finally:
-        _unblock(fifo)
+        unblock(fifo)
     assert isinstance(led, Ledger) and led.in_memory
     led.close()
 
@@ -129,7 +102,7 @@ def test_the_usage_command_on_a_fifo_says_so_in_one_line(tmp_path: Path) -> None
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
     finally:
-        _unblock(fifo)
+        unblock(fifo)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "not a regular file" in out.stderr
 
@@ -142,7 +115,7 @@ def test_an_absurd_interval_is_clamped_and_reported_not_split_for_ever(tmp_path:
     _ledger(path, duration_us=2**62)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rows = _within(60, lambda: usage(by="day", path=path))
+        rows = within(60, lambda: usage(by="day", path=path))
     assert isinstance(rows, list), rows
     assert 0 < len(rows) <= 20 * 366 + 2
     assert any(

@@ -5,11 +5,9 @@ Each is refused with one ``CatalogError`` (one line in the CLI and ``%load_ext``
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from ei_widgets.device.catalog import (
     reset_default_catalog,
 )
 from ei_widgets.errors import CatalogError
+from tests.threads import unblock, within
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,28 +31,6 @@ def _fresh_catalog() -> object:
     reset_default_catalog()
 
 
-def _within(seconds: float, call: object) -> object:
-    result: list[object] = []
-
-    def run() -> None:
-        try:
-            result.append(call())  # type: ignore[operator]
-        except BaseException as exc:  # handed to the test
-            result.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"did not return within {seconds} s")
-    return result[0]
-
-
-def _unblock(fifo: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-
-
 def test_a_prices_variable_pointing_at_a_fifo_is_refused_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -61,9 +38,9 @@ def test_a_prices_variable_pointing_at_a_fifo_is_refused_at_once(
     os.mkfifo(fifo)
     monkeypatch.setenv("EI_WIDGETS_PRICES", str(fifo))
     try:
-        outcome = _within(10, default_catalog)
+        outcome = within(10, default_catalog)
     finally:
-        _unblock(fifo)
+        unblock(fifo)
     assert isinstance(outcome, CatalogError), outcome
     assert "not a regular file" in str(outcome)
 
