@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from ei_widgets.billing import meters
+from ei_widgets.common.units import format_bytes
 from ei_widgets.device import accelerator
 from ei_widgets.device.accuracy import model_accuracy
 from ei_widgets.device.catalog import Catalog
@@ -86,10 +87,17 @@ class FitCache:
                 if est is None:  # a model the estimate cannot judge: say why
                     value[name][precision] = (None, None, capped(one.reason or ""), None)
                     continue
+                # a status-bar row has room for a few words, not the core's whole message
+                short = (
+                    None
+                    if est.fits
+                    else f"needs {format_bytes(est.memory_needed_bytes)}, "
+                    f"{name} has {format_bytes(est.memory_available_bytes)}"
+                )
                 value[name][precision] = (
                     bool(est.fits),
                     round(est.latency_ms, 4),
-                    None if est.fits else capped(one.reason or ""),
+                    short,
                     int(est.memory_needed_bytes),
                 )
         with self._lock:
