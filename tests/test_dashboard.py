@@ -632,6 +632,29 @@ def test_detaching_asks_first(board: Dashboard) -> None:
     assert picker.attach_button.disabled
 
 
+def test_detaching_says_what_really_follows(board: Dashboard, namespace: dict[str, Any]) -> None:
+    """No view promises the instance's CPUs: after a detach, sessions raise."""
+    from ei_widgets.device.sessions import session
+    from ei_widgets.errors import NoAcceleratorError
+
+    picker = board.picker
+    board.state.attach("ml.eia2.medium")
+    picker.detach()
+    assert "Sessions then fail until an accelerator is attached again." in (
+        picker.confirm_text.value
+    )
+    picker.confirm_detach()
+    texts = [picker.status.value, *(c.value for c in picker.fit_cells.values())]
+    assert not any("run on the notebook instance" in t or "runs on the notebook" in t
+                   for t in texts)  # fmt: skip
+    assert "sessions raise NoAcceleratorError until an accelerator is attached" in (
+        picker.status.value
+    )
+    assert "sessions fail" in picker.fit_cells["none"].value
+    with pytest.raises(NoAcceleratorError):
+        session(namespace["small"], state=board.state)
+
+
 def snapshot(stream: MetricsStream, host_bound: bool) -> Any:
     for i in range(20):
         stream.record(0.004, 1, at=0.1 + 0.004 * i, host_s=0.01 if host_bound else 0.001,

@@ -28,6 +28,14 @@ from ei_widgets.notebook.views.fp16check import FP16Panel
 from ei_widgets.notebook.views.size_table import NONE, SizeTable, fit_of
 from ei_widgets.notebook.views.tab import Board, Chosen, DashboardTab, TabSpec
 
+DETACH_FOLLOWS = "Sessions then fail until an accelerator is attached again."
+"""What follows a detach, as the JupyterLab picker and the palette also say it."""
+
+NOTHING_ATTACHED = (
+    "sessions raise NoAcceleratorError until an accelerator is attached (as Elastic Inference "
+    "did); nothing falls back to the notebook instance's CPUs."
+)
+
 
 class PickerPanel(w.VBox, DashboardTab):
     """Choose an accelerator (or none), a precision and a notebook instance; attach or detach."""
@@ -163,14 +171,14 @@ class PickerPanel(w.VBox, DashboardTab):
         self.message.value = note(f"Attached {attachment.name} ({attachment.precision}).")
 
     def detach(self) -> None:
-        """Ask before detaching (the models would run on the notebook instance's CPUs)."""
+        """Ask before detaching (sessions then fail until an accelerator is attached)."""
         att = self._state.attachment
         if att is None:
             self.message.value = note("No accelerator is attached.")
             return
         self.confirm_text.value = (
-            f'<span style="font-size:13px">Detach <b>{esc(att.name)}</b>? Sessions then fail '
-            "until an accelerator is attached again.</span>"
+            f'<span style="font-size:13px">Detach <b>{esc(att.name)}</b>? {esc(DETACH_FOLLOWS)}'
+            "</span>"
         )
         self.confirm.layout.display = "flex"
 
@@ -212,7 +220,7 @@ class PickerPanel(w.VBox, DashboardTab):
         line, and a selection, precision and instance that mirror what is attached."""
         att = self._state.attachment
         if att is None:
-            text = "Nothing attached: models run on the notebook instance's CPUs."
+            text = f"Nothing attached: {NOTHING_ATTACHED}"
         else:
             text = (
                 f"Attached: <b>{esc(att.name)}</b> ({esc(att.precision)}) since "
