@@ -894,3 +894,38 @@ def test_time_axes_never_label_two_ticks_alike(board: Dashboard) -> None:
     marks = board.gauges.latency_figure.marks
     assert marks.index(board.gauges.latency_p50) > marks.index(board.gauges.latency_p95)
     assert board.gauges.latency_p95.stroke_width > board.gauges.latency_p50.stroke_width
+
+
+def test_after_a_restart_the_layout_holds(board: Dashboard) -> None:
+    """ipywidgets' per-view disconnected icon (a ::before box) would be one more grid cell in
+    every table: the header's rule removes it inside the dashboard."""
+    assert "ei-dashboard" in board._dom_classes
+    header = board.header.value
+    assert ".ei-dashboard .jupyter-widgets-disconnected::before" in header
+    assert "{content:none;display:none}" in header
+
+
+def test_none_selected_shows_one_detach_button(board: Dashboard) -> None:
+    picker = board.picker
+    board.state.attach("ml.eia2.medium")
+    assert picker.detach_button.layout.display == ""
+    picker.select("none")
+    assert picker.attach_button.description == "Detach…"
+    assert picker.detach_button.layout.display == "none"  # not two Detach buttons
+    picker.select("ml.eia2.large")
+    assert picker.detach_button.layout.display == ""
+
+
+def test_the_instance_keeps_a_pending_precision_and_says_it_applied(board: Dashboard) -> None:
+    picker = board.picker
+    board.state.attach("ml.eia2.medium", precision="fp32")
+    picker.precision.value = "fp16"  # chosen, not attached yet
+    assert picker.pending_change() is not None
+    other = next(v for _, v in picker.instance.options if v != board.state.instance.name)
+    picker.instance.value = other
+    assert board.state.instance.name == other
+    assert picker.precision.value == "fp16"  # not dropped
+    assert board.state.attachment is not None and board.state.attachment.precision == "fp32"
+    message = picker.message.value
+    assert f"Notebook instance now {other}, applied at once." in message
+    assert "Not applied yet: replace ml.eia2.medium (fp32) with ml.eia2.medium (fp16)" in message
