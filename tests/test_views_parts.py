@@ -13,7 +13,7 @@ import ipywidgets as w
 import numpy as np
 import pytest
 
-from ei_widgets.common.money import format_money, money_or_dash
+from ei_widgets.common.money import OPTION_PER_MILLION, format_money, money_or_dash
 from ei_widgets.common.units import format_bytes, format_percent
 from ei_widgets.device import recommendation
 from ei_widgets.device.accelerator import AcceleratorState
@@ -156,7 +156,9 @@ def test_every_table_of_options_opens_with_the_same_columns(rec: Recommendation)
         panel.close()
     in_rich, in_panel = headers(rec._repr_html_()), headers(listing)
     assert in_rich[:shared] == in_panel[:shared] == list(recommendation.OPTION_COLUMNS)
-    assert in_panel[shared:] == ["$/h", "$ per million", "bound", "meets", "fp16 agreement"]
+    per_million = html.escape(OPTION_PER_MILLION)
+    assert in_panel[shared:] == ["$/h", per_million, "bound", "meets", "fp16 agreement"]
+    assert per_million in in_rich
     first_row = re.findall(r"<td[^>]*>(.*?)</td>", listing)[:shared]
     assert first_row == [html.escape(str(c)) for c in recommendation.option_cells(rec.rows[0])]
 

@@ -14,7 +14,7 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
-from ei_widgets.common.money import money_or_dash
+from ei_widgets.common.money import OPTION_PER_MILLION, money_or_dash
 from ei_widgets.device.recommendation import (
     OPTION_ALIGN,
     OPTION_COLUMNS,
@@ -238,7 +238,7 @@ class SizingPanel(w.VBox, DashboardTab):
         shown = rows[:TABLE_ROWS]
         highlight = shown.index(pick) if pick is not None and pick in shown else None
         self.listing.value = table(
-            [*OPTION_COLUMNS, "$/h", "$ per million", "bound", "meets", "fp16 agreement"],
+            [*OPTION_COLUMNS, "$/h", OPTION_PER_MILLION, "bound", "meets", "fp16 agreement"],
             [
                 [
                     *option_cells(r),
