@@ -178,3 +178,30 @@ def test_dollar_amounts_are_never_typeset_as_math(rec: Recommendation, squeeze: 
     """Notebooks run MathJax over HTML output: "$0.22/h ... $0.74/h" would read as a formula."""
     for html in (rec._repr_html_(), squeeze._repr_html_(), bill()._repr_html_()):
         assert html.startswith('<div class="tex2jax_ignore mathjax_ignore"')
+
+
+def test_each_dollars_per_million_is_named_for_what_it_is() -> None:
+    """The bill's, a sizing option's and a usage row's $ per million are three figures: each
+    view names them alike, and none just "$ per million"."""
+    import html as html_module
+
+    from ei_widgets.common import money
+    from ei_widgets.reports.plain_text import recommendation_text
+
+    labels = (money.BILL_PER_MILLION, money.OPTION_PER_MILLION, money.USAGE_PER_MILLION)
+    assert len(set(labels)) == 3
+    meter = CostMeter(AcceleratorState(), clock=ManualClock(), work=lambda: (5, 0, 0.1))
+    meter.start(thread=False)
+    meter.tick()
+    snap = meter.snapshot()
+    meter.stop()
+    assert f"{money.BILL_PER_MILLION}: " in snap._repr_html_()
+    rec = recommend(demo_model("squeezenet"))
+    option = html_module.escape(money.OPTION_PER_MILLION)
+    assert option in rec._repr_html_()
+    assert money.OPTION_PER_MILLION in recommendation_text(rec)
+    row = UsageRow("2026-11-30", 1, 60.0, 60.0, Decimal("0.1"), Decimal("0.1"), Decimal("0.2"),
+                   10, 0, Decimal("20000"))  # fmt: skip
+    assert html_module.escape(money.USAGE_PER_MILLION) in usage_html([row])
+    for shown in (snap._repr_html_(), rec._repr_html_(), recommendation_text(rec)):
+        assert not re.search(r"\$ per million(?! (inferences|at))", html_module.unescape(shown))

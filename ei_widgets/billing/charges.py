@@ -16,6 +16,7 @@ from typing import Any, Literal, NamedTuple
 from ei_widgets.billing.budgets import Budget
 from ei_widgets.common.html import BAD, BOX, GOOD, NO_MATH, esc, fold, note, table
 from ei_widgets.common.money import (
+    BILL_PER_MILLION,
     US_PER_S,
     dollars,
     format_money,
@@ -221,10 +222,10 @@ def cost_html(snap: CostSnapshot) -> str:
         f" + {snap.accelerator} {per_hour(snap.accelerator_rate)}" if snap.accelerator else ""
     )
     per_million = (
-        f"{format_money(snap.cost_per_million)} per million inferences"
-        f" ({format_count(snap.inferences)} so far)"
+        f"{BILL_PER_MILLION}: {format_money(snap.cost_per_million)}"
+        f" ({format_count(snap.inferences)} inferences)"
         if snap.cost_per_million is not None
-        else "no inference yet"
+        else f"{BILL_PER_MILLION}: no inference yet"
     )
     colour = BAD if snap.whole_gpu_cheaper else GOOD
     parts = [

@@ -20,7 +20,7 @@ from ei_widgets.billing.ledger import Ledger, checked_path, default_path
 from ei_widgets.billing.ledger_file import check_regular
 from ei_widgets.billing.ledger_history import By, UsageRow
 from ei_widgets.common.html import BOX, NO_MATH, esc, pandas_module, table
-from ei_widgets.common.money import format_money, money_or_dash
+from ei_widgets.common.money import USAGE_PER_MILLION, format_money, money_or_dash
 from ei_widgets.common.units import format_count, format_hours
 from ei_widgets.errors import LedgerError
 
@@ -136,7 +136,7 @@ def usage_html(rows: Sequence[UsageRow]) -> str:
             "accelerator time",
             "cost",
             "inferences",
-            "$ per million",
+            USAGE_PER_MILLION,
         ],
         [
             (

@@ -16,9 +16,12 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 
 __all__ = [
+    "BILL_PER_MILLION",
     "MICRO",
+    "OPTION_PER_MILLION",
     "UNITS_PER_DOLLAR",
     "UNITS_PER_MICRO",
+    "USAGE_PER_MILLION",
     "US_PER_HOUR",
     "US_PER_S",
     "dollars",
@@ -38,6 +41,16 @@ US_PER_HOUR = 3_600 * US_PER_S
 UNITS_PER_DOLLAR = US_PER_HOUR * 1_000_000
 UNITS_PER_MICRO = US_PER_HOUR  # one micro-dollar
 MICRO = Decimal("0.000001")
+
+# Three different "$ per million" figures, each named for what it is, in every view (dashboard,
+# rich HTML, command line), so that none reads as another:
+BILL_PER_MILLION = "$ per million inferences so far (bill)"
+"""The bill so far (instance, accelerator, idle time included) over the inferences so far."""
+OPTION_PER_MILLION = "$ per million at this option's rate"
+"""A sizing option's price per hour over the inferences it serves in an hour at the asked rate
+(or its full throughput)."""
+USAGE_PER_MILLION = "$ per million inferences billed (row)"
+"""One usage row's cost over that row's inferences."""
 
 MONEY_DIGITS = 4  # significant figures shown: a $0.05/h cost visibly ticks every few seconds
 

@@ -11,7 +11,11 @@ models with onnxruntime on the same inputs and reports, per output:
   the figure up;
 - for a classifier-like output (float, 2-D once trailing size-1 dimensions are dropped, more
   than one class): ``top1``, the share of rows whose arg-max class is the same, and ``top5``
-  (more than five classes), the share of rows whose five highest classes are the same set;
+  (more than five classes), the share of rows whose five highest classes are the same set. Both
+  are taken over the rows where they mean something: a row whose fp32 top class is tied, or
+  whose fp32 output holds a NaN, has no top class to agree with, so it is not measured (and an
+  fp16 NaN where fp32 had a class is a disagreement). With no such row left, both are None and
+  the text says agreement was not measured, with no percentage;
 - ``overflow``: elements finite in fp32 but not in fp16 (fp16 stops at 65504).
 
 Inputs are the user's batch when given (a feed ``{name: array}``, or one array for a one-input
@@ -98,16 +102,37 @@ class OutputAgreement:
     top5: float | None = None  # share of rows with the same five highest classes (as a set)
     tied_rows: int = 0  # rows whose fp32 top class is tied: agreement there means nothing
     overflow: int = 0  # elements finite in fp32 but not in fp16
+    nan_rows: int = 0  # rows whose fp32 output holds a NaN: no top class to agree with
+
+    @property
+    def measured_rows(self) -> int:
+        """Rows over which ``top1`` and ``top5`` were taken (neither tied nor NaN in fp32)."""
+        return self.rows - self.tied_rows - self.nan_rows
 
     @property
     def text(self) -> str:
-        """``"top-1 100% (8 rows), top-5 88%"`` for a classifier, else the relative errors."""
-        if self.classifier and self.top1 is not None:
-            parts = [f"top-1 {format_percent(self.top1)} ({self.rows} rows)"]
+        """``"top-1 100% (8 rows), top-5 88%"`` for a classifier, else the relative errors;
+        rows left out (tied, NaN) are counted, and with none left no percentage is given."""
+        skipped = [
+            f"fp32 top class tied in {self.tied_rows} of {self.rows} rows"
+            if self.tied_rows
+            else "",
+            f"fp32 output NaN in {self.nan_rows} of {self.rows} rows" if self.nan_rows else "",
+        ]
+        skipped = [s for s in skipped if s]
+        if self.classifier and self.top1 is None:
+            parts = [f"top-1 agreement not measured: {' and '.join(skipped) or 'no rows'}"]
+        elif self.classifier and self.top1 is not None:
+            of = (
+                f"{self.rows} rows"
+                if not skipped
+                else f"{self.measured_rows} of {self.rows} rows measured"
+            )
+            parts = [f"top-1 {format_percent(self.top1)} ({of})"]
             if self.top5 is not None:
                 parts.append(f"top-5 {format_percent(self.top5)}")
-            if self.tied_rows:
-                parts.append(f"fp32 top class tied in {self.tied_rows}")
+            if skipped:
+                parts.append(f"not measured where {' and '.join(skipped)}")
         else:
             parts = [f"max rel. error {format_percent(self.max_rel)}"]
         if self.overflow:
@@ -207,7 +232,7 @@ def check_html(check: FP16Check) -> str:
         headers = ["output", "shape", "max |err|", "mean |err|", "max rel.", "mean rel.",
                    "top-1", "top-5"]  # fmt: skip
         parts.append(table(headers, rows, "llrrrrrr"))
-        notes = [o for o in check.outputs if o.tied_rows or o.overflow]
+        notes = [o for o in check.outputs if o.tied_rows or o.nan_rows or o.overflow]
         parts += [note(f"{o.name}: {o.text}", WARN) for o in notes]
         parts.append(
             note(
@@ -400,12 +425,20 @@ def compare_outputs(name: str, ref: np.ndarray, got: np.ndarray) -> OutputAgreem
         return result
     other = got64.reshape(scores.shape)
     classes = scores.shape[1]
-    top1 = float(np.mean(scores.argmax(axis=1) == other.argmax(axis=1)))
-    top5 = None
-    if classes > 5:
-        top5 = float(np.mean(np.all(_top_sets(scores, 5) == _top_sets(other, 5), axis=1)))
-    ordered = np.sort(scores, axis=1)
-    tied = int(np.sum(ordered[:, -1] == ordered[:, -2]))
+    # Rows with no fp32 top class are not measured: a NaN (argmax would pick it), or a tie.
+    nan = np.isnan(scores).any(axis=1)
+    ordered = np.sort(np.where(nan[:, None], 0.0, scores), axis=1)
+    tied = ~nan & (ordered[:, -1] == ordered[:, -2])
+    keep = ~(nan | tied)
+    ref_rows, got_rows = scores[keep], other[keep]
+    broken = np.isnan(got_rows).any(axis=1)  # fp16 NaN where fp32 had a class: disagrees
+    top1 = top5 = None
+    if keep.any():
+        same = ref_rows.argmax(axis=1) == np.nan_to_num(got_rows, nan=-np.inf).argmax(axis=1)
+        top1 = float(np.mean(same & ~broken))
+        if classes > 5:
+            sets = _top_sets(ref_rows, 5) == _top_sets(np.nan_to_num(got_rows, nan=-np.inf), 5)
+            top5 = float(np.mean(np.all(sets, axis=1) & ~broken))
     return OutputAgreement(
         **{
             **result.__dict__,
@@ -413,7 +446,8 @@ def compare_outputs(name: str, ref: np.ndarray, got: np.ndarray) -> OutputAgreem
             "rows": scores.shape[0],
             "top1": top1,
             "top5": top5,
-            "tied_rows": tied,
+            "tied_rows": int(tied.sum()),
+            "nan_rows": int(nan.sum()),
         }
     )
 

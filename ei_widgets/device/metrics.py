@@ -16,6 +16,10 @@ apart (``warmup_ms``), so one slow first call does not stretch every latency fig
 Times are simulated seconds in the recording session's clock (the paced timeline, or the virtual
 clock's seconds when virtual); do not mix both clocks in one stream.
 
+A run reads only its own calls through a :class:`Mark` (``mark()`` at its start, then
+``snapshot(since=mark)`` and ``series(since=mark)``): the stream itself is never reset for a run,
+since the cost meter counts inferences from it.
+
 Subscribers get a :class:`MetricsSnapshot`, at most once every ``notify_interval_s`` of wall time
 (and on :meth:`MetricsStream.notify` and :meth:`MetricsStream.reset`), so views never slow a run.
 """
@@ -26,6 +30,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +54,7 @@ class SeriesPoint:
     errors: int
     mean_latency_ms: float  # of the second's calls other than warm-up (0 without any)
     utilisation: float
+    span_s: float = 1.0  # of this second the stream covers: less for its first and last second
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,36 @@ class MetricsSnapshot:
 _EMPTY_LATENCY = float("nan")
 
 
+class Mark:
+    """A point in a stream: the calls recorded after it (``MetricsStream.mark()``).
+
+    The counts are taken from the stream's running totals at the mark; what the totals cannot
+    say (where the first call after the mark began, the part of that call's second recorded
+    before the mark, the peak memory and warm-up since) the stream keeps here as calls arrive.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "base",
+        "counts",
+        "errors_by_kind",
+        "first_t",
+        "peak_memory",
+        "warmup_s",
+    )
+
+    def __init__(self, counts: tuple[int, int, int, int, float, float, int]) -> None:
+        # calls, inferences, errors, host-bound calls, simulated s, host s, latencies recorded
+        self.counts = counts
+        self.first_t: float | None = None  # when the first call after the mark began
+        # (second, calls, inferences, errors, Σ latency, timed calls, Σ utilisation) of the
+        # first call's second recorded before the mark, taken out of that second's bucket
+        self.base: tuple[int, int, int, int, float, int, float] | None = None
+        self.peak_memory = 0
+        self.warmup_s = math.nan
+        self.errors_by_kind: dict[str, int] = {}
+
+
 class MetricsStream:
     """Where sessions record each call; views read snapshots."""
 
@@ -100,6 +136,12 @@ class MetricsStream:
         self._total_inferences = 0
         self._total_errors = 0
         self._total_sim_s = 0.0
+        # Running counts no reset touches, from which a mark's figures are differences.
+        self._n_calls = 0
+        self._n_host_bound = 0
+        self._n_host_s = 0.0
+        self._n_latencies = 0
+        self._marks: weakref.WeakSet[Mark] = weakref.WeakSet()
         self._reset_locked()
 
     def _reset_locked(self) -> None:
@@ -131,6 +173,10 @@ class MetricsStream:
         self._first_t: float | None = None
         self._last_t = 0.0
         self._last_notify = -math.inf  # the first record notifies at once
+        for mark in getattr(self, "_marks", ()):  # their first second's bucket is gone
+            mark.base = None
+            if mark.first_t is not None:
+                mark.first_t = -math.inf
 
     def _slot(self, t: float, start: float) -> int:
         second = int(t)
@@ -139,6 +185,18 @@ class MetricsStream:
             self._sec[i] = second
             self._b_calls[i] = self._b_inf[i] = self._b_err[i] = self._b_lat_n[i] = 0
             self._b_lat[i] = self._b_util[i] = 0.0
+        for mark in self._marks:
+            if mark.first_t is None:  # the first call after the mark
+                mark.first_t = start
+                mark.base = (
+                    second,
+                    self._b_calls[i],
+                    self._b_inf[i],
+                    self._b_err[i],
+                    self._b_lat[i],
+                    self._b_lat_n[i],
+                    self._b_util[i],
+                )
         if self._first_t is None:
             self._first_t = start  # the stream's time begins when its first call began
         if t > self._last_t:
@@ -172,17 +230,25 @@ class MetricsStream:
             self._total_inferences += batch_size
             self._total_sim_s += latency_s
             self._host_s += host_s
+            self._n_calls += 1
+            self._n_host_s += host_s
             if host_bound:
                 self._host_bound += 1
+                self._n_host_bound += 1
             if memory_bytes is not None:
                 self._memory = memory_bytes
                 if memory_bytes > self._peak_memory:
                     self._peak_memory = memory_bytes
+                for mark in self._marks:
+                    mark.peak_memory = max(mark.peak_memory, memory_bytes)
             if accelerator is not None:
                 self._accelerator = accelerator
             if warmup:
                 self._warmup_s = latency_s
+                for mark in self._marks:
+                    mark.warmup_s = latency_s
             else:
+                self._n_latencies += 1
                 self._lat[self._lat_i] = latency_s
                 self._lat_i = (self._lat_i + 1) % self._lat_size
                 if self._lat_n < self._lat_size:
@@ -206,10 +272,11 @@ class MetricsStream:
             self._errors += 1
             self._total_errors += 1
             self._b_err[i] += 1
-            if kind in self._errors_by_kind or len(self._errors_by_kind) < _MAX_ERROR_KINDS:
-                self._errors_by_kind[kind] = self._errors_by_kind.get(kind, 0) + 1
-            else:
-                self._errors_by_kind["other"] = self._errors_by_kind.get("other", 0) + 1
+            for kinds in (self._errors_by_kind, *(m.errors_by_kind for m in self._marks)):
+                if kind in kinds or len(kinds) < _MAX_ERROR_KINDS:
+                    kinds[kind] = kinds.get(kind, 0) + 1
+                else:
+                    kinds["other"] = kinds.get("other", 0) + 1
             due = bool(self._subscribers) and self._due()
         if due:
             self.notify()
@@ -231,20 +298,77 @@ class MetricsStream:
 
     # --- reading ------------------------------------------------------------------------------
 
-    def _window_locked(self) -> tuple[float, float, float]:
-        """(span, inferences, flops/peak) over the last rate_window_s seconds of the stream."""
+    def mark(self) -> Mark:
+        """A mark here: ``snapshot(since=mark)`` and ``series(since=mark)`` then read only the
+        calls recorded after it (a run's own figures; the stream's totals go on)."""
+        with self._lock:
+            mark = Mark(
+                (
+                    self._n_calls,
+                    self._total_inferences,
+                    self._total_errors,
+                    self._n_host_bound,
+                    self._total_sim_s,
+                    self._n_host_s,
+                    self._n_latencies,
+                )
+            )
+            self._marks.add(mark)
+            return mark
+
+    def _start_locked(self, since: Mark | None) -> float | None:
+        """When the stream's (or the mark's) first call began; None before any."""
         if self._first_t is None:
+            return None
+        if since is None:
+            return self._first_t
+        if since.first_t is None:
+            return None
+        return max(since.first_t, self._first_t)
+
+    def _bucket_locked(
+        self, second: int, since: Mark | None
+    ) -> tuple[int, int, int, float, int, float]:
+        """(calls, inferences, errors, Σ latency, timed calls, Σ utilisation) of one second,
+        without what was recorded before ``since``."""
+        i = second % self._series_size
+        if self._sec[i] != second:
+            return 0, 0, 0, 0.0, 0, 0.0
+        row = (
+            self._b_calls[i],
+            self._b_inf[i],
+            self._b_err[i],
+            self._b_lat[i],
+            self._b_lat_n[i],
+            self._b_util[i],
+        )
+        base = since.base if since is not None else None
+        if base is None or base[0] != second:
+            return row
+        return (
+            row[0] - base[1],
+            row[1] - base[2],
+            row[2] - base[3],
+            max(row[3] - base[4], 0.0),
+            row[4] - base[5],
+            max(row[5] - base[6], 0.0),
+        )
+
+    def _window_locked(self, since: Mark | None = None) -> tuple[float, float, float]:
+        """(span, inferences, flops/peak) over the last rate_window_s seconds of the stream (of
+        the mark's calls, with ``since``)."""
+        begun = self._start_locked(since)
+        if begun is None:
             return 0.0, 0.0, 0.0
         last = int(self._last_t)
-        first = max(last - self._rate_window + 1, int(self._first_t))
+        first = max(last - self._rate_window + 1, int(begun))
         inf = util = 0.0
         for second in range(first, last + 1):
-            i = second % self._series_size
-            if self._sec[i] == second:
-                inf += self._b_inf[i]
-                util += self._b_util[i]
-        # Seconds first..last, the first one only from when the stream began.
-        span = max(self._last_t - max(float(first), self._first_t), 1e-9)
+            bucket = self._bucket_locked(second, since)
+            inf += bucket[1]
+            util += bucket[5]
+        # Seconds first..last, the first one only from when the stream (or the mark's calls) began.
+        span = max(self._last_t - max(float(first), begun), 1e-9)
         return span, inf, util
 
     def totals(self) -> tuple[int, int, float]:
@@ -252,24 +376,46 @@ class MetricsStream:
         with self._lock:
             return self._total_inferences, self._total_errors, self._total_sim_s
 
-    def snapshot(self) -> MetricsSnapshot:
+    def snapshot(self, since: Mark | None = None) -> MetricsSnapshot:
+        """The stream's figures since its last reset, or only the calls after ``since``."""
         with self._lock:
-            lat = np.frombuffer(self._lat, dtype=np.float64)[: self._lat_n].copy()
-            span, inf, util = self._window_locked()
-            calls = self._calls
+            kept = self._lat_n
+            if since is not None:
+                kept = max(0, min(self._n_latencies - since.counts[6], self._lat_n))
+            ring = np.frombuffer(self._lat, dtype=np.float64)
+            if kept == self._lat_n:
+                lat = ring[: self._lat_n].copy()
+            else:  # the newest ``kept``: the slots before _lat_i, wrapping once the ring is full
+                lat = ring[(self._lat_i - 1 - np.arange(kept)) % self._lat_size]
+            span, inf, util = self._window_locked(since)
+            if since is None:
+                calls, inferences, errors = self._calls, self._inferences, self._errors
+                host_bound, sim_s, host_s = self._host_bound, self._sim_s, self._host_s
+                errors_by_kind = dict(self._errors_by_kind)
+                peak, warmup = self._peak_memory, self._warmup_s
+            else:
+                c = since.counts
+                calls = self._n_calls - c[0]
+                inferences = self._total_inferences - c[1]
+                errors = self._total_errors - c[2]
+                host_bound = self._n_host_bound - c[3]
+                sim_s = self._total_sim_s - c[4]
+                host_s = self._n_host_s - c[5]
+                errors_by_kind = dict(since.errors_by_kind)
+                peak, warmup = since.peak_memory, since.warmup_s
             snap = dict(
                 calls=calls,
-                inferences=self._inferences,
-                errors=self._errors,
+                inferences=inferences,
+                errors=errors,
                 memory_bytes=self._memory,
-                peak_memory_bytes=self._peak_memory,
-                host_bound_calls=self._host_bound,
-                host_bound_share=self._host_bound / calls if calls else 0.0,
-                simulated_seconds=self._sim_s,
-                host_seconds=self._host_s,
-                errors_by_kind=dict(self._errors_by_kind),
+                peak_memory_bytes=peak,
+                host_bound_calls=host_bound,
+                host_bound_share=host_bound / calls if calls else 0.0,
+                simulated_seconds=sim_s,
+                host_seconds=host_s,
+                errors_by_kind=errors_by_kind,
                 accelerator=self._accelerator,
-                warmup_ms=self._warmup_s * 1e3,
+                warmup_ms=warmup * 1e3,
             )
         if lat.size:
             p50, p95, p99 = np.percentile(lat, (50, 95, 99)) * 1e3
@@ -287,32 +433,30 @@ class MetricsStream:
             **snap,  # type: ignore[arg-type]
         )
 
-    def series(self, seconds: int | None = None) -> list[SeriesPoint]:
-        """The last ``seconds`` one-second points (gaps included as zeros), oldest first."""
+    def series(self, seconds: int | None = None, since: Mark | None = None) -> list[SeriesPoint]:
+        """The last ``seconds`` one-second points (gaps included as zeros), oldest first; with
+        ``since``, only the seconds and the calls after that mark."""
         n = min(seconds or self._series_size, self._series_size)
         with self._lock:
-            if self._first_t is None:
+            begun = self._start_locked(since)
+            if begun is None:
                 return []
             last = int(self._last_t)
-            first = max(last - n + 1, int(self._first_t))
+            first = max(last - n + 1, int(begun))
             points = []
             for second in range(first, last + 1):
-                i = second % self._series_size
-                if self._sec[i] == second:
-                    calls = self._b_calls[i]
-                    timed = self._b_lat_n[i]
-                    points.append(
-                        SeriesPoint(
-                            second=second,
-                            calls=calls,
-                            inferences=self._b_inf[i],
-                            errors=self._b_err[i],
-                            mean_latency_ms=self._b_lat[i] / timed * 1e3 if timed else 0.0,
-                            utilisation=min(self._b_util[i], 1.0),
-                        )
+                calls, inferences, errors, lat, timed, util = self._bucket_locked(second, since)
+                points.append(
+                    SeriesPoint(
+                        second=second,
+                        calls=calls,
+                        inferences=inferences,
+                        errors=errors,
+                        mean_latency_ms=lat / timed * 1e3 if timed else 0.0,
+                        utilisation=min(util, 1.0),
+                        span_s=min(self._last_t, second + 1.0) - max(begun, float(second)),
                     )
-                else:
-                    points.append(SeriesPoint(second, 0, 0, 0, 0.0, 0.0))
+                )
             return points
 
     # --- observers ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ei_widgets.common.html import (
     pandas_module,
     table,
 )
-from ei_widgets.common.money import money_or_dash, per_hour
+from ei_widgets.common.money import OPTION_PER_MILLION, money_or_dash, per_hour
 from ei_widgets.common.units import format_bytes, format_ms, significant
 from ei_widgets.device.catalog import NOT_VALIDATED
 from ei_widgets.device.fp16 import FP16Check
@@ -202,7 +202,7 @@ def _option_row(r: Row) -> tuple[object, ...]:
     )
 
 
-_OPTION_HEADERS = [*OPTION_COLUMNS, "price", "$ per million", "meets"]
+_OPTION_HEADERS = [*OPTION_COLUMNS, "price", OPTION_PER_MILLION, "meets"]
 
 
 def recommendation_repr(rec: Recommendation) -> str:

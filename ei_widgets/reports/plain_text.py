@@ -7,7 +7,7 @@ notebook's HTML results, so a figure reads the same everywhere. The building blo
 
 from __future__ import annotations
 
-from ei_widgets.common.money import format_money, per_hour
+from ei_widgets.common.money import OPTION_PER_MILLION, format_money, per_hour
 from ei_widgets.common.text import table
 from ei_widgets.common.units import format_bytes, format_count
 from ei_widgets.device.recommendation import Recommendation, searched_text
@@ -71,8 +71,8 @@ def recommendation_text(result: Recommendation, limit: int = 10) -> str:
     options and what is available today, each its own table (at most ``limit`` rows each, best
     first; ``*`` marks each group's pick)."""
     fp16 = result.fp16 is not None
-    header = ["option", "batch", "precision", "latency ms", "inf/s", "fits", "$/h", "$/M inf",
-              "meets"] + (["fp16 agreement"] if fp16 else [])  # fmt: skip
+    header = ["option", "batch", "precision", "latency ms", "inf/s", "fits", "$/h",
+              OPTION_PER_MILLION, "meets"] + (["fp16 agreement"] if fp16 else [])  # fmt: skip
     text = [result.reason, searched_text(result)]
     ei_title = next((r.group for r in result.ei_rows), "EI")
     for title, rows, pick in (

@@ -5,6 +5,7 @@
  */
 import React from 'react';
 
+import { detachQuestion } from './detach';
 import { formatPrice, formatRunningMoney } from './format';
 import { IKernelState, KernelModel } from './model';
 import { IAction } from './selection';
@@ -54,10 +55,7 @@ export function PickerFooter(props: {
           role="group"
           aria-label="Confirm detaching"
         >
-          <span>
-            Detach {state.attached.name}? Models then run on the notebook
-            instance’s CPUs.
-          </span>
+          <span>{detachQuestion(state.attached.name)}</span>
           <button
             className="jp-mod-styled jp-mod-warn ei-Picker-confirmDetach"
             onClick={props.onConfirmDetach}

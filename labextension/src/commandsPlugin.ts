@@ -6,9 +6,10 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { Dialog, ICommandPalette, showDialog } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 
+import { detachAfterAsking } from './detach';
 import { errorText } from './format';
 import { Precision } from './model';
 import { openPicker, showProblem } from './Picker';
@@ -26,6 +27,19 @@ const CATEGORY = 'Elastic Inference';
 
 /** Code of the cell the "show the dashboard" command inserts and runs. */
 const DASHBOARD_CODE = '%ei';
+
+/** Ask in a dialog, with the picker's buttons: true to detach. */
+async function askToDetach(question: string): Promise<boolean> {
+  const result = await showDialog({
+    title: 'Detach the accelerator?',
+    body: question,
+    buttons: [
+      Dialog.cancelButton({ label: 'Keep it attached' }),
+      Dialog.warnButton({ label: 'Detach' })
+    ]
+  });
+  return result.button.accept;
+}
 
 export const commandsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'ei-widgets:commands',
@@ -88,13 +102,15 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
     });
 
     app.commands.addCommand(CommandIDs.detach, {
-      label: 'Detach the Elastic Inference Accelerator',
-      caption: 'Detach the accelerator from this notebook’s kernel',
+      label: 'Detach the Elastic Inference Accelerator…',
+      caption:
+        'Detach the accelerator from this notebook’s kernel (asks first)',
       isEnabled: () => isReady() && !!current()?.model.state?.attached,
       execute: () => {
         const connector = current();
         if (connector && isReady()) {
-          return connector.model.detach();
+          // The same question as the picker's Detach button.
+          return detachAfterAsking(connector.model, askToDetach);
         }
       }
     });

@@ -79,7 +79,33 @@ def test_constant_weights_say_their_top_class_is_tied() -> None:
     check = fp16_check(demo_model("squeezenet"), samples=2)
     out = check.classifier
     assert out is not None and out.tied_rows == 2
-    assert "fp32 top class tied in 2" in check.agreement
+    # every row tied: agreement was not measured, and no percentage says otherwise
+    assert out.top1 is None and out.top5 is None
+    assert check.agreement == ("top-1 agreement not measured: fp32 top class tied in 2 of 2 rows")
+    assert "%" not in check.agreement
+    assert "%" not in check.summary
+
+
+def test_ties_and_nans_are_left_out_of_the_agreement_and_counted() -> None:
+    ref = np.array(
+        [[1.0, 3.0, 2.0], [2.0, 2.0, 1.0], [np.nan, 1.0, 0.0], [0.0, 5.0, 1.0]], np.float32
+    )
+    got = np.array(
+        [[1.0, 3.0, 2.0], [2.0, 2.0, 1.0], [np.nan, 1.0, 0.0], [np.nan, 5.0, 1.0]], np.float32
+    )
+    out = compare_outputs("y", ref, got)
+    assert (out.tied_rows, out.nan_rows, out.measured_rows) == (1, 1, 2)
+    assert out.top1 == 0.5  # row 0 agrees; row 3's fp16 NaN is a disagreement
+    assert out.text == (
+        "top-1 50% (2 of 4 rows measured), not measured where fp32 top class tied in 1 of 4"
+        " rows and fp32 output NaN in 1 of 4 rows, 1 overflowed"
+    )
+    nan_only = compare_outputs(
+        "y", np.full((8, 3), np.nan, np.float32), np.zeros((8, 3), np.float32)
+    )
+    assert nan_only.top1 is None
+    assert nan_only.text.startswith("top-1 agreement not measured: fp32 output NaN in 8 of 8 rows")
+    assert "100%" not in nan_only.text
 
 
 def test_a_pytorch_classifier(tmp_path) -> None:

@@ -203,3 +203,67 @@ def test_a_warm_up_call_counts_but_stays_out_of_the_latency_figures() -> None:
     assert snap.warmup_ms == pytest.approx(200.0)  # kept apart, for the chart to mark
     assert [p.mean_latency_ms for p in stream.series()] == [pytest.approx(4.0)]
     assert math.isnan(MetricsStream().snapshot().warmup_ms)
+
+
+def test_a_mark_reads_only_the_calls_after_it() -> None:
+    """A run's figures are its own: earlier calls (another model, slower, in the same second
+    and seconds before) stay out of its snapshot and series, and the stream's totals go on."""
+    s = MetricsStream()
+    s.record(0.5, 1, at=0.5, warmup=True, memory_bytes=900)
+    for i in range(320):  # another model: 9.81 ms a call, from 0.5 s to about 3.64 s
+        s.record(0.00981, 1, at=0.5 + 0.00981 * (i + 1), memory_bytes=800)
+    mark = s.mark()
+    assert s.snapshot(since=mark).calls == 0
+    assert s.series(since=mark) == []
+    before = s.snapshot()
+    start = 0.5 + 0.00981 * 320 + 20.0  # the run begins 20 s later
+    s.record(0.2, 1, at=start + 0.2, warmup=True, memory_bytes=100)
+    for i in range(100):
+        s.record(0.00689, 1, at=start + 0.2 + 0.00689 * (i + 1), memory_bytes=100)
+    run = s.snapshot(since=mark)
+    assert (run.calls, run.inferences) == (101, 101)
+    assert run.p50_ms == pytest.approx(6.89)
+    assert run.p95_ms == pytest.approx(6.89)
+    assert run.warmup_ms == pytest.approx(200)
+    assert run.peak_memory_bytes == 100
+    assert run.simulated_seconds == pytest.approx(0.2 + 0.689)
+    assert run.throughput_per_s == pytest.approx(101 / 0.889, rel=1e-6)
+    points = s.series(since=mark)
+    assert points[0].second == int(start)  # the run's first second, not the gap before it
+    assert sum(p.calls for p in points) == 101
+    assert points[0].span_s == pytest.approx(int(start) + 1 - start)
+    # the whole stream still holds everything (the meter counts from it)
+    whole = s.snapshot()
+    assert whole.calls == before.calls + 101
+    assert s.totals()[0] == 422
+
+
+def test_a_mark_leaves_out_the_earlier_calls_of_its_first_second() -> None:
+    s = MetricsStream()
+    for i in range(50):
+        s.record(0.01, 2, at=10.0 + 0.01 * (i + 1))  # 10.01 .. 10.5
+    mark = s.mark()
+    for i in range(10):
+        s.record(0.004, 1, at=10.5 + 0.004 * (i + 1), host_bound=True)
+    s.record_error(RuntimeError("x"), at=10.6)
+    (point,) = s.series(since=mark)
+    assert (point.calls, point.inferences, point.errors) == (10, 10, 1)
+    assert point.mean_latency_ms == pytest.approx(4.0)
+    run = s.snapshot(since=mark)
+    assert run.errors == 1 and run.errors_by_kind == {"RuntimeError": 1}
+    assert run.host_bound_share == 1.0
+    assert run.throughput_per_s == pytest.approx(10 / 0.1)
+    assert s.snapshot().calls == 60
+
+
+def test_a_mark_counts_latencies_through_a_wrapped_ring() -> None:
+    s = MetricsStream(latency_window=8)
+    for i in range(13):
+        s.record(0.001, 1, at=0.001 * (i + 1))
+    mark = s.mark()
+    for i in range(3):
+        s.record(0.1 * (i + 1), 1, at=1.0 + i)
+    assert s.snapshot(since=mark).p50_ms == pytest.approx(200)
+    for i in range(20):
+        s.record(0.05, 1, at=5.0 + i * 0.05)
+    assert s.snapshot(since=mark).p50_ms == pytest.approx(50)  # the ring's newest 8

@@ -632,6 +632,29 @@ def test_detaching_asks_first(board: Dashboard) -> None:
     assert picker.attach_button.disabled
 
 
+def test_detaching_says_what_really_follows(board: Dashboard, namespace: dict[str, Any]) -> None:
+    """No view promises the instance's CPUs: after a detach, sessions raise."""
+    from ei_widgets.device.sessions import session
+    from ei_widgets.errors import NoAcceleratorError
+
+    picker = board.picker
+    board.state.attach("ml.eia2.medium")
+    picker.detach()
+    assert "Sessions then fail until an accelerator is attached again." in (
+        picker.confirm_text.value
+    )
+    picker.confirm_detach()
+    texts = [picker.status.value, *(c.value for c in picker.fit_cells.values())]
+    assert not any("run on the notebook instance" in t or "runs on the notebook" in t
+                   for t in texts)  # fmt: skip
+    assert "sessions raise NoAcceleratorError until an accelerator is attached" in (
+        picker.status.value
+    )
+    assert "sessions fail" in picker.fit_cells["none"].value
+    with pytest.raises(NoAcceleratorError):
+        session(namespace["small"], state=board.state)
+
+
 def snapshot(stream: MetricsStream, host_bound: bool) -> Any:
     for i in range(20):
         stream.record(0.004, 1, at=0.1 + 0.004 * i, host_s=0.01 if host_bound else 0.001,
@@ -671,8 +694,9 @@ def test_throughput_is_drawn_for_whole_seconds_on_one_time_base(board: Dashboard
     short.record(0.01, 1, at=0.5)
     board.gauges.reset()
     board.gauges.refresh(short.snapshot(), short.series(), 2**30)
-    assert len(board.gauges.throughput.x) == 0  # no whole second yet, and the title says so
-    assert board.gauges.throughput_figure.title == "Throughput: no whole simulated second yet"
+    # no whole second: the short run's rate over the time it covered (one call of 10 ms)
+    assert list(board.gauges.throughput.y) == pytest.approx([100.0])
+    assert board.gauges.throughput_figure.title == "Throughput, over the part of each second run"
     assert list(board.gauges.latency_mean.y) == [10.0]  # one second's mean: a marked point
     assert board.gauges.latency_mean.marker == "circle"
     axes = board.gauges.throughput_figure.axes + board.gauges.latency_figure.axes
@@ -808,3 +832,97 @@ def test_the_inspector_and_the_accelerator_tab_show_one_judgement(
         assert "on ml.t2.medium" in made.inspector.fits.value
     finally:
         made.close()
+
+
+def test_the_first_run_reports_its_own_calls_only(board: Dashboard, stream: MetricsStream) -> None:
+    """Calls made before the run (other sessions, another model: 9.81 ms each) and 24 s of
+    simulated gap stay out of the run's summary, quantiles and time axis."""
+    from ei_widgets.device.sessions import virtual_clock
+
+    clock = virtual_clock()
+    for _ in range(320):
+        stream.record(0.00981, 1, at=clock.advance(0.00981), accelerator="ml.eia2.medium")
+    clock.advance(24.0)
+    board.state.attach("ml.eia2.medium")
+    board.tabs.selected_index = 2
+    panel = board.run_panel
+    panel.clock.value = "virtual"
+    panel.requests.value = 100
+    run = panel.start()
+    assert run is not None and run.wait(60).state is RunState.FINISHED
+    board.tick()
+    summary = board.gauges.summary.value
+    assert "This run:" in summary
+    assert "100 calls, 100 inferences" in summary
+    assert stream.snapshot().calls == 420  # the stream (and the meter) still hold everything
+    assert board.profile is not None
+    expected = estimate(board.profile, "ml.eia2.medium", batch_size=1).latency_ms
+    assert board.gauges.latency_p50.y[-1] == pytest.approx(expected, rel=1e-6)
+    assert "9.81" not in summary
+    # the run is under a second of simulated time: its rate is still drawn, from x = 0
+    assert len(board.gauges.throughput.y) >= 1
+    own = stream.snapshot(since=board.run_tab._mark)
+    assert own.calls == 100
+    # one or two seconds touched: each drawn as its inferences over the part the run covered
+    points = [p for p in stream.series(since=board.run_tab._mark) if p.inferences]
+    assert len(points) == len(board.gauges.throughput.y) <= 2
+    drawn = [y * p.span_s for y, p in zip(board.gauges.throughput.y, points, strict=True)]
+    assert sum(drawn) == pytest.approx(100)
+    assert own.throughput_per_s == pytest.approx(100 / own.simulated_seconds)
+    assert 0.0 <= min(board.gauges.throughput.x) <= max(board.gauges.throughput.x) <= 1.0
+    assert max(board.gauges.latency_p50.x) <= 1.0
+    for scale in board.gauges.time_scales:
+        assert scale.min == 0.0 and scale.max == 1.0
+
+
+def test_before_any_run_the_gauges_say_they_show_the_kernels_calls(
+    board: Dashboard, stream: MetricsStream
+) -> None:
+    stream.record(0.005, 1, at=1.0)
+    board.tick()
+    assert "No run yet. All metered calls in this kernel:" in board.gauges.summary.value
+
+
+def test_time_axes_never_label_two_ticks_alike(board: Dashboard) -> None:
+    axes = board.gauges.throughput_figure.axes + board.gauges.latency_figure.axes
+    (x1, x2) = [a for a in axes if a.side != "left"]
+    assert x1.tick_format == x2.tick_format == ",~r"  # 119.2, not "119" twice
+    assert all(a.num_ticks for a in axes)
+    marks = board.gauges.latency_figure.marks
+    assert marks.index(board.gauges.latency_p50) > marks.index(board.gauges.latency_p95)
+    assert board.gauges.latency_p95.stroke_width > board.gauges.latency_p50.stroke_width
+
+
+def test_after_a_restart_the_layout_holds(board: Dashboard) -> None:
+    """ipywidgets' per-view disconnected icon (a ::before box) would be one more grid cell in
+    every table: the header's rule removes it inside the dashboard."""
+    assert "ei-dashboard" in board._dom_classes
+    header = board.header.value
+    assert ".ei-dashboard .jupyter-widgets-disconnected::before" in header
+    assert "{content:none;display:none}" in header
+
+
+def test_none_selected_shows_one_detach_button(board: Dashboard) -> None:
+    picker = board.picker
+    board.state.attach("ml.eia2.medium")
+    assert picker.detach_button.layout.display == ""
+    picker.select("none")
+    assert picker.attach_button.description == "Detach…"
+    assert picker.detach_button.layout.display == "none"  # not two Detach buttons
+    picker.select("ml.eia2.large")
+    assert picker.detach_button.layout.display == ""
+
+
+def test_the_instance_keeps_a_pending_precision_and_says_it_applied(board: Dashboard) -> None:
+    picker = board.picker
+    board.state.attach("ml.eia2.medium", precision="fp32")
+    picker.precision.value = "fp16"  # chosen, not attached yet
+    assert picker.pending_change() is not None
+    other = next(v for _, v in picker.instance.options if v != board.state.instance.name)
+    picker.instance.value = other
+    assert board.state.instance.name == other
+    assert picker.precision.value == "fp16"  # not dropped
+    assert board.state.attachment is not None and board.state.attachment.precision == "fp32"
+    message = picker.message.value
+    assert f"Notebook instance now {other}, applied at once." in message
+    assert "Not applied yet: replace ml.eia2.medium (fp32) with ml.eia2.medium (fp16)" in message

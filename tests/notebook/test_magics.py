@@ -161,3 +161,21 @@ def test_inspect_a_pytorch_module_with_an_input_shape(shell: Any) -> None:
         assert "give positive sizes" in usage_error(shell, "%ei_inspect net --input-shape 1,zero")
     finally:
         shell.user_ns.pop("net")
+
+
+def test_inspect_fp16_shows_its_progress_in_place(shell: Any) -> None:
+    """The fp16 check takes seconds: one line, updated in place, says how far it is."""
+    with capture_output() as captured:
+        shell.run_line_magic("ei_inspect", "squeeze --fp16")
+    lines = [o for o in captured.outputs if o.data.get("text/plain", "").startswith("fp16 check:")]
+    assert len(lines) >= 3
+    first, *rest = lines
+    assert first.data["text/plain"] == "fp16 check: starting"
+    handle = (first.transient or {}).get("display_id")
+    assert handle
+    assert all(o.update and (o.transient or {}).get("display_id") == handle for o in rest)
+    assert any("comparing… " in o.data["text/plain"] for o in rest)
+    assert re.fullmatch(r"fp16 check: done in [\d.]+ s", rest[-1].data["text/plain"])
+    assert "<progress" in rest[-1].data["text/html"]
+    # the answer follows, as before
+    assert any("fp16 vs fp32" in o.data.get("text/plain", "") for o in captured.outputs)

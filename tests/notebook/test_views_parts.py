@@ -13,7 +13,7 @@ import ipywidgets as w
 import numpy as np
 import pytest
 
-from ei_widgets.common.money import format_money, money_or_dash
+from ei_widgets.common.money import OPTION_PER_MILLION, format_money, money_or_dash
 from ei_widgets.common.units import format_bytes, format_percent
 from ei_widgets.device import recommendation
 from ei_widgets.device.accelerator import AcceleratorState
@@ -143,7 +143,9 @@ def test_bounded_boxes_keep_their_bounds() -> None:
 
 
 def headers(html: str) -> list[str]:
-    return re.findall(r"<th[^>]*>(.*?)</th>", html)
+    """The first table's column headers."""
+    first = html[html.index("<table") :]
+    return re.findall(r"<th[^>]*>(.*?)</th>", first[: first.index("</table>")])
 
 
 def test_every_table_of_options_opens_with_the_same_columns(rec: Recommendation) -> None:
@@ -156,11 +158,36 @@ def test_every_table_of_options_opens_with_the_same_columns(rec: Recommendation)
         panel.close()
     in_rich, in_panel = headers(rec._repr_html_()), headers(listing)
     assert in_rich[:shared] == in_panel[:shared] == list(recommendation.OPTION_COLUMNS)
-    assert in_panel[shared:] == ["$/h", "$ per million", "bound", "meets", "fp16 agreement"]
+    per_million = html.escape(OPTION_PER_MILLION)
+    assert in_panel[shared:] == ["$/h", per_million, "bound", "meets", "fp16 agreement"]
+    assert per_million in in_rich
     first_row = re.findall(r"<td[^>]*>(.*?)</td>", listing)[:shared]
-    assert first_row == [html.escape(str(c)) for c in recommendation.option_cells(rec.rows[0])]
+    first = (rec.ei_rows or rec.today_rows)[0]  # the first group's best
+    assert first_row == [html.escape(str(c)) for c in recommendation.option_cells(first)]
 
 
 def test_money_or_dash() -> None:
     assert money_or_dash(None) == "—"
     assert money_or_dash(Decimal("0.168")) == format_money(Decimal("0.168"))
+
+
+def test_the_sizing_table_is_grouped_like_the_rich_html_and_scrolls_rather_than_clips() -> None:
+    rec = recommend(demo_model("squeezenet"))
+    assert rec.ei_rows and rec.today_rows
+    panel = SizingPanel(lambda **_: rec)
+    try:
+        panel.update()
+        listing = str(panel.listing.value)
+        rich = rec._repr_html_()
+    finally:
+        panel.close()
+    ei_title = rec.ei_rows[0].group
+    for title in (ei_title, "Available today"):
+        assert f"<b>{html.escape(title)}</b>" in listing and f"<b>{html.escape(title)}</b>" in rich
+    assert listing.index(ei_title) < listing.index("Available today")
+    assert listing.count("<table") == 2
+    ei_part, today_part = listing.split("Available today", 1)
+    assert html.escape(rec.ei_rows[0].option) in ei_part
+    assert html.escape(rec.today_rows[0].option) in today_part
+    assert "overflow-x:auto" in listing  # a wide table scrolls in its box, never clipped
+    assert panel.listing.layout.width == "100%"

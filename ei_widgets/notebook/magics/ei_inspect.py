@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
 
+from ei_widgets.common.units import format_percent, significant
 from ei_widgets.device import accelerator
 from ei_widgets.device.fp16 import check_text, fp16_check
 from ei_widgets.notebook.magics.base import (
@@ -18,6 +21,36 @@ from ei_widgets.notebook.magics.base import (
 )
 from ei_widgets.profiling.profiler import profile
 from ei_widgets.reports import plain_text
+
+STAGES = {"convert": "converting to fp16", "compare": "running fp32 and fp16 and comparing"}
+
+
+class ProgressLine:
+    """The fp16 check's progress, one line updated in place (a bar where HTML shows): the
+    check takes seconds, converting then running both models."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._shown = ""
+        self._handle = display(self._bundle(0.0, "fp16 check: starting"), raw=True, display_id=True)
+
+    @staticmethod
+    def _bundle(fraction: float, text: str) -> dict[str, str]:
+        bar = f'<progress value="{fraction:.2f}" max="1" style="vertical-align:middle"></progress>'
+        return {"text/plain": text, "text/html": f"{bar} <span>{text}</span>"}
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        # converting is the first half of the bar, comparing the second
+        overall = (0.5 if stage == "compare" else 0.0) + 0.5 * min(max(fraction, 0.0), 1.0)
+        text = f"fp16 check: {STAGES.get(stage, stage)}… {format_percent(overall)}"
+        if text != self._shown and self._handle is not None:
+            self._shown = text
+            self._handle.update(self._bundle(overall, text), raw=True)
+
+    def done(self) -> None:
+        seconds = significant(time.monotonic() - self._started)
+        if self._handle is not None:
+            self._handle.update(self._bundle(1.0, f"fp16 check: done in {seconds} s"), raw=True)
 
 
 @magic_arguments()
@@ -33,7 +66,9 @@ def ei_inspect(shell: Any, line: str) -> None:
     accelerator.set_model(args.variable, result)  # the model the picker judges fits by
     show(plain_text.profile_text(result), result._repr_html_())
     if args.fp16:  # converted and run for real; cached, so recommend() shows it too
-        check = fp16_check(model, **loader_options(args.input_shape))
+        progress = ProgressLine()
+        check = fp16_check(model, on_progress=progress, **loader_options(args.input_shape))
+        progress.done()
         show(check_text(check), check._repr_html_())
 
 

@@ -28,6 +28,14 @@ from ei_widgets.notebook.views.fp16check import FP16Panel
 from ei_widgets.notebook.views.size_table import NONE, SizeTable, fit_of
 from ei_widgets.notebook.views.tab import Board, Chosen, DashboardTab, TabSpec
 
+DETACH_FOLLOWS = "Sessions then fail until an accelerator is attached again."
+"""What follows a detach, as the JupyterLab picker and the palette also say it."""
+
+NOTHING_ATTACHED = (
+    "sessions raise NoAcceleratorError until an accelerator is attached (as Elastic Inference "
+    "did); nothing falls back to the notebook instance's CPUs."
+)
+
 
 class PickerPanel(w.VBox, DashboardTab):
     """Choose an accelerator (or none), a precision and a notebook instance; attach or detach."""
@@ -85,6 +93,7 @@ class PickerPanel(w.VBox, DashboardTab):
         self.instance.observe(self._on_instance, names="value")
         self.precision.observe(lambda _c: self._after_precision(), names="value")
         self.judgements: Judgements | None = None  # the chosen model's, from the dashboard
+        self._keep_pending = False  # an instance change keeps the size and precision chosen
         super().__init__(
             [
                 w.HTML(
@@ -163,14 +172,14 @@ class PickerPanel(w.VBox, DashboardTab):
         self.message.value = note(f"Attached {attachment.name} ({attachment.precision}).")
 
     def detach(self) -> None:
-        """Ask before detaching (the models would run on the notebook instance's CPUs)."""
+        """Ask before detaching (sessions then fail until an accelerator is attached)."""
         att = self._state.attachment
         if att is None:
             self.message.value = note("No accelerator is attached.")
             return
         self.confirm_text.value = (
-            f'<span style="font-size:13px">Detach <b>{esc(att.name)}</b>? Sessions then fail '
-            "until an accelerator is attached again.</span>"
+            f'<span style="font-size:13px">Detach <b>{esc(att.name)}</b>? {esc(DETACH_FOLLOWS)}'
+            "</span>"
         )
         self.confirm.layout.display = "flex"
 
@@ -194,13 +203,32 @@ class PickerPanel(w.VBox, DashboardTab):
             raise EIError(fit.reason or f"{name} does not fit.")
 
     def _on_instance(self, change: dict[str, object]) -> None:
+        """The instance applies at once (the attachment stays); a size or precision chosen but
+        not attached yet stays chosen, and the message says both."""
         name = str(change["new"])
         if name == self._state.instance.name:
             return
+        pending = self.pending_change()
+        selected, precision = self.selected, self.precision.value
+        self._keep_pending = True
         try:
             self._state.set_instance(name)
         except EIError as error:
             self.message.value = error_html(str(error))
+            return
+        finally:
+            self._keep_pending = False
+        if self.selected != selected and (selected == NONE or self.fits.get(selected, True)):
+            self.selected = selected
+        if self.precision.value != precision:
+            self.precision.value = precision
+        self._style_buttons()
+        kept = (
+            f" Not applied yet: {pending} (press {self.attach_button.description})."
+            if (pending)
+            else ""
+        )
+        self.message.value = note(f"Notebook instance now {name}, applied at once.{kept}")
 
     def _after_precision(self) -> None:
         self.show_judgements(self.judgements)  # restyles the buttons too
@@ -212,16 +240,17 @@ class PickerPanel(w.VBox, DashboardTab):
         line, and a selection, precision and instance that mirror what is attached."""
         att = self._state.attachment
         if att is None:
-            text = "Nothing attached: models run on the notebook instance's CPUs."
+            text = f"Nothing attached: {NOTHING_ATTACHED}"
         else:
             text = (
                 f"Attached: <b>{esc(att.name)}</b> ({esc(att.precision)}) since "
                 f"{att.since:%H:%M:%S} UTC, on {esc(self._state.instance.name)}."
             )
         self.status.value = f'<div style="font-size:13px">{text}</div>'
-        self.selected = att.name if att is not None else NONE
-        if att is not None and self.precision.value != att.precision:
-            self.precision.value = att.precision
+        if not self._keep_pending:  # mirror what is attached, unless only the instance moved
+            self.selected = att.name if att is not None else NONE
+            if att is not None and self.precision.value != att.precision:
+                self.precision.value = att.precision
         if self.instance.value != self._state.instance.name:
             self.instance.value = self._state.instance.name
         if att is None:
@@ -306,6 +335,8 @@ class PickerPanel(w.VBox, DashboardTab):
                 "this is what is attached now" if change is None else change[0].upper() + change[1:]
             )
         with self.detach_button.hold_sync():
+            # with None selected, Attach is the one "Detach…": never two Detach buttons
+            self.detach_button.layout.display = "none" if detaching else ""
             self.detach_button.disabled = att is None
             self.detach_button.tooltip = (
                 "nothing is attached" if att is None else f"detach {att.name}"

@@ -15,7 +15,7 @@ import ipywidgets as w
 
 from ei_widgets.billing import meters
 from ei_widgets.billing.meters import BudgetEvent, CostMeter, CostSnapshot
-from ei_widgets.common.money import money_or_dash, per_hour
+from ei_widgets.common.money import BILL_PER_MILLION, money_or_dash, per_hour
 from ei_widgets.common.units import format_percent
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.common import (
@@ -216,10 +216,10 @@ class CostPanel(w.VBox, DashboardTab):
             else "no accelerator"
         )
         per_million = (
-            f"{money_or_dash(snap.cost_per_million)} per million inferences"
-            f" ({snap.inferences:,} so far)"
+            f"{BILL_PER_MILLION}: {money_or_dash(snap.cost_per_million)}"
+            f" ({snap.inferences:,} inferences)"
             if snap.cost_per_million is not None
-            else "$ per million inferences: no inference yet"
+            else f"{BILL_PER_MILLION}: no inference yet"
         )
         details = (
             f'<div class="{NO_MATH}" style="font-size:13px;line-height:1.6;'

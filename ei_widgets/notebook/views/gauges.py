@@ -9,8 +9,15 @@ How the figures read:
 - **One time base.** Both time charts run on simulated seconds since the run started, whichever
   clock ran (a paced session's timeline leaves out the delays this machine added), so a paced and
   a virtual run of the same model show the same steady-state throughput.
-- **Whole seconds only.** Throughput is drawn for complete seconds: the run's first and the
-  still-filling (or last) second are left out, so partial seconds never draw ramps.
+- **Whole seconds.** Throughput is drawn for complete seconds: the run's first and the
+  still-filling (or last) second are left out, so partial seconds never draw ramps. A run
+  shorter than that (at most two seconds touched) draws each second's inferences over the part
+  of it the run covered, so a sub-second run still shows its rate.
+- **The run's own calls.** The Run tab passes the snapshot and series of the current run only
+  (``scope="run"``); before any run it passes every metered call in the kernel and the summary
+  says so (``scope="kernel"``).
+- **Time from zero.** The time axes start at 0 and run at least one second, with tick labels
+  precise enough that two ticks never read the same.
 - **Warm-up out of the scale.** The session's warm-up call is not in the latency quantiles or
   the per-second means; the legend marks it with its latency.
 - **Gauges, not bars.** Memory and utilisation read as used / capacity with the number, as
@@ -58,15 +65,26 @@ TARGET_SPAN = 3.0
 """The latency target is drawn when it lies within this factor of the highest latency shown."""
 
 TIME_AXIS = "simulated seconds since the run started"
+TIME_TICKS = ",~r"  # up to six significant figures, trailing zeros trimmed: 119.2, never "119 119"
 THROUGHPUT_TITLE = "Throughput, whole seconds"
-THROUGHPUT_WAITING = "Throughput: no whole simulated second yet"
+THROUGHPUT_SHORT = "Throughput, over the part of each second run"
+THROUGHPUT_WAITING = "Throughput: no call yet"
+AXIS_TICKS = 5
+"""Ticks on each chart axis (bqplot's default crowds a 260-pixel chart)."""
 
 
 def _time_axes(x: bq.Scale, y: bq.Scale, label: str) -> list[bq.Axis]:
     """Simulated seconds across, ``label`` up the left side."""
     return [
-        bq.Axis(scale=x, label=TIME_AXIS, tick_format=TICKS),
-        bq.Axis(scale=y, side="left", label=label, tick_format=TICKS, label_offset="55px"),
+        bq.Axis(scale=x, label=TIME_AXIS, tick_format=TIME_TICKS, num_ticks=AXIS_TICKS),
+        bq.Axis(
+            scale=y,
+            side="left",
+            label=label,
+            tick_format=TICKS,
+            label_offset="55px",
+            num_ticks=AXIS_TICKS,
+        ),
     ]
 
 
@@ -87,8 +105,16 @@ class GaugesPanel(w.VBox):
         self._gauge_key: tuple[Any, ...] | None = None
         self.messages_sent = 0  # widget updates actually sent (coalescing check in tests)
 
-        tx, ty = bq.LinearScale(), bq.LinearScale(min=0)
-        self.throughput = line({"x": tx, "y": ty}, "#1f77b4", "inferences/s", stroke_width=2)
+        tx, ty = bq.LinearScale(min=0, max=1), bq.LinearScale(min=0)
+        # markers, so a run of one or two seconds still shows its points
+        self.throughput = line(
+            {"x": tx, "y": ty},
+            "#1f77b4",
+            "inferences/s",
+            stroke_width=2,
+            marker="circle",
+            marker_size=16,
+        )
         self.throughput_figure = figure(
             [self.throughput],
             _time_axes(tx, ty, "inferences/s"),
@@ -96,18 +122,20 @@ class GaugesPanel(w.VBox):
         )
 
         self.latency_scale = bq.LinearScale(min=0)
-        scales = {"x": bq.LinearScale(), "y": self.latency_scale}
+        scales = {"x": bq.LinearScale(min=0, max=1), "y": self.latency_scale}
+        self.time_scales = (tx, scales["x"])
         # markers on the per-second means, so a run shorter than two seconds still shows a point
         self.latency_mean = line(
             scales, LINE_COLOURS["mean"], "mean per second", marker="circle", marker_size=16
         )
+        # p95 wider and under p50: when the two are equal (steady calls) both stay visible
         self.latency_p50 = line(scales, LINE_COLOURS["p50"], "p50", stroke_width=2)
-        self.latency_p95 = line(scales, LINE_COLOURS["p95"], "p95", stroke_width=2)
+        self.latency_p95 = line(scales, LINE_COLOURS["p95"], "p95", stroke_width=5)
         self.latency_target = line(
             scales, LINE_COLOURS["target"], "latency target", line_style="dashed"
         )
         self.latency_figure = figure(
-            [self.latency_mean, self.latency_p50, self.latency_p95, self.latency_target],
+            [self.latency_mean, self.latency_p95, self.latency_p50, self.latency_target],
             _time_axes(scales["x"], self.latency_scale, "ms per call"),
             "Latency per call",
         )
@@ -128,7 +156,7 @@ class GaugesPanel(w.VBox):
             [self.breakdown],
             [
                 bq.Axis(scale=bx, side="left"),
-                bq.Axis(scale=by, label="ms per call", tick_format=TICKS),
+                bq.Axis(scale=by, label="ms per call", tick_format=TICKS, num_ticks=AXIS_TICKS),
             ],
             "Latency breakdown",
             height="150px",
@@ -227,13 +255,16 @@ class GaugesPanel(w.VBox):
         paced: bool = False,
         attached: str | None = None,
         charts: bool = True,
+        scope: str = "run",
     ) -> int:
         """Draw the latest metrics; returns how many widget updates were sent (0 if none).
 
         ``paced``: the run keeps wall time (only then can this machine fall behind). ``attached``:
         the accelerator attached now (named in the memory gauge before any call). ``charts``:
         the time charts are on screen (else their data is kept but not sent; the next pass with
-        ``charts`` sends it).
+        ``charts`` sends it). ``scope``: what the figures cover, ``"run"`` (the current run's
+        calls) or ``"kernel"`` (every metered call in the kernel, before any run), said in the
+        summary.
         """
 
         def put(mark: bq.Mark, x: np.ndarray, y: np.ndarray) -> int:
@@ -247,15 +278,21 @@ class GaugesPanel(w.VBox):
             if self._origin is None or points[0].second < self._origin:
                 self._origin = points[0].second
             x = np.array([p.second - self._origin for p in points], dtype=float)
-            whole = slice(1, -1)  # the first and the last second are partial
-            sent += put(
-                self.throughput,
-                x[whole],
-                np.array([p.inferences for p in points[whole]], dtype=float),
-            )
+            if len(points) > 2:  # the first and the last second are partial: left out
+                title = THROUGHPUT_TITLE
+                tx = x[1:-1]
+                ty = np.array([p.inferences for p in points[1:-1]], dtype=float)
+            else:  # a short run: each second's inferences over the part of it the run covered
+                covered = [i for i, p in enumerate(points) if p.span_s > 0 and p.inferences]
+                title = THROUGHPUT_SHORT if covered else THROUGHPUT_WAITING
+                tx = x[covered]
+                ty = np.array([points[i].inferences / points[i].span_s for i in covered])
+            sent += put(self.throughput, tx, ty)
             if charts:
-                title = THROUGHPUT_TITLE if len(points) > 2 else THROUGHPUT_WAITING
                 set_if_changed(self.throughput_figure, title=title)
+                span = max(float(x[-1]), 1.0)
+                for scale in self.time_scales:
+                    set_if_changed(scale, min=0.0, max=span)
             lat = np.array([p.mean_latency_ms for p in points], dtype=float)
             timed = lat > 0  # seconds with calls other than the warm-up
             sent += put(self.latency_mean, x[timed], lat[timed])
@@ -284,7 +321,7 @@ class GaugesPanel(w.VBox):
 
         sent += self._gauges(snapshot, capacity_bytes, attached)
 
-        summary = summary_html(snapshot)
+        summary = summary_html(snapshot, scope)
         before = self.summary.value
         set_if_changed(self.summary, value=summary)
         sent += self.summary.value != before

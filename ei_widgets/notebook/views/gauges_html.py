@@ -78,11 +78,19 @@ def device_gauges_html(
     return memory, utilisation
 
 
-def summary_html(snapshot: MetricsSnapshot) -> str:
-    """Throughput, p50, p95, calls, inferences, errors and simulated seconds on one line."""
+SCOPES = {
+    "run": "This run:",
+    "kernel": "No run yet. All metered calls in this kernel:",
+}
+"""What the summary's figures cover, said before them."""
+
+
+def summary_html(snapshot: MetricsSnapshot, scope: str = "run") -> str:
+    """What the figures cover (``scope``, a key of :data:`SCOPES`), then throughput, p50, p95,
+    calls, inferences, errors and simulated seconds on one line."""
     return (
         '<div style="font-size:13px;font-variant-numeric:tabular-nums">'
-        f"<b>{significant(snapshot.throughput_per_s)}</b> inferences/s"
+        f"{SCOPES[scope]} <b>{significant(snapshot.throughput_per_s)}</b> inferences/s"
         f" &nbsp;·&nbsp; p50 <b>{_ms(snapshot.p50_ms)}</b>"
         f" &nbsp;·&nbsp; p95 <b>{_ms(snapshot.p95_ms)}</b>"
         f" &nbsp;·&nbsp; {snapshot.calls:,} calls, {snapshot.inferences:,} inferences"

@@ -10,7 +10,12 @@ from ei_widgets.notebook.views.common import NO_MATH, esc
 
 DISCONNECTED = (
     "<style>.ei-disconnected{display:none}"
-    ".jupyter-widgets-disconnected .ei-disconnected{display:block}</style>"
+    ".jupyter-widgets-disconnected .ei-disconnected{display:block}"
+    # ipywidgets puts a broken-chain icon (::before, inline-block) in every disconnected view:
+    # inside a grid or flex box it becomes one more cell and shifts the layout. The notice
+    # below says it once instead.
+    ".ei-dashboard.jupyter-widgets-disconnected::before,"
+    ".ei-dashboard .jupyter-widgets-disconnected::before{content:none;display:none}</style>"
     '<div class="ei-disconnected" style="margin:4px 0;padding:4px 8px;border-radius:4px;'
     'background:#fdecea;color:#a4262c;font-size:13px"><b>Disconnected:</b> the kernel behind '
     "this dashboard has restarted or stopped, so what it shows is no longer live. Run "
@@ -18,7 +23,8 @@ DISCONNECTED = (
     "</code>) for a live one.</div>"
 )
 """Shown only when the front end marks the widgets disconnected (ipywidgets' own class): no
-kernel is left to say so, so a CSS rule in the header does."""
+kernel is left to say so, so a CSS rule in the header does. The same rule keeps ipywidgets'
+per-view disconnected icon out of the dashboard's grids and boxes, so the layout holds."""
 
 
 def header_html(

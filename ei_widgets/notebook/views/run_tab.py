@@ -2,7 +2,9 @@
 dashboard's timer draws there.
 
 A run is built on the chosen model and a session of the kernel's accelerator state, its times
-going to the metrics stream the gauges read. A timer pass asks :meth:`RunTab.look` whether
+going to the metrics stream the gauges read. The gauges show that run's calls only (from a mark
+in the stream at its start); before any run they show every metered call in the kernel, and
+say so. A timer pass asks :meth:`RunTab.look` whether
 anything shown has moved, and only then :meth:`RunTab.draw` draws: while a run goes on, the time
 charts (whole simulated seconds) are sent at most once per ``CHART_PERIOD_S``.
 """
@@ -64,7 +66,7 @@ class RunTab(w.VBox, DashboardTab):
         self._catalog = catalog
         self._last_key: tuple[Any, ...] | None = None
         self._judgements: Judgements | None = None  # the dashboard's, of the chosen model
-        self._run_origin: int | None = None  # first stream second of the current run
+        self._mark: metrics.Mark | None = None  # the current run's start in the stream
         self._last_clock: Pacing | None = None
         self._charts_drawn_at = -CHART_PERIOD_S  # monotonic time the time charts were last sent
         self.panel = RunPanel(self._make_run, on_batch)
@@ -117,8 +119,8 @@ class RunTab(w.VBox, DashboardTab):
         if self._last_clock is not None and clock != self._last_clock:
             self._stream.reset()  # one stream holds one clock's times
         self._last_clock = clock
-        series = self._stream.series(1)
-        self._run_origin = series[-1].second + 1 if series else None
+        # the run's figures are the calls after this mark only (the stream goes on for the meter)
+        self._mark = self._stream.mark()
         self.gauges.reset()
         self._last_key = None
         state, stream, catalog = self._state, self._stream, self._catalog
@@ -140,7 +142,7 @@ class RunTab(w.VBox, DashboardTab):
         """What a pass would draw, or None when nothing shown has moved since the last pass
         (``seen``: what else the pass depends on, such as the tab shown)."""
         run = self.panel.run
-        snap = self._stream.snapshot()
+        snap = self._stream.snapshot(since=self._mark)
         progress = run.progress() if run is not None else None
         running = progress is not None and progress.state is RunState.RUNNING
         key = (
@@ -162,9 +164,7 @@ class RunTab(w.VBox, DashboardTab):
     def draw(self, look: Look, *, visible: bool, target_ms: float) -> int:
         """Draw what ``look`` read (the charts only when ``visible``); messages sent."""
         snap, progress = look
-        series = self._stream.series(SERIES_SECONDS)
-        if self._run_origin is not None:
-            series = [p for p in series if p.second >= self._run_origin]
+        series = self._stream.series(SERIES_SECONDS, since=self._mark)
         att = self._state.attachment
         self.gauges.set_target(target_ms)
         now = time.monotonic()
@@ -180,6 +180,7 @@ class RunTab(w.VBox, DashboardTab):
             paced=self._last_clock == "paced",
             attached=att.name if att is not None else None,
             charts=charts,
+            scope="run" if self._mark is not None else "kernel",
         )
         return sent + self.panel.refresh()
 

@@ -85,7 +85,7 @@ class SizeTable(w.GridBox):
             self.header,
         ]
         cells.append(self._button(NONE, "None (CPU only)", select))
-        self.fit_cells[NONE] = _cell("runs on the notebook instance's CPUs", align="left")
+        self.fit_cells[NONE] = _cell("detached: sessions fail until one is attached", align="left")
         cells += [_cell("—"), _cell("—"), _cell("—"), _cell("$0"), self.fit_cells[NONE]]
         for acc in accelerators:
             self.fit_cells[acc.name] = _cell("", align="left")

@@ -14,7 +14,7 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
-from ei_widgets.common.money import money_or_dash
+from ei_widgets.common.money import OPTION_PER_MILLION, money_or_dash
 from ei_widgets.device.recommendation import (
     OPTION_ALIGN,
     OPTION_COLUMNS,
@@ -38,7 +38,10 @@ from ei_widgets.notebook.views.common import (
 from ei_widgets.notebook.views.tab import Chosen, DashboardTab, TabSpec
 from ei_widgets.profiling.result import Profile
 
-TABLE_ROWS = 15
+TABLE_ROWS = 8
+"""Options shown per group (EI, available today), best first, as %ei_recommend's HTML groups
+them."""
+TODAY = "Available today"
 NOT_MEASURED = (
     "not measured"  # ei_widgets.device.fp16.NOT_MEASURED, without importing the fp16 tools
 )
@@ -65,6 +68,53 @@ def _agreement(row: Row) -> str:
     return row.fp16_agreement or NOT_MEASURED
 
 
+def grouped_listing(result: Recommendation) -> str:
+    """The options in two groups, as ``%ei_recommend``'s HTML shows them: the retired EI
+    accelerators, then what is available today, each best first with its count, the pick
+    highlighted. In a box that scrolls sideways rather than clip its last column."""
+    ei = list(result.ei_rows)
+    groups = ((ei[0].group if ei else "EI", ei), (TODAY, list(result.today_rows)))
+    headers = [*OPTION_COLUMNS, "$/h", OPTION_PER_MILLION, "bound", "meets", "fp16 agreement"]
+    parts = []
+    for title, rows in groups:
+        if not rows:
+            continue
+        shown = rows[:TABLE_ROWS]
+        pick = result.pick
+        highlight = shown.index(pick) if pick is not None and pick in shown else None
+        parts.append(f'<div style="margin-top:6px"><b>{esc(title)}</b></div>')
+        parts.append(note(f"{len(rows):,} options; the best {len(shown)} shown."))
+        parts.append(
+            table(
+                headers,
+                [
+                    [
+                        *option_cells(r),
+                        money_or_dash(r.price_per_hour),
+                        money_or_dash(r.cost_per_million),
+                        r.bound,
+                        "yes" if r.meets else ("no (does not fit)" if not r.fits else "no"),
+                        _agreement(r),
+                    ]
+                    for r in shown
+                ],
+                align=[_ALIGN[a] for a in OPTION_ALIGN + "rrlll"],
+                highlight=highlight,
+            )
+        )
+    total = len(result.rows)
+    return (
+        f'<div class="ei-sizing-listing" style="{SCROLL}">'
+        + "".join(parts)
+        + "</div>"
+        + note(f"{total:,} options weighed.")
+    )
+
+
+SCROLL = "overflow-x:auto;max-width:100%"
+"""The listing's box: a table wider than the tab scrolls sideways within it, never clipped."""
+
+
 class SizingPanel(w.VBox, DashboardTab):
     """Latency target and request rate in; the recommender's table and scatter out."""
 
@@ -88,7 +138,8 @@ class SizingPanel(w.VBox, DashboardTab):
         self.button.on_click(lambda _b: self.update())
         self.reason = w.HTML()
         self.searched = w.HTML()
-        self.listing = w.HTML()
+        # as wide as the tab and no wider: its box scrolls (SCROLL) instead of clipping
+        self.listing = w.HTML(layout=w.Layout(width="100%", min_width="0"))
         self.chart = w.VBox()
         # An HTML legend under the chart: bqplot's own is drawn inside the plot area (over the
         # points) and, drawn before the chart has a size, with negative widths.
@@ -235,24 +286,7 @@ class SizingPanel(w.VBox, DashboardTab):
                 self.target_line.y = np.array([target, target])
             else:
                 self.target_line.x, self.target_line.y = np.zeros(0), np.zeros(0)
-        shown = rows[:TABLE_ROWS]
-        highlight = shown.index(pick) if pick is not None and pick in shown else None
-        self.listing.value = table(
-            [*OPTION_COLUMNS, "$/h", "$ per million", "bound", "meets", "fp16 agreement"],
-            [
-                [
-                    *option_cells(r),
-                    money_or_dash(r.price_per_hour),
-                    money_or_dash(r.cost_per_million),
-                    r.bound,
-                    "yes" if r.meets else ("no (does not fit)" if not r.fits else "no"),
-                    _agreement(r),
-                ]
-                for r in shown
-            ],
-            align=[_ALIGN[a] for a in OPTION_ALIGN + "rrlll"],
-            highlight=highlight,
-        ) + note(f"{len(rows):,} options weighed; the first {len(shown)} shown.")
+        self.listing.value = grouped_listing(result)
 
     @staticmethod
     def _plot(mark: bq.Scatter, rows: list[Row]) -> None:
