@@ -3,6 +3,7 @@ speed is judged by the full benchmark run, never by timed asserts on a noisy mac
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,12 @@ def test_the_profile_floor_benchmark_runs_on_a_small_graph() -> None:
     assert completed.stdout.startswith("1,000-node graph")
     for row in ("onnx shape inference", "read node fields", "read inferred types", "left for"):
         assert row in completed.stdout, completed.stdout
+
+
+def test_the_results_dump_is_the_same_twice() -> None:
+    # the dump that shows a restructuring changed nothing must itself be repeatable
+    first, second = _run("dump_results.py"), _run("dump_results.py")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stdout == second.stdout
+    dumped = json.loads(first.stdout)
+    assert {"profile:resnet50", "recommend_html:densenet121", "bill"} <= set(dumped)
