@@ -88,7 +88,9 @@ class GaugesPanel(w.VBox):
         self.messages_sent = 0  # widget updates actually sent (coalescing check in tests)
 
         tx, ty = bq.LinearScale(), bq.LinearScale(min=0)
-        self.throughput = line({"x": tx, "y": ty}, "#1f77b4", "inferences/s", stroke_width=2)
+        self.throughput = line(
+            {"x": tx, "y": ty}, "var(--jp-brand-color1, #1f77b4)", "inferences/s", stroke_width=2
+        )
         self.throughput_figure = figure(
             [self.throughput],
             _time_axes(tx, ty, "inferences/s"),

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
+from ei_widgets.common.html import BAD, GOOD, GREY, INFO, WARN
 from ei_widgets.common.units import significant
 from ei_widgets.device.pacing import DEFAULT_PACING, PACINGS
 from ei_widgets.device.runs import Progress, Run, RunState
@@ -22,11 +23,11 @@ RunFactory = Callable[..., Run]
 _LABEL = {"description_width": "90px"}
 
 _STATE_COLOURS = {
-    RunState.IDLE: "#555",
-    RunState.RUNNING: "#1f5fa8",
-    RunState.STOPPED: "#8a6d00",
-    RunState.FINISHED: "#25632a",
-    RunState.FAILED: "#a4262c",
+    RunState.IDLE: GREY,
+    RunState.RUNNING: INFO,
+    RunState.STOPPED: WARN,
+    RunState.FINISHED: GOOD,
+    RunState.FAILED: BAD,
 }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import ipywidgets as w
 
+from ei_widgets.common.html import BAD, GOOD, GREY
 from ei_widgets.common.money import format_money
 from ei_widgets.common.units import format_bytes, format_ms
 from ei_widgets.device.catalog import Accelerator
@@ -20,7 +21,7 @@ from ei_widgets.notebook.views.common import esc, modelled_badge
 
 NONE = "none"
 _COLUMNS = "170px 70px 70px 70px 70px 1fr"
-_GOOD, _BAD, _GREY = "#25632a", "#a4262c", "#777"
+_GOOD, _BAD, _GREY = GOOD, BAD, GREY
 
 
 @dataclass(frozen=True)
