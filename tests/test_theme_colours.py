@@ -39,7 +39,7 @@ def test_every_fixed_colour_is_a_theme_fallback_or_a_readable_pair() -> None:
 
 
 def test_the_picked_row_sets_its_text_colour_with_its_background() -> None:
-    assert "background:var(--jp-layout-color2" in PICK_STYLE
+    assert "background:color-mix(in srgb, var(--jp-brand-color1" in PICK_STYLE
     assert "color:var(--jp-ui-font-color0" in PICK_STYLE
     drawn = table(["a", "b"], [("x", 1), ("y", 2)], "lr", highlight=[1])
     assert drawn.count(PICK_STYLE) == 1

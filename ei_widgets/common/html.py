@@ -60,9 +60,10 @@ TEXT = "var(--jp-ui-font-color0, #000)"
 """Body text: the theme's own strongest colour (black in a light theme, white in a dark one)."""
 RULE = "var(--jp-border-color2, #e4e4e4)"
 """The thin line under a table row."""
-PICK = "var(--jp-layout-color2, #e8f1fb)"
-"""The picked row's background: a step off the theme's page colour, so the theme's text colour
-(set with it, :data:`PICK_STYLE`) reads on it in a light and a dark theme alike."""
+PICK = "color-mix(in srgb, var(--jp-brand-color1, #1976d2) 12%, var(--jp-layout-color0, #fff))"
+"""The picked row's background: a tint of the theme's brand colour over its page colour (light
+blue in a light theme, dark blue in a dark one), so the theme's text colour (set with it,
+:data:`PICK_STYLE`) and the status colours read on it in both."""
 PICK_STYLE = f"background:{PICK};color:{TEXT};font-weight:600"
 """The picked row's style, background and text colour together."""
 BOX = "font-size:13px;line-height:1.45;max-width:980px"
@@ -98,7 +99,7 @@ def table(
         for h, a in zip(headers, align, strict=True)
     )
     plain = f'<tr style="{_TR}">'
-    picked = f'<tr style="{_TR};{PICK_STYLE}">'
+    picked = f'<tr class="ei-picked" style="{_TR};{PICK_STYLE}">'
     body = "".join(
         (picked if i in marked else plain)
         + "".join(f"{td}{esc(cell)}</td>" for cell, td in zip(row, opens, strict=True))

@@ -72,7 +72,7 @@ def table(
     )
     body = []
     for index, row in enumerate(rows):
-        style = f' style="{PICK_STYLE}"' if index == highlight else ""
+        style = f' class="ei-picked" style="{PICK_STYLE}"' if index == highlight else ""
         cells = "".join(
             f'<td style="{_CELL.format(align=a)}{_WRAP if i in wraps else _NOWRAP}">'
             f"{c if isinstance(c, Raw) else esc(c)}</td>"
