@@ -64,7 +64,7 @@ class PickerPanel(w.VBox, DashboardTab):
             options=self._instance_options(cat),
             value=state.instance.name,
             description="Notebook",
-            layout=w.Layout(width="420px"),
+            layout=w.Layout(width="420px", max_width="100%"),
             style={"description_width": "70px"},
         )
         self.attach_button = w.Button(description="Attach", icon="plug")

@@ -62,7 +62,7 @@ class CostPanel(w.VBox, DashboardTab):
             max=1.0,
             description="Budget",
             bar_style="success",
-            layout=w.Layout(width="320px"),
+            layout=w.Layout(width="320px", max_width="100%"),
         )
         self.budget_text = w.HTML()
         self.budget_amount = bounded(

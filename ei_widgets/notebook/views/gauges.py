@@ -141,9 +141,9 @@ class GaugesPanel(w.VBox):
         self.host_bound = w.HTML(HOST_BOUND_TEXT, layout=w.Layout(display="none"))
         self.memory_gauge = w.HTML()
         self.utilisation_gauge = w.HTML()
-        self.grid = w.GridBox(
-            layout=w.Layout(grid_template_columns="repeat(2, minmax(260px, 1fr))", width="100%")
-        )
+        # two columns side by side, one under the other when the dashboard is narrow
+        columns = "repeat(auto-fit, minmax(260px, 1fr))"
+        self.grid = w.GridBox(layout=w.Layout(grid_template_columns=columns, width="100%"))
         super().__init__(
             [
                 self.heading,

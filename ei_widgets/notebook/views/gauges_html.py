@@ -52,9 +52,11 @@ def gauge_html(label: str, fraction: float | None, text: str, colour: str) -> st
     over = fraction is not None and fraction > 1
     fill = OVER_COLOUR if over else colour
     return (
-        '<div style="display:flex;align-items:center;gap:8px;font-size:12px;margin:3px 0">'
+        '<div style="display:flex;flex-wrap:wrap;align-items:center;gap:4px 8px;font-size:12px;'
+        'margin:3px 0">'
         f'<span style="width:150px">{esc(label)}</span>'
-        f'<span style="flex:0 0 160px;height:10px;background:{TRACK_COLOUR};border-radius:5px;'
+        '<span style="flex:0 1 160px;min-width:60px;height:10px;'
+        f"background:{TRACK_COLOUR};border-radius:5px;"
         f'overflow:hidden"><span style="display:block;height:100%;width:{width:.1f}%;'
         f'background:{fill}"></span></span>'
         f'<span style="font-variant-numeric:tabular-nums">{esc(text)}</span></div>'

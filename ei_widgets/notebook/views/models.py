@@ -36,10 +36,12 @@ def op_share_html(ops: list[OpTypeTotal], total: int) -> str:
     rest = sum(t.flops for t in ops if t.flops > 0) - sum(t.flops for t in shown)
     rows = [(t.op_type, t.flops) for t in shown] + ([("other op types", rest)] if rest else [])
     lines = "".join(
-        '<div style="display:flex;align-items:center;gap:8px;font-size:12px;'
+        '<div style="display:flex;flex-wrap:wrap;align-items:center;gap:0 8px;font-size:12px;'
         'font-variant-numeric:tabular-nums">'
-        f'<span style="width:150px;overflow:hidden;text-overflow:ellipsis">{esc(name)}</span>'
-        '<span style="flex:0 0 200px;height:9px;background:var(--jp-layout-color2, #eee)">'
+        '<span style="width:150px;max-width:100%;overflow:hidden;text-overflow:ellipsis">'
+        f"{esc(name)}</span>"
+        '<span style="flex:0 1 200px;min-width:60px;height:9px;'
+        'background:var(--jp-layout-color2, #eee)">'
         f'<span style="display:block;height:100%;width:{100 * flops / total:.2f}%;'
         'background:var(--jp-brand-color1, #4e79a7)"></span></span>'
         f'<span style="width:52px;text-align:right">{format_percent(flops / total)}</span>'
@@ -164,7 +166,7 @@ class ModelsPanel(w.VBox):
             options=[("(no model found)", None)],
             value=None,
             description="Model",
-            layout=w.Layout(width="340px"),
+            layout=w.Layout(width="340px", max_width="100%"),
         )
         self.choice.observe(self._chosen, names="value")
         self.listing = w.HTML()

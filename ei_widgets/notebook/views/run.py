@@ -64,7 +64,9 @@ class RunPanel(w.VBox):
         )
         self.run_button = w.Button(description="Run", button_style="success", icon="play")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
-        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="320px"))
+        self.progress = w.FloatProgress(
+            value=0.0, min=0.0, max=1.0, layout=w.Layout(width="320px", max_width="100%")
+        )
         self.progress_text = w.HTML(note("idle"))
         self.message = w.HTML()
         self.mode.observe(self._on_mode, names="value")

@@ -20,7 +20,7 @@ from ei_widgets.device.judgement import Judgement
 from ei_widgets.notebook.views.common import esc, modelled_badge
 
 NONE = "none"
-_COLUMNS = "170px 70px 70px 70px 70px 1fr"
+_COLUMNS = "minmax(100px, 170px) repeat(4, minmax(52px, 70px)) minmax(0, 1fr)"
 _GOOD, _BAD, _GREY = GOOD, BAD, GREY
 
 
@@ -104,9 +104,10 @@ class SizeTable(w.GridBox):
                 grid_template_columns=_COLUMNS, grid_gap="2px 8px", align_items="center"
             ),
         )
+        self.add_class("ei-sizes")  # narrow, each row's fit goes under it (the labextension's CSS)
 
     def _button(self, key: str, label: str, select: Callable[[str], None]) -> w.Button:
-        button = w.Button(description=label, layout=w.Layout(width="165px"))
+        button = w.Button(description=label, layout=w.Layout(width="auto", max_width="165px"))
         button.on_click(lambda _b: select(key))
         self.buttons[key] = button
         return button

@@ -46,8 +46,9 @@ test('the control sits in the Notebook 7 toolbar', async ({
   await notebook7.locator('.ei-PickerDialog .ei-Picker-load').click();
   await expect(item).toHaveAttribute('data-phase', 'ready', { timeout: 60000 });
   await expect(item).toHaveText(/No accelerator/);
-  // Notebook 7 itself logs these two, with or without this extension (its
-  // shell has no file browser commands; neither text is in our source).
+  // Left out: two errors of the Notebook 7 page that do not come from this
+  // extension (it runs no file browser command and reads no 'schema'); they
+  // look like JupyterLab's settings read by Notebook 7's shell.
   const notebook7Own = [
     /Command 'filebrowser:open-path' not registered/,
     /Cannot read properties of undefined \(reading 'schema'\)/
