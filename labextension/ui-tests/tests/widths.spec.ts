@@ -5,7 +5,7 @@
  * chart or table scrolls sideways, and the browser logs no error (bqplot's
  * "<rect> negative value" among them).
  */
-import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import { expect, test } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
 import { watchConsole } from './helpers';
 
