@@ -12,6 +12,7 @@ import pytest
 from ei_widgets.billing.ledger_history import UsageRow
 from ei_widgets.billing.meters import CostMeter, ManualClock
 from ei_widgets.billing.usage import Usage, usage_html
+from ei_widgets.common.html import PICK_STYLE
 from ei_widgets.common.money import format_money
 from ei_widgets.device.accelerator import AcceleratorState
 from ei_widgets.device.recommendation import (
@@ -79,7 +80,7 @@ def test_recommendation_html_answer_first_pick_highlighted_rest_folded(
     assert html.index(rec.pick.option) < html.index(rec.reason[:30]) < html.index("<table")
     open_part = html[: html.index("<details")]
     assert open_part.count("<tr") - 1 <= SHOWN_OPTIONS
-    assert open_part.count("background:#e8f1fb") == 1  # the pick, once
+    assert open_part.count(PICK_STYLE) == 1  # the pick, once, in the theme's colours
     assert f"all {len(rec.rows):,} options" in html
     assert searched_text(rec) in html
     assert len(html) < 100_000  # not the whole dataclass dump of every option

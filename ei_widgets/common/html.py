@@ -19,7 +19,12 @@ __all__ = [
     "FOLDED_LIMIT",
     "GOOD",
     "GREY",
+    "INFO",
     "NO_MATH",
+    "PICK",
+    "PICK_STYLE",
+    "RULE",
+    "TEXT",
     "WARN",
     "esc",
     "fold",
@@ -35,19 +40,38 @@ NO_MATH = "tex2jax_ignore mathjax_ignore"
 """Classes that keep MathJax off: notebooks typeset HTML output, and two amounts in dollars
 would read as the bounds of a formula."""
 
-GOOD = "#25632a"
-BAD = "#a4262c"
-WARN = "#8a6d00"
-GREY = "#666"
-PICK = "#e8f1fb"
-"""The picked row's background; its text keeps the theme's own colour (readable in both)."""
-PICK_TEXT = "var(--jp-ui-font-color0, #000)"
+
+def _legible(theme_colour: str, light_fallback: str) -> str:
+    """A text colour from the theme: its ``theme_colour`` pulled a quarter of the way towards the
+    theme's text colour, so that it keeps a 4.5:1 contrast on the page in a light theme (towards
+    black) and a dark one (towards white) alike; ``light_fallback`` outside JupyterLab."""
+    return (
+        f"color-mix(in srgb, var({theme_colour}, {light_fallback}) 75%, "
+        "var(--jp-ui-font-color0, #000))"
+    )
+
+
+GOOD = _legible("--jp-success-color0", "#25632a")
+BAD = _legible("--jp-error-color0", "#a4262c")
+WARN = _legible("--jp-warn-color0", "#8a6d00")
+INFO = _legible("--jp-brand-color0", "#1f5fa8")
+GREY = "var(--jp-ui-font-color2, #666)"
+TEXT = "var(--jp-ui-font-color0, #000)"
+"""Body text: the theme's own strongest colour (black in a light theme, white in a dark one)."""
+RULE = "var(--jp-border-color2, #e4e4e4)"
+"""The thin line under a table row."""
+PICK = "color-mix(in srgb, var(--jp-brand-color1, #1976d2) 12%, var(--jp-layout-color0, #fff))"
+"""The picked row's background: a tint of the theme's brand colour over its page colour (light
+blue in a light theme, dark blue in a dark one), so the theme's text colour (set with it,
+:data:`PICK_STYLE`) and the status colours read on it in both."""
+PICK_STYLE = f"background:{PICK};color:{TEXT};font-weight:600"
+"""The picked row's style, background and text colour together."""
 BOX = "font-size:13px;line-height:1.45;max-width:980px"
 _TABLE = (
     "border-collapse:collapse;font-size:12px;font-variant-numeric:tabular-nums;margin:4px 0;"
     "white-space:nowrap"
 )
-_TR = "border-bottom:1px solid #e4e4e4"
+_TR = f"border-bottom:1px solid {RULE}"
 _PAD = "padding:1px 6px"
 
 
@@ -75,7 +99,7 @@ def table(
         for h, a in zip(headers, align, strict=True)
     )
     plain = f'<tr style="{_TR}">'
-    picked = f'<tr style="{_TR};background:{PICK};font-weight:600">'
+    picked = f'<tr class="ei-picked" style="{_TR};{PICK_STYLE}">'
     body = "".join(
         (picked if i in marked else plain)
         + "".join(f"{td}{esc(cell)}</td>" for cell, td in zip(row, opens, strict=True))

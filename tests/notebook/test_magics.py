@@ -11,6 +11,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
+from ei_widgets.common.html import PICK_STYLE
 from ei_widgets.device import accelerator
 from ei_widgets.models.demo import demo_model
 from ei_widgets.notebook import magics
@@ -116,7 +117,7 @@ def test_inspect_status_and_recommend_display_rich_html(shell: Any) -> None:
     text, html = shown(shell, "%ei_recommend squeeze --latency-ms 50")
     reason = html.index("meets 50 ms")
     assert 0 < reason < html.index("<table")  # the answer and its reason before any table
-    assert "background:#e8f1fb" in html  # the pick highlighted
+    assert PICK_STYLE in html  # the pick highlighted, in the theme's colours
     decimals = re.findall(r"(\d[\d,]*\.\d+) ms", html)
     assert decimals  # latencies are shown, each with three significant figures at most
     assert all(len(d.replace(",", "").replace(".", "").lstrip("0")) <= 3 for d in decimals)

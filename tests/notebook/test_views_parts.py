@@ -26,7 +26,12 @@ from ei_widgets.device.sizing import recommend
 from ei_widgets.models.demo import demo_model
 from ei_widgets.notebook.views.charts import clear_marks, line, scatter, set_xy
 from ei_widgets.notebook.views.common import bounded
-from ei_widgets.notebook.views.gauges_html import device_gauges_html, gauge_html, summary_html
+from ei_widgets.notebook.views.gauges_html import (
+    OVER_COLOUR,
+    device_gauges_html,
+    gauge_html,
+    summary_html,
+)
 from ei_widgets.notebook.views.header import DISCONNECTED, header_html
 from ei_widgets.notebook.views.size_table import fit_of
 from ei_widgets.notebook.views.sizing import SizingPanel
@@ -101,7 +106,8 @@ def test_the_device_gauges_say_used_over_capacity() -> None:
     assert "ml.eia2.medium memory" in memory
     assert f"{format_bytes(3 * 2**30)} / {format_bytes(capacity)}" in memory
     assert f"({format_percent(1.5)})" in memory and "over capacity" in memory
-    assert "width:100.0%;background:#a4262c" in memory  # the bar is full and red, not 150% wide
+    # the bar is full and red, not 150% wide
+    assert f"width:100.0%;background:{OVER_COLOUR}" in memory
 
 
 def test_a_gauge_without_a_figure_is_empty() -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
+from ei_widgets.common.html import WARN
 from ei_widgets.common.money import format_money
 from ei_widgets.common.units import format_bytes
 from ei_widgets.device.accelerator import AcceleratorState, Change
@@ -71,7 +72,7 @@ class PickerPanel(w.VBox, DashboardTab):
             options=self._instance_options(cat),
             value=state.instance.name,
             description="Notebook",
-            layout=w.Layout(width="420px"),
+            layout=w.Layout(width="420px", max_width="100%"),
             style={"description_width": "70px"},
         )
         self.attach_button = w.Button(description="Attach", icon="plug")
@@ -263,7 +264,7 @@ class PickerPanel(w.VBox, DashboardTab):
         self.show_state()
         if change.notice:
             self.message.value = (
-                f'<div style="font-size:12px;color:#8a6d00">{esc(change.notice)}</div>'
+                f'<div style="font-size:12px;color:{WARN}">{esc(change.notice)}</div>'
             )
 
     def show_model(self, chosen: Chosen) -> None:

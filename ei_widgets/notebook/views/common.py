@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 
 import ipywidgets as w
 
-from ei_widgets.common.html import NO_MATH
+from ei_widgets.common.html import GREY, NO_MATH, PICK_STYLE, RULE
 
 
 def _badge(text: str, title: str, background: str, colour: str) -> str:
+    # A fixed pair of background and text colours: readable in a light and a dark theme alike.
     return (
         f'<span title="{html.escape(title)}" style="font-size:11px;padding:1px 6px;'
         f'border-radius:8px;background:{background};color:{colour}">{html.escape(text)}</span>'
@@ -41,7 +42,7 @@ _TABLE_STYLE = (
     "border-collapse:collapse;font-size:12px;font-variant-numeric:tabular-nums;margin:2px 0 6px 0"
 )
 _CELL = (
-    "padding:2px 8px;border-bottom:1px solid #e4e4e4;text-align:{align};line-height:1.35;"
+    "padding:2px 8px;border-bottom:1px solid " + RULE + ";text-align:{align};line-height:1.35;"
     "vertical-align:top"
 )
 
@@ -71,7 +72,7 @@ def table(
     )
     body = []
     for index, row in enumerate(rows):
-        style = ' style="background:#e8f1fb"' if index == highlight else ""
+        style = f' class="ei-picked" style="{PICK_STYLE}"' if index == highlight else ""
         cells = "".join(
             f'<td style="{_CELL.format(align=a)}{_WRAP if i in wraps else _NOWRAP}">'
             f"{c if isinstance(c, Raw) else esc(c)}</td>"
@@ -89,13 +90,13 @@ class Raw(str):
     """A table cell that is already HTML."""
 
 
-def note(text: str, *, colour: str = "#555") -> str:
+def note(text: str, *, colour: str = GREY) -> str:
     """A small grey line of HTML text (``text`` is escaped)."""
     return f'<div class="{NO_MATH}" style="font-size:12px;color:{colour}">{esc(text)}</div>'
 
 
 def error_html(text: str) -> str:
-    """A short error line, red, escaped."""
+    """A short error line, red on pink (a fixed pair, readable in any theme), escaped."""
     return (
         f'<div class="{NO_MATH}" style="font-size:12px;color:#a4262c;background:#fdecea;'
         "padding:3px 8px;"

@@ -15,6 +15,7 @@ import ipywidgets as w
 
 from ei_widgets.billing import meters
 from ei_widgets.billing.meters import BudgetEvent, CostMeter, CostSnapshot
+from ei_widgets.common.html import BAD, GOOD, GREY, WARN
 from ei_widgets.common.money import BILL_PER_MILLION, money_or_dash, per_hour
 from ei_widgets.common.units import format_percent
 from ei_widgets.errors import EIError
@@ -61,7 +62,7 @@ class CostPanel(w.VBox, DashboardTab):
             max=1.0,
             description="Budget",
             bar_style="success",
-            layout=w.Layout(width="320px"),
+            layout=w.Layout(width="320px", max_width="100%"),
         )
         self.budget_text = w.HTML()
         self.budget_amount = bounded(
@@ -193,7 +194,7 @@ class CostPanel(w.VBox, DashboardTab):
     def on_event(self, event: CostSnapshot | BudgetEvent) -> None:
         """The meter's subscription: a snapshot each second, or a budget event."""
         if isinstance(event, BudgetEvent):
-            colour = "#a4262c" if event.percent >= 100 else "#8a6d00"
+            colour = BAD if event.percent >= 100 else WARN
             set_if_changed(
                 self.message,
                 value=f'<div class="{NO_MATH}" style="font-size:12px;color:{colour}">'
@@ -207,7 +208,7 @@ class CostPanel(w.VBox, DashboardTab):
         set_if_changed(
             self.total,
             value=f'<div class="{NO_MATH}" style="{_BIG}">{money_or_dash(snap.total)}'
-            f' <span style="font-size:12px;font-weight:400;color:#555">so far,'
+            f' <span style="font-size:12px;font-weight:400;color:{GREY}">so far,'
             f" {snap.elapsed_seconds:,.0f} s metered</span></div>",
         )
         accelerator = (
@@ -233,7 +234,7 @@ class CostPanel(w.VBox, DashboardTab):
             f" {money_or_dash(snap.projected_per_month)}/month</div>"
         )
         set_if_changed(self.details, value=details)
-        colour = "#a4262c" if snap.whole_gpu_cheaper else "#25632a"
+        colour = BAD if snap.whole_gpu_cheaper else GOOD
         comparison = (
             f"; {esc(snap.comparison)} would cost"
             f" {money_or_dash(snap.comparison_cost_per_million)} per million"

@@ -45,6 +45,7 @@ from typing import Any, Literal, TypeVar, cast
 import ipywidgets as w
 
 from ei_widgets.billing import meters
+from ei_widgets.common.html import BAD
 from ei_widgets.device import accelerator as _accelerator
 from ei_widgets.device import metrics
 from ei_widgets.device.accelerator import AcceleratorState, Change
@@ -136,7 +137,9 @@ class Dashboard(w.VBox):
         self.tabs.observe(self._on_tab, names="selected_index")
         super().__init__(
             [self.header, self.tabs],
-            layout=w.Layout(width="100%", border="1px solid #ddd", padding="6px"),
+            layout=w.Layout(
+                width="100%", border="1px solid var(--jp-border-color2, #ddd)", padding="6px"
+            ),
         )
         self.add_class("ei-dashboard")  # a stable handle for styling and browser tests
 
@@ -318,7 +321,7 @@ class Dashboard(w.VBox):
             except Exception as error:  # keep the gauges alive; say what went wrong
                 with self._ui:
                     self.run_panel.message.value = (
-                        f'<div style="font-size:12px;color:#a4262c">Gauges: {esc(error)}</div>'
+                        f'<div style="font-size:12px;color:{BAD}">Gauges: {esc(error)}</div>'
                     )
 
     def tick(self) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ei_widgets.common.html import BAD, GOOD
 from ei_widgets.common.units import format_ms, format_percent, significant
 from ei_widgets.device import fp16
 from ei_widgets.device.fp16 import FP16Check
@@ -38,7 +39,7 @@ def result_html(check: FP16Check) -> str:
     """The check in a few lines: the agreement and largest error first, what it ran on after."""
     if not check.measured:
         return (
-            f'<div class="{NO_MATH}" style="font-size:13px;color:#a4262c">fp16 {NOT_MEASURED}:'
+            f'<div class="{NO_MATH}" style="font-size:13px;color:{BAD}">fp16 {NOT_MEASURED}:'
             f" {esc(check.reason)}</div>"
         )
     out = check.classifier or max(check.outputs, key=lambda o: o.max_rel, default=None)
@@ -57,7 +58,7 @@ def result_html(check: FP16Check) -> str:
     )
     return (
         f'<div class="{NO_MATH}" style="font-size:13px"><b>fp16 vs fp32</b> {MEASURED}'
-        f' <span style="color:#25632a">{head}</span>{error}</div>' + note(where)
+        f' <span style="color:{GOOD}">{head}</span>{error}</div>' + note(where)
     )
 
 

@@ -109,7 +109,7 @@ class GaugesPanel(w.VBox):
         # markers, so a run of one or two seconds still shows its points
         self.throughput = line(
             {"x": tx, "y": ty},
-            "#1f77b4",
+            "var(--jp-brand-color1, #1f77b4)",
             "inferences/s",
             stroke_width=2,
             marker="circle",
@@ -167,9 +167,9 @@ class GaugesPanel(w.VBox):
         self.host_bound = w.HTML(HOST_BOUND_TEXT, layout=w.Layout(display="none"))
         self.memory_gauge = w.HTML()
         self.utilisation_gauge = w.HTML()
-        self.grid = w.GridBox(
-            layout=w.Layout(grid_template_columns="repeat(2, minmax(260px, 1fr))", width="100%")
-        )
+        # two columns side by side, one under the other when the dashboard is narrow
+        columns = "repeat(auto-fit, minmax(260px, 1fr))"
+        self.grid = w.GridBox(layout=w.Layout(grid_template_columns=columns, width="100%"))
         super().__init__(
             [
                 self.heading,

@@ -15,17 +15,28 @@ from ei_widgets.device.estimate import TERMS, Estimate
 from ei_widgets.device.metrics import MetricsSnapshot
 from ei_widgets.notebook.views.common import esc
 
+# The theme's colours (JupyterLab's --jp-* variables), with the light look as the fallback.
 TERM_COLOURS = {
-    "network": "#6c8ebf",
-    "compute": "#82b366",
-    "memory": "#d6b656",
-    "launch": "#b39ddb",
-    "host": "#e57373",
+    "network": "var(--jp-brand-color2, #6c8ebf)",
+    "compute": "var(--jp-success-color2, #82b366)",
+    "memory": "var(--jp-warn-color2, #d6b656)",
+    "launch": "var(--jp-info-color2, #b39ddb)",
+    "host": "var(--jp-error-color2, #e57373)",
 }
-LINE_COLOURS = {"p50": "#2ca02c", "p95": "#d62728", "mean": "#999999", "target": "#1f5fa8"}
+LINE_COLOURS = {
+    "p50": "var(--jp-success-color1, #2ca02c)",
+    "p95": "var(--jp-error-color1, #d62728)",
+    "mean": "var(--jp-layout-color4, #999999)",
+    "target": "var(--jp-brand-color1, #1f5fa8)",
+}
+MEMORY_COLOUR = TERM_COLOURS["network"]
+UTILISATION_COLOUR = TERM_COLOURS["compute"]
+OVER_COLOUR = "var(--jp-error-color1, #a4262c)"
+TRACK_COLOUR = "var(--jp-layout-color2, #e8e8e8)"
 
 HOST_BOUND_TEXT = (
-    '<span style="background:#e57373;color:white;font-weight:600;padding:2px 10px;'
+    '<span style="background:var(--jp-error-color1, #c62828);'
+    "color:var(--jp-ui-inverse-font-color0, white);font-weight:600;padding:2px 10px;"
     'border-radius:10px" title="Most calls took longer on this machine&#39;s CPU than their '
     'simulated latency, so the paced run could not keep the simulated pace">HOST-BOUND</span>'
     " This machine cannot keep up with the simulated device; the simulated figures are"
@@ -39,11 +50,13 @@ def gauge_html(label: str, fraction: float | None, text: str, colour: str) -> st
     """One horizontal gauge: a label, a bar filled to ``fraction`` (0..1) and the number."""
     width = 0.0 if fraction is None else max(0.0, min(fraction, 1.0)) * 100
     over = fraction is not None and fraction > 1
-    fill = "#a4262c" if over else colour
+    fill = OVER_COLOUR if over else colour
     return (
-        '<div style="display:flex;align-items:center;gap:8px;font-size:12px;margin:3px 0">'
+        '<div style="display:flex;flex-wrap:wrap;align-items:center;gap:4px 8px;font-size:12px;'
+        'margin:3px 0">'
         f'<span style="width:150px">{esc(label)}</span>'
-        '<span style="flex:0 0 160px;height:10px;background:#e8e8e8;border-radius:5px;'
+        '<span style="flex:0 1 160px;min-width:60px;height:10px;'
+        f"background:{TRACK_COLOUR};border-radius:5px;"
         f'overflow:hidden"><span style="display:block;height:100%;width:{width:.1f}%;'
         f'background:{fill}"></span></span>'
         f'<span style="font-variant-numeric:tabular-nums">{esc(text)}</span></div>'
@@ -56,8 +69,8 @@ def device_gauges_html(
     """The memory gauge (used against the capacity of ``name``) and the utilisation gauge."""
     if not (capacity_bytes and name):
         return (
-            gauge_html("accelerator memory", None, "no accelerator attached", "#6c8ebf"),
-            gauge_html("utilisation", None, "—", "#82b366"),
+            gauge_html("accelerator memory", None, "no accelerator attached", MEMORY_COLOUR),
+            gauge_html("utilisation", None, "—", UTILISATION_COLOUR),
         )
     used = snapshot.memory_bytes
     memory = gauge_html(
@@ -67,13 +80,13 @@ def device_gauges_html(
         f" ({format_percent(used / capacity_bytes)})"
         + (f", peak {format_bytes(snapshot.peak_memory_bytes)}" if used else "")
         + (" — over capacity" if used > capacity_bytes else ""),
-        "#6c8ebf",
+        MEMORY_COLOUR,
     )
     utilisation = gauge_html(
         "utilisation",
         snapshot.utilisation,
         f"{format_percent(snapshot.utilisation)} of peak FLOP/s",
-        "#82b366",
+        UTILISATION_COLOUR,
     )
     return memory, utilisation
 

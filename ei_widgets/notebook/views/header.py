@@ -4,6 +4,7 @@ far and the run, and the notice shown once the kernel behind the dashboard is go
 from __future__ import annotations
 
 from ei_widgets.billing.charges import CostSnapshot
+from ei_widgets.common.html import GREY
 from ei_widgets.common.money import format_money
 from ei_widgets.device.accelerator import Attachment
 from ei_widgets.notebook.views.common import NO_MATH, esc
@@ -50,6 +51,6 @@ def header_html(
         f'<div class="{NO_MATH}" style="display:flex;flex-wrap:wrap;column-gap:8px;'
         'align-items:baseline;font-size:13px">'
         '<span style="font-size:15px;font-weight:600">ei_widgets</span>'
-        '<span style="color:#555;white-space:nowrap">simulated Elastic Inference</span>'
+        f'<span style="color:{GREY};white-space:nowrap">simulated Elastic Inference</span>'
         f"<span>· {attached} on {esc(instance)}{model}{money} · {run}</span></div>"
     )

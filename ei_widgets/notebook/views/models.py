@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import ipywidgets as w
 
+from ei_widgets.common.html import BAD, GOOD, GREY
 from ei_widgets.common.units import format_bytes, format_count, format_ms, format_percent
 from ei_widgets.device.catalog import Catalog
 from ei_widgets.device.judgement import Judgements
@@ -35,14 +36,16 @@ def op_share_html(ops: list[OpTypeTotal], total: int) -> str:
     rest = sum(t.flops for t in ops if t.flops > 0) - sum(t.flops for t in shown)
     rows = [(t.op_type, t.flops) for t in shown] + ([("other op types", rest)] if rest else [])
     lines = "".join(
-        '<div style="display:flex;align-items:center;gap:8px;font-size:12px;'
+        '<div style="display:flex;flex-wrap:wrap;align-items:center;gap:0 8px;font-size:12px;'
         'font-variant-numeric:tabular-nums">'
-        f'<span style="width:150px;overflow:hidden;text-overflow:ellipsis">{esc(name)}</span>'
-        '<span style="flex:0 0 200px;height:9px;background:#eee">'
+        '<span style="width:150px;max-width:100%;overflow:hidden;text-overflow:ellipsis">'
+        f"{esc(name)}</span>"
+        '<span style="flex:0 1 200px;min-width:60px;height:9px;'
+        'background:var(--jp-layout-color2, #eee)">'
         f'<span style="display:block;height:100%;width:{100 * flops / total:.2f}%;'
-        'background:#4e79a7"></span></span>'
+        'background:var(--jp-brand-color1, #4e79a7)"></span></span>'
         f'<span style="width:52px;text-align:right">{format_percent(flops / total)}</span>'
-        f'<span style="color:#555">{format_count(flops)}FLOPs</span></div>'
+        f'<span style="color:{GREY}">{format_count(flops)}FLOPs</span></div>'
         for name, flops in rows
     )
     return (
@@ -163,7 +166,7 @@ class ModelsPanel(w.VBox):
             options=[("(no model found)", None)],
             value=None,
             description="Model",
-            layout=w.Layout(width="340px"),
+            layout=w.Layout(width="340px", max_width="100%"),
         )
         self.choice.observe(self._chosen, names="value")
         self.listing = w.HTML()
@@ -233,11 +236,11 @@ class ModelsPanel(w.VBox):
                 size = profile.model_size_bytes if profile else entry.size_bytes
                 status: str | Raw
                 if error:
-                    status = Raw(f'<span style="color:#a4262c">{esc(error)}</span>')
+                    status = Raw(f'<span style="color:{BAD}">{esc(error)}</span>')
                 elif result is None:
                     status = "profiling…"
                 else:
-                    status = Raw('<span style="color:#25632a">ok</span>')
+                    status = Raw(f'<span style="color:{GOOD}">ok</span>')
                 rows.append(
                     [
                         entry.variable,
@@ -389,9 +392,9 @@ class InspectorPanel(w.VBox):
                     row += [Raw(error_html(judged.reason or "could not be judged")), ""]
                     continue
                 mark = (
-                    '<span style="color:#25632a">fits</span>'
+                    f'<span style="color:{GOOD}">fits</span>'
                     if est.fits
-                    else '<span style="color:#a4262c">does not fit</span>'
+                    else f'<span style="color:{BAD}">does not fit</span>'
                 )
                 row += [
                     Raw(f"{mark} ({format_bytes(est.memory_needed_bytes)})"),

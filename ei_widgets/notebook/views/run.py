@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
+from ei_widgets.common.html import BAD, GOOD, GREY, INFO, WARN
 from ei_widgets.common.units import significant
 from ei_widgets.device.pacing import DEFAULT_PACING, PACINGS
 from ei_widgets.device.runs import Progress, Run, RunState
@@ -22,11 +23,11 @@ RunFactory = Callable[..., Run]
 _LABEL = {"description_width": "90px"}
 
 _STATE_COLOURS = {
-    RunState.IDLE: "#555",
-    RunState.RUNNING: "#1f5fa8",
-    RunState.STOPPED: "#8a6d00",
-    RunState.FINISHED: "#25632a",
-    RunState.FAILED: "#a4262c",
+    RunState.IDLE: GREY,
+    RunState.RUNNING: INFO,
+    RunState.STOPPED: WARN,
+    RunState.FINISHED: GOOD,
+    RunState.FAILED: BAD,
 }
 
 
@@ -63,7 +64,9 @@ class RunPanel(w.VBox):
         )
         self.run_button = w.Button(description="Run", button_style="success", icon="play")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
-        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="320px"))
+        self.progress = w.FloatProgress(
+            value=0.0, min=0.0, max=1.0, layout=w.Layout(width="320px", max_width="100%")
+        )
         self.progress_text = w.HTML(note("idle"))
         self.message = w.HTML()
         self.mode.observe(self._on_mode, names="value")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import ipywidgets as w
 
+from ei_widgets.common.html import BAD, GOOD, GREY
 from ei_widgets.common.money import format_money
 from ei_widgets.common.units import format_bytes, format_ms
 from ei_widgets.device.catalog import Accelerator
@@ -19,8 +20,8 @@ from ei_widgets.device.judgement import Judgement
 from ei_widgets.notebook.views.common import esc, modelled_badge
 
 NONE = "none"
-_COLUMNS = "170px 70px 70px 70px 70px 1fr"
-_GOOD, _BAD, _GREY = "#25632a", "#a4262c", "#777"
+_COLUMNS = "minmax(100px, 170px) repeat(4, minmax(52px, 70px)) minmax(0, 1fr)"
+_GOOD, _BAD, _GREY = GOOD, BAD, GREY
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,10 @@ class SizeTable(w.GridBox):
                 grid_template_columns=_COLUMNS, grid_gap="2px 8px", align_items="center"
             ),
         )
+        self.add_class("ei-sizes")  # narrow, each row's fit goes under it (the labextension's CSS)
 
     def _button(self, key: str, label: str, select: Callable[[str], None]) -> w.Button:
-        button = w.Button(description=label, layout=w.Layout(width="165px"))
+        button = w.Button(description=label, layout=w.Layout(width="auto", max_width="165px"))
         button.on_click(lambda _b: select(key))
         self.buttons[key] = button
         return button

@@ -14,6 +14,7 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
+from ei_widgets.common.html import BAD, GOOD, WARN
 from ei_widgets.common.money import OPTION_PER_MILLION, money_or_dash
 from ei_widgets.device.recommendation import (
     OPTION_ALIGN,
@@ -45,7 +46,15 @@ TODAY = "Available today"
 NOT_MEASURED = (
     "not measured"  # ei_widgets.device.fp16.NOT_MEASURED, without importing the fp16 tools
 )
-KIND_COLOURS = {"accelerator": "#4e79a7", "gpu": "#f28e2b", "cpu": "#9c9c9c"}
+KIND_COLOURS = {
+    "accelerator": "var(--jp-brand-color1, #4e79a7)",
+    "gpu": "var(--jp-warn-color1, #f28e2b)",
+    "cpu": "var(--jp-layout-color4, #9c9c9c)",
+}
+UNFIT = "var(--jp-layout-color3, #d0d0d0)"
+PICK_MARK = "var(--jp-error-color1, #e15759)"
+TODAY_MARK = "var(--jp-success-color1, #59a14f)"
+OUTLINE = "var(--jp-ui-font-color0, black)"
 KIND_LABELS = {
     "accelerator": "EI accelerator (retired 2023)",
     "gpu": "GPU or Inferentia2 (today)",
@@ -149,10 +158,10 @@ class SizingPanel(w.VBox, DashboardTab):
                 f'<span><span style="color:{colour}">{mark}</span> {esc(text)}</span>'
                 for colour, mark, text in (
                     *((KIND_COLOURS[kind], "●", KIND_LABELS[kind]) for kind in KIND_COLOURS),
-                    ("#b0b0b0", "✕", "does not fit"),
-                    ("#e15759", "◆", "pick"),
-                    ("#59a14f", "■", "pick available today"),
-                    ("#e15759", "- -", "latency target"),
+                    (UNFIT, "✕", "does not fit"),
+                    (PICK_MARK, "◆", "pick"),
+                    (TODAY_MARK, "■", "pick available today"),
+                    (PICK_MARK, "- -", "latency target"),
                 )
             )
             + "</div>"
@@ -174,23 +183,23 @@ class SizingPanel(w.VBox, DashboardTab):
         }
         self.unfit = scatter(
             scales,
-            "#d0d0d0",
+            UNFIT,
             "does not fit",
             marker="cross",
             default_size=30,
             tooltip=bq.Tooltip(**_TOOLTIP),
         )
         self.pick = scatter(
-            scales, "#e15759", "pick", display_names=True, marker="diamond", default_size=220,
-            stroke="black",
+            scales, PICK_MARK, "pick", display_names=True, marker="diamond", default_size=220,
+            stroke=OUTLINE,
         )  # fmt: skip
         # the pick among what can be bought today (sizing.Recommendation.pick_today)
         self.pick_today = scatter(
-            scales, "#59a14f", "pick available today", display_names=True, marker="square",
-            default_size=160, stroke="black",
+            scales, TODAY_MARK, "pick available today", display_names=True, marker="square",
+            default_size=160, stroke=OUTLINE,
         )  # fmt: skip
         self.target_line = line(
-            scales, "#e15759", "latency target", line_style="dashed", display_legend=False
+            scales, PICK_MARK, "latency target", line_style="dashed", display_legend=False
         )
         self.figure = figure(
             [*self.points.values(), self.unfit, self.target_line, self.pick, self.pick_today],
@@ -256,9 +265,9 @@ class SizingPanel(w.VBox, DashboardTab):
     def show(self, result: Recommendation) -> None:
         self.recommendation = result
         pick = result.pick
-        colour = "#25632a" if pick is not None else "#a4262c"
+        colour = GOOD if pick is not None else BAD
         close = (
-            '<div style="font-size:12px;color:#8a6d00">Too close to call: the options near the'
+            f'<div style="font-size:12px;color:{WARN}">Too close to call: the options near the'
             " target are within the latency model's error of it.</div>"
             if result.too_close
             else ""

@@ -16,8 +16,18 @@
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
+import { watchConsole } from './helpers';
 
 test.describe.configure({ mode: 'serial' });
+
+// The browser logs no error in any test (asserted after each one).
+let consoleErrors: string[] = [];
+test.beforeEach(({ page }) => {
+  consoleErrors = watchConsole(page);
+});
+test.afterEach(() => {
+  expect(consoleErrors).toEqual([]);
+});
 
 // Galata's kernel tracking answers a restart with 201, which JupyterLab
 // rejects; without it a restart completes (as in picker.spec.ts).

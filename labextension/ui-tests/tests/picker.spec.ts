@@ -3,6 +3,7 @@
  * a real kernel, Debian's chromium.
  */
 import { IJupyterLabPageFixture, expect, test } from '@jupyterlab/galata';
+import { watchConsole } from './helpers';
 
 const item = '#jp-main-statusbar .ei-StatusItem';
 const dialog = '.ei-PickerDialog';
@@ -19,6 +20,15 @@ async function runInKernel(
 }
 
 test.describe.configure({ mode: 'serial' });
+
+// The browser logs no error in any test (asserted after each one).
+let consoleErrors: string[] = [];
+test.beforeEach(({ page }) => {
+  consoleErrors = watchConsole(page);
+});
+test.afterEach(() => {
+  expect(consoleErrors).toEqual([]);
+});
 
 // Galata's kernel tracking answers POST /api/kernels/<id>/restart with 201,
 // which JupyterLab rejects (it expects 200), so a restart never completes.

@@ -1,0 +1,90 @@
+/**
+ * Helpers shared by the specs: the console watch (every spec asserts that the
+ * browser logged no error) and the WCAG contrast of an element's text.
+ */
+import type { Page } from '@playwright/test';
+
+/**
+ * Records every console error and uncaught page error of `page` from now on;
+ * the returned list grows as they come.
+ */
+export function watchConsole(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', message => {
+    if (message.type() === 'error') {
+      errors.push(message.text());
+    }
+  });
+  page.on('pageerror', error => errors.push(`uncaught: ${error.message}`));
+  return errors;
+}
+
+/**
+ * The WCAG 2 contrast ratio of each element's text against what is drawn
+ * behind it, from the computed colours (semi-transparent colours composed
+ * over the backgrounds of the element and its ancestors, down to the page).
+ */
+export async function textContrasts(
+  page: Page,
+  selector: string
+): Promise<
+  { text: string; color: string; background: string; ratio: number }[]
+> {
+  return page.evaluate(sel => {
+    type RGBA = [number, number, number, number];
+    const parse = (value: string): RGBA => {
+      const numbers = (value.match(/[\d.]+(e-?\d+)?%?/g) ?? []).map(n =>
+        n.endsWith('%') ? parseFloat(n) / 100 : parseFloat(n)
+      );
+      if (value.startsWith('color(srgb')) {
+        const [r, g, b, a = 1] = numbers;
+        return [r * 255, g * 255, b * 255, a];
+      }
+      const [r, g, b, a = 1] = numbers;
+      return [r, g, b, a];
+    };
+    const over = (top: RGBA, bottom: RGBA): RGBA => {
+      const a = top[3] + bottom[3] * (1 - top[3]);
+      if (a === 0) {
+        return [0, 0, 0, 0];
+      }
+      const mix = (i: number) =>
+        (top[i] * top[3] + bottom[i] * bottom[3] * (1 - top[3])) / a;
+      return [mix(0), mix(1), mix(2), a];
+    };
+    const background = (element: Element): RGBA => {
+      let colour: RGBA = [0, 0, 0, 0];
+      for (
+        let node: Element | null = element;
+        node;
+        node = node.parentElement
+      ) {
+        colour = over(colour, parse(getComputedStyle(node).backgroundColor));
+        if (colour[3] >= 0.999) {
+          return colour;
+        }
+      }
+      return over(colour, [255, 255, 255, 1]);
+    };
+    const luminance = ([r, g, b]: RGBA) => {
+      const channel = (c: number) => {
+        const s = c / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    };
+    return Array.from(document.querySelectorAll(sel)).map(element => {
+      const back = background(element);
+      const fore = over(parse(getComputedStyle(element).color), back);
+      const [high, low] = [luminance(fore), luminance(back)].sort(
+        (a, b) => b - a
+      );
+      return {
+        text: (element.textContent ?? '').trim().slice(0, 60),
+        color: getComputedStyle(element).color,
+        background: back.map(c => Math.round(c)).join(','),
+        ratio: (high + 0.05) / (low + 0.05)
+      };
+    });
+  }, selector);
+}
