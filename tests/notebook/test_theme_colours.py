@@ -13,7 +13,7 @@ from pathlib import Path
 from ei_widgets.common import html
 from ei_widgets.common.html import PICK_STYLE, table
 
-ROOT = Path(html.__file__).resolve().parents[2]
+ROOT = Path(html.__file__).resolve().parents[1]
 HEX = re.compile(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?\b")
 FALLBACK = re.compile(
     r'(?:var\(--jp-[a-z0-9-]+, |_legible\("--jp-[a-z0-9-]+", ")(#[0-9a-fA-F]{3,6})\b'
