@@ -28,7 +28,8 @@ from ei_widgets.device.metrics import MetricsStream
 from ei_widgets.device.runs import RunState
 from ei_widgets.models.demo import demo_model
 from ei_widgets.notebook.views import dashboard as dashboard_module
-from ei_widgets.notebook.views.dashboard import Dashboard, dashboard
+from ei_widgets.notebook.views.dashboard import RUN_TAB, Dashboard, dashboard
+from ei_widgets.notebook.views.tabs import TABS
 from tests.builders import huge_constant, mlp
 
 # --- a recording comm ----------------------------------------------------------------------------
@@ -926,3 +927,17 @@ def test_the_instance_keeps_a_pending_precision_and_says_it_applied(board: Dashb
     message = picker.message.value
     assert f"Notebook instance now {other}, applied at once." in message
     assert "Not applied yet: replace ml.eia2.medium (fp32) with ml.eia2.medium (fp16)" in message
+
+
+def test_charts_leave_the_page_while_their_tab_is_hidden(board: Dashboard) -> None:
+    # a new view of the dashboard (a split view) draws what is on the page: a chart in a hidden
+    # tab would be drawn with no width (bqplot's negative <rect> sizes)
+    board.tabs.selected_index = RUN_TAB
+    assert board.gauges.charts_shown
+    board.tabs.selected_index = [spec.title for spec in TABS].index("Sizing")
+    assert not board.gauges.charts_shown
+    assert board.sizing.chart.children != ()
+    board.tabs.selected_index = RUN_TAB
+    assert board.gauges.charts_shown and board.sizing.chart.children == ()
+    board.close()  # the boxes that hold the charts are closed with the rest
+    assert all(box.comm is None for box in board.gauges.chart_boxes)

@@ -283,7 +283,11 @@ class Dashboard(w.VBox):
     def _on_tab(self, change: dict[str, Any]) -> None:
         """A tab was opened: its charts go on the page now, when they can have a width."""
         with self._ui:
-            self.tab_list[change["new"]].opened()
+            for index, tab in enumerate(self.tab_list):
+                if index == change["new"]:
+                    tab.opened()
+                else:
+                    tab.hidden()
 
     def chosen_model(self) -> tuple[object, Profile | None]:
         """The chosen model and its profile, for a run."""

@@ -96,6 +96,7 @@ class GaugesPanel(w.VBox):
         shown with every modelled figure here."""
         self.accuracy = accuracy
         self.heading = w.HTML(f"<b>Live gauges</b> {modelled_badge(accuracy)}")
+        self._chart_boxes: tuple[w.VBox, ...] | None = None
         self._origin: int | None = None  # first stream second shown, so x starts at 0
         self._quantiles = _Ring(QUANTILE_POINTS)  # (run second, p50 ms, p95 ms)
         self._last_calls = -1
@@ -191,14 +192,27 @@ class GaugesPanel(w.VBox):
     def charts_shown(self) -> bool:
         return bool(self.grid.children)
 
-    def show_charts(self) -> None:
-        """Put the charts on the page (once their tab is visible, so they have a width)."""
-        if not self.charts_shown:
-            self.grid.children = (
+    @property
+    def chart_boxes(self) -> tuple[w.VBox, ...]:
+        """The boxes that hold the charts on the page, made once."""
+        if self._chart_boxes is None:
+            self._chart_boxes = (
                 w.VBox([self.throughput_figure]),
                 w.VBox([self.latency_figure, self.latency_legend]),
                 w.VBox([self.breakdown_figure, self.breakdown_text]),
             )
+        return self._chart_boxes
+
+    def show_charts(self) -> None:
+        """Put the charts on the page (once their tab is visible, so they have a width)."""
+        if not self.charts_shown:
+            self.grid.children = self.chart_boxes
+
+    def hide_charts(self) -> None:
+        """Take the charts off the page while their tab is hidden: a new view of the dashboard
+        (a split view) would otherwise draw them where they have no width."""
+        if self.charts_shown:
+            self.grid.children = ()
 
     # --- updates -------------------------------------------------------------------------------
 

@@ -93,8 +93,11 @@ class RunTab(w.VBox, DashboardTab):
     def opened(self) -> None:
         self.show_charts()
 
+    def hidden(self) -> None:
+        self.gauges.hide_charts()
+
     def figures(self) -> tuple[w.Widget, ...]:
-        return tuple(self.gauges.figures)
+        return (*self.gauges.figures, *self.gauges.chart_boxes)
 
     def show_breakdown(self) -> None:
         """The modelled call of the chosen model on what is attached, at the run's batch, from

@@ -320,6 +320,10 @@ class SizingPanel(w.VBox, DashboardTab):
     def opened(self) -> None:
         self.show_chart()
 
+    def hidden(self) -> None:
+        # off the page while hidden: a new (split) view would draw it with no width
+        self.chart.children = ()
+
     def figures(self) -> tuple[w.Widget, ...]:
         return (self.figure,)
 

@@ -79,6 +79,10 @@ class DashboardTab:
     def opened(self) -> None:
         """The tab was opened: what needs a width (charts) can go on the page now."""
 
+    def hidden(self) -> None:
+        """Another tab was opened: charts leave the page, so that a new view of the dashboard
+        (File > New View, a split view) never draws one where it has no width."""
+
     def close_tab(self) -> None:
         """The dashboard is closing: stop threads and subscriptions."""
 
