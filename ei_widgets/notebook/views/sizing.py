@@ -147,8 +147,9 @@ class SizingPanel(w.VBox, DashboardTab):
         self.button.on_click(lambda _b: self.update())
         self.reason = w.HTML()
         self.searched = w.HTML()
-        # as wide as the tab and no wider: its box scrolls (SCROLL) instead of clipping
-        self.listing = w.HTML(layout=w.Layout(width="100%", min_width="0"))
+        # no wider than the tab (a width of 100% would add the widget's margins): its box
+        # scrolls (SCROLL) instead of clipping
+        self.listing = w.HTML(layout=w.Layout(max_width="100%", min_width="0"))
         self.chart = w.VBox()
         # An HTML legend under the chart: bqplot's own is drawn inside the plot area (over the
         # points) and, drawn before the chart has a size, with negative widths.
