@@ -27,24 +27,30 @@ H = 3_600_000_000
 START = 1_795_000_000.0  # 2026-11-18
 
 
+def _open(led: Ledger, notebook: str) -> tuple[int, int]:
+    """A session on ml.t3.medium with its instance interval: (session id, interval id)."""
+    sid = led.open_session(
+        instance="ml.t3.medium",
+        rate_micro=micro_per_hour("0.05"),
+        started_at=START,
+        heartbeat_period=10.0,
+        notebook=notebook,
+    )
+    iid = led.open_interval(
+        sid,
+        kind="instance",
+        name="ml.t3.medium",
+        rate_micro=micro_per_hour("0.05"),
+        offset_us=0,
+        started_at=START,
+    )
+    return sid, iid
+
+
 def _ledger(path: Path, *, duration_us: int = 2 * H) -> int:
     """A closed session with one instance interval; returns the interval's id."""
     with Ledger(path) as led:
-        sid = led.open_session(
-            instance="ml.t3.medium",
-            rate_micro=micro_per_hour("0.05"),
-            started_at=START,
-            heartbeat_period=10.0,
-            notebook="a.ipynb",
-        )
-        iid = led.open_interval(
-            sid,
-            kind="instance",
-            name="ml.t3.medium",
-            rate_micro=micro_per_hour("0.05"),
-            offset_us=0,
-            started_at=START,
-        )
+        sid, iid = _open(led, "a.ipynb")
         led.close_session(
             sid,
             elapsed_us=duration_us,
@@ -141,21 +147,7 @@ def test_reading_leaves_no_wal_or_shm_files_beside_the_ledger(tmp_path: Path) ->
 def test_reading_while_a_kernel_writes_sees_its_latest_heartbeat(tmp_path: Path) -> None:
     path = tmp_path / "usage.sqlite3"
     with Ledger(path) as led:  # a live writer: its WAL holds the heartbeat
-        sid = led.open_session(
-            instance="ml.t3.medium",
-            rate_micro=micro_per_hour("0.05"),
-            started_at=START,
-            heartbeat_period=10.0,
-            notebook="live.ipynb",
-        )
-        iid = led.open_interval(
-            sid,
-            kind="instance",
-            name="ml.t3.medium",
-            rate_micro=micro_per_hour("0.05"),
-            offset_us=0,
-            started_at=START,
-        )
+        sid, iid = _open(led, "live.ipynb")
         led.heartbeat(sid, elapsed_us=H, wall=START + 3600, intervals={iid: IntervalProgress(H)})
         rows = usage(by="notebook", path=path)
         assert [(r.key, r.instance_seconds) for r in rows] == [("live.ipynb", 3600.0)]

@@ -14,9 +14,9 @@
  * Screenshots go to the test's own output folder (run.sh copies them over the
  * README's images only when asked to).
  */
-import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import { expect, test } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
-import { watchConsole } from './helpers';
+import { dashboardNotebook, run, watchConsole } from './helpers';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -36,16 +36,6 @@ test.use({
   kernels: null,
   viewport: { width: 1400, height: 1400 }
 });
-
-async function run(
-  page: IJupyterLabPageFixture,
-  code: string
-): Promise<Locator> {
-  await page.notebook.addCell('code', code);
-  const index = (await page.notebook.getCellCount()) - 1;
-  await page.notebook.runCell(index);
-  return page.locator('.jp-Cell').nth(index).locator('.jp-OutputArea');
-}
 
 function tab(board: Locator, title: string): Locator {
   return board.locator('.lm-TabBar-tab', { hasText: title });
@@ -69,17 +59,11 @@ test('the dashboard mirrors the attachment, asks before detaching, and marks hos
       negativeWidths.push(`${message.text()} (during: ${step})`);
     }
   });
-  await page.notebook.createNew('dashboard.ipynb');
-  await page.notebook.setCell(
-    0,
-    'code',
-    '%load_ext ei_widgets\n' +
-      'import ei_widgets\n' +
-      'resnet = ei_widgets.demo_model("resnet50")\n' +
-      '%ei_attach ml.eia2.large --precision fp16\n' +
-      '%ei'
+  await dashboardNotebook(
+    page,
+    'dashboard.ipynb',
+    '%ei_attach ml.eia2.large --precision fp16'
   );
-  await page.notebook.runCell(0);
 
   const board = page.locator('.ei-dashboard');
   await expect(board).toBeVisible({ timeout: 60000 });

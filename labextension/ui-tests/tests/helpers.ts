@@ -1,8 +1,43 @@
 /**
  * Helpers shared by the specs: the console watch (every spec asserts that the
- * browser logged no error) and the WCAG contrast of an element's text.
+ * browser logged no error), the notebooks they start from, and the WCAG
+ * contrast of an element's text.
  */
-import type { Page } from '@playwright/test';
+import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
+import type { Locator, Page } from '@playwright/test';
+
+/** Adds a code cell at the end, runs it and returns its output area. */
+export async function run(
+  page: IJupyterLabPageFixture,
+  code: string
+): Promise<Locator> {
+  await page.notebook.addCell('code', code);
+  const index = (await page.notebook.getCellCount()) - 1;
+  await page.notebook.runCell(index);
+  return page.locator('.jp-Cell').nth(index).locator('.jp-OutputArea');
+}
+
+/**
+ * A new notebook `name` whose first cell loads ei_widgets, makes ResNet-50,
+ * runs `attach` (a magic line, or nothing) and shows the dashboard.
+ */
+export async function dashboardNotebook(
+  page: IJupyterLabPageFixture,
+  name: string,
+  attach = ''
+): Promise<void> {
+  await page.notebook.createNew(name);
+  await page.notebook.setCell(
+    0,
+    'code',
+    '%load_ext ei_widgets\n' +
+      'import ei_widgets\n' +
+      'resnet = ei_widgets.demo_model("resnet50")\n' +
+      (attach ? `${attach}\n` : '') +
+      '%ei'
+  );
+  await page.notebook.runCell(0);
+}
 
 /**
  * Records every console error and uncaught page error of `page` from now on;

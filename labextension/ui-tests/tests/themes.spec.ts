@@ -4,8 +4,7 @@
  * and their background, measured from the computed colours. No console error.
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
-import type { Locator } from '@playwright/test';
-import { textContrasts, watchConsole } from './helpers';
+import { dashboardNotebook, run, textContrasts, watchConsole } from './helpers';
 
 test.describe.configure({ mode: 'serial' });
 test.use({
@@ -13,16 +12,6 @@ test.use({
   kernels: null,
   viewport: { width: 1400, height: 1200 }
 });
-
-async function run(
-  page: IJupyterLabPageFixture,
-  code: string
-): Promise<Locator> {
-  await page.notebook.addCell('code', code);
-  const index = (await page.notebook.getCellCount()) - 1;
-  await page.notebook.runCell(index);
-  return page.locator('.jp-Cell').nth(index).locator('.jp-OutputArea');
-}
 
 /** Every text of the matched rows, with its contrast; all of them at least 4.5:1. */
 async function expectReadable(page: IJupyterLabPageFixture, rows: string) {
@@ -39,16 +28,7 @@ test('picked and selected rows are readable in JupyterLab Dark', async ({
   await page.theme.setDarkTheme();
   expect(await page.theme.getTheme()).toBe('JupyterLab Dark');
 
-  await page.notebook.createNew('dark.ipynb');
-  await page.notebook.setCell(
-    0,
-    'code',
-    '%load_ext ei_widgets\n' +
-      'import ei_widgets\n' +
-      'resnet = ei_widgets.demo_model("resnet50")\n' +
-      '%ei'
-  );
-  await page.notebook.runCell(0);
+  await dashboardNotebook(page, 'dark.ipynb');
   const board = page.locator('.ei-dashboard');
   await expect(board).toContainText('resnet', { timeout: 60000 });
 

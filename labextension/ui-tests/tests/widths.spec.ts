@@ -7,7 +7,7 @@
  */
 import { expect, test } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
-import { watchConsole } from './helpers';
+import { dashboardNotebook, watchConsole } from './helpers';
 
 test.describe.configure({ mode: 'serial' });
 test.use({
@@ -65,17 +65,7 @@ test('the dashboard reflows at 900 px with the file browser open and in a split 
 }) => {
   const errors = watchConsole(page);
   await page.sidebar.openTab('filebrowser');
-  await page.notebook.createNew('narrow.ipynb');
-  await page.notebook.setCell(
-    0,
-    'code',
-    '%load_ext ei_widgets\n' +
-      'import ei_widgets\n' +
-      'resnet = ei_widgets.demo_model("resnet50")\n' +
-      '%ei_attach ml.eia2.large\n' +
-      '%ei'
-  );
-  await page.notebook.runCell(0);
+  await dashboardNotebook(page, 'narrow.ipynb', '%ei_attach ml.eia2.large');
   const board = page.locator('.ei-dashboard').first();
   await expect(board).toContainText('resnet', { timeout: 60000 });
   const width = (await board.boundingBox())?.width ?? 0;
