@@ -1,7 +1,8 @@
 """The accelerator picker: None and the six EI types, precision, notebook instance, attach/detach.
 
-Every figure comes from the catalog and the estimate; whether a size fits is the core's memory
-check (``estimate(...).fits``) and the reason shown is the core's own message. The panel follows
+Every figure comes from the catalog and the core's one judgement of the chosen model
+(``device.judgement``, given by the dashboard): whether a size fits, its modelled latency and the
+core's own message when it does not. The panel follows
 the kernel's one accelerator state: whoever attaches (this panel, a magic, the JupyterLab
 picker), ``show_state()`` is called and the panel shows it.
 

@@ -1,8 +1,8 @@
 """The picker's table of sizes: None and the EI types with their specs and prices, and for the
 chosen model whether each fits and its modelled latency.
 
-Whether a size fits is the core's memory check (``estimate(...).fits``) and the reason is the
-core's own message (``does_not_fit``); :func:`fit_of` only puts them in words.
+Whether a size fits, its latency and the reason are the core's one judgement
+(``device.judgement.Judgement``); :func:`fit_of` only puts them in words.
 """
 
 from __future__ import annotations
