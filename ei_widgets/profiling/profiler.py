@@ -297,7 +297,7 @@ class _Profiler:
     def _node_costs(self, order: list[Node], folded: list[bool]) -> list[NodeCost]:
         result: list[NodeCost] = []
         sizeless: set[str] = set()
-        shapes = self.shapes
+        shapes_get = self.shapes.get
         types = self.types
         read_anywhere = self.read_anywhere
         nbytes = self.nbytes
@@ -315,8 +315,8 @@ class _Profiler:
                 )
                 continue
             inputs = node.input
-            ins = [shapes.get(x) for x in inputs]  # "" (an omitted input) is never in shapes
-            outs = [shapes.get(o) for o in outputs]
+            ins = list(map(shapes_get, inputs))  # "" (an omitted input) is never in shapes
+            outs = list(map(shapes_get, outputs))
             key = (op_type, node.domain)
             rule = rules[key] if key in rules else rules.setdefault(key, op_costs.rule_for(*key))
             cost = rule(node.proto, ins, outs) if rule is not None else None
