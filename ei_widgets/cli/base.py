@@ -15,8 +15,16 @@ from typing import Any
 from ei_widgets.device.fp16 import FP16Check, fp16_check
 from ei_widgets.errors import ModelLoadError
 from ei_widgets.models.demo import DEMO_NAMES, demo_model
+from ei_widgets.models.types import DEFAULT_SEQ_LEN
 
-__all__ = ["Command", "ProgressBar", "fp16_with_progress", "model_path", "print_json"]
+__all__ = [
+    "Command",
+    "ProgressBar",
+    "add_seq_len",
+    "fp16_with_progress",
+    "model_path",
+    "print_json",
+]
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,31 @@ def model_path(spec: str) -> Path:
     raise ModelLoadError(
         f"{spec!r} is neither a file nor a demo model. Give a path to an .onnx file or one of: "
         + ", ".join(DEMO_NAMES)
+    )
+
+
+def _sequence_length(text: str) -> int:
+    """``--seq-len``'s value: a whole number of tokens, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of tokens such as 128, not {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1 token, not {value}")
+    return value
+
+
+def add_seq_len(parser: argparse.ArgumentParser) -> None:
+    """``--seq-len N``: the sequence length of a transformer's inputs, beside ``--batch``."""
+    parser.add_argument(
+        "--seq-len",
+        type=_sequence_length,
+        default=None,
+        metavar="N",
+        help=f"tokens per sequence of a transformer's inputs (default {DEFAULT_SEQ_LEN} for a "
+        "model with a sequence dimension; an error for one without)",
     )
 
 

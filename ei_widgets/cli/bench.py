@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ei_widgets.cli.base import Command, ProgressBar, model_path, print_json
+from ei_widgets.cli.base import Command, ProgressBar, add_seq_len, model_path, print_json
 from ei_widgets.common.text import mapping_text
 from ei_widgets.device import accelerator
 from ei_widgets.device.metrics import default_stream
 from ei_widgets.device.runs import Run
 from ei_widgets.errors import ModelLoadError
+from ei_widgets.profiling.profiler import profile
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +21,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instance", default=None)
     parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16"])
     parser.add_argument("--batch", type=int, default=1)
+    add_seq_len(parser)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=1)
 
@@ -27,6 +29,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Run the requests and print the simulated throughput and latency percentiles."""
     model = model_path(args.model)
+    # The sequence length is bound in the profile, whose input shapes the requests take.
+    profiled = profile(model, batch_size=args.batch, seq_len=args.seq_len)
     stream = default_stream()
     stream.reset()
     progress_bar = ProgressBar(enabled=not args.json and sys.stderr.isatty())
@@ -37,6 +41,7 @@ def run(args: argparse.Namespace) -> None:
             requests=args.requests,
             concurrency=args.concurrency,
             clock="virtual",
+            profile=profiled,
             on_progress=progress_bar.update,
         )
         final = load.run()
@@ -52,6 +57,7 @@ def run(args: argparse.Namespace) -> None:
         "accelerator": args.accelerator,
         "precision": args.precision,
         "batch_size": args.batch,
+        "seq_len": profiled.seq_len,
         "requests": final.done,
         "inferences": final.inferences,
         "errors": metrics.errors,

@@ -1,11 +1,15 @@
-"""``ei-widgets inspect MODEL [--batch N] [--fp16]``: profile a model."""
+"""``ei-widgets inspect MODEL [--batch N] [--seq-len N] [--fp16]``: profile a model; a
+transformer's also shows its modelled latency at several sequence lengths."""
 
 from __future__ import annotations
 
 import argparse
 
-from ei_widgets.cli.base import Command, fp16_with_progress, model_path, print_json
+from ei_widgets.cli.base import Command, add_seq_len, fp16_with_progress, model_path, print_json
 from ei_widgets.device.fp16 import check_text
+from ei_widgets.device.sequence import LengthScaling, latency_by_length, loaded_inputs
+from ei_widgets.models.loading import load_model
+from ei_widgets.profiling.input_binding import sequence_is_variable
 from ei_widgets.profiling.profiler import profile
 from ei_widgets.reports import plain_text
 
@@ -13,6 +17,13 @@ from ei_widgets.reports import plain_text
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="path to an .onnx file, or a demo model name (squeezenet)")
     parser.add_argument("--batch", type=int, default=1)
+    add_seq_len(parser)
+    parser.add_argument(
+        "--accelerator",
+        default="ml.eia2.medium",
+        help="where a transformer's latency by sequence length is modelled (default "
+        "ml.eia2.medium)",
+    )
     parser.add_argument(
         "--fp16", action="store_true", help="also measure what fp16 does to the outputs"
     )
@@ -20,14 +31,19 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Profile the model and print it (and its fp16 check with ``--fp16``)."""
-    model = model_path(args.model)
-    result = profile(model, batch_size=args.batch)
-    check = fp16_with_progress(model, args) if args.fp16 else None
+    path = model_path(args.model)
+    model = load_model(path)  # read once for the profile and the lengths
+    result = profile(model, batch_size=args.batch, seq_len=args.seq_len)
+    by_length: LengthScaling | None = None
+    if sequence_is_variable(loaded_inputs(model)):
+        by_length = latency_by_length(model, args.accelerator, batch_size=args.batch)
+    check = fp16_with_progress(path, args) if args.fp16 else None
     if args.json:
         print_json(
             {
                 "name": result.name,
                 "batch_size": result.batch_size,
+                "seq_len": result.seq_len,
                 "bound_inputs": result.bound_inputs,
                 "inputs": result.inputs,
                 "outputs": result.outputs,
@@ -41,10 +57,14 @@ def run(args: argparse.Namespace) -> None:
                 "by_op_type": result.by_op_type(),
                 "warnings": result.warnings,
                 **({"fp16": check} if check is not None else {}),
+                **({"by_length": by_length} if by_length is not None else {}),
             }
         )
     else:
         print(plain_text.profile_text(result))
+        if by_length is not None:
+            print()
+            print(by_length.text)
         if check is not None:
             print()
             print(check_text(check))

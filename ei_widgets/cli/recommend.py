@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ei_widgets.cli.base import Command, fp16_with_progress, model_path, print_json
+from ei_widgets.cli.base import Command, add_seq_len, fp16_with_progress, model_path, print_json
 from ei_widgets.device.sizing import (
     DEFAULT_BATCH_SIZES,
     DEFAULT_LATENCY_TARGET_MS,
@@ -36,6 +36,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         default=list(DEFAULT_BATCH_SIZES),
         help="batch sizes to consider (default 1 2 4 8 16 32)",
     )
+    add_seq_len(parser)
     parser.add_argument(
         "--instance",
         default=None,
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> None:
         precisions=args.precision,
         instance=args.instance,
         fp16=check,
+        seq_len=args.seq_len,
     )
     if args.json:
         print_json(
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace) -> None:
                 "pick_today": result.pick_today,
                 "reason": result.reason,
                 "fp16": result.fp16,
+                "by_length": result.by_length,
                 "rows": result.to_rows(),
             }
         )

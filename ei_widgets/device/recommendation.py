@@ -27,6 +27,7 @@ from ei_widgets.common.money import OPTION_PER_MILLION, money_or_dash, per_hour
 from ei_widgets.common.units import format_bytes, format_ms, significant
 from ei_widgets.device.catalog import NOT_VALIDATED
 from ei_widgets.device.fp16 import FP16Check
+from ei_widgets.device.sequence import LengthScaling
 
 if TYPE_CHECKING:
     import pandas
@@ -79,6 +80,7 @@ class Recommendation:
     pick_ei: Row | None = None  # the pick among EI accelerators (retired)
     pick_today: Row | None = None  # the pick among what can be bought today
     fp16: FP16Check | None = None  # the fp16 check the fp16 rows' agreement comes from
+    by_length: LengthScaling | None = None  # a transformer's pick at several sequence lengths
 
     @property
     def ei_rows(self) -> tuple[Row, ...]:

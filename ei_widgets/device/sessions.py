@@ -63,7 +63,7 @@ from ei_widgets.device.estimate import (
 from ei_widgets.device.fp16_conversion import fp16_session
 from ei_widgets.device.metrics import MetricsStream, default_stream
 from ei_widgets.device.pacing import DEFAULT_PACING, Pacing, check_pacing
-from ei_widgets.errors import EIError, ModelLoadError, NoAcceleratorError
+from ei_widgets.errors import EIError, ModelLoadError, NoAcceleratorError, ProfileError
 from ei_widgets.models.loading import is_ort_session, load_model
 from ei_widgets.profiling.profiler import profile as make_profile
 from ei_widgets.profiling.result import Profile
@@ -159,11 +159,10 @@ def _host_providers(providers: Sequence[Any] | None) -> list[Any]:
     return kept or ["CPUExecutionProvider"]
 
 
-def _profile_of(loaded: Any, batch_size: int | None) -> Profile:
-
-    return (
-        make_profile(loaded) if batch_size is None else make_profile(loaded, batch_size=batch_size)
-    )
+def _profile_of(loaded: Any, batch_size: int | None, seq_len: int | None = None) -> Profile:
+    if batch_size is None:
+        return make_profile(loaded, seq_len=seq_len)
+    return make_profile(loaded, batch_size=batch_size, seq_len=seq_len)
 
 
 class AcceleratedSession:
@@ -440,6 +439,7 @@ def session(
     providers: Sequence[Any] | None = None,
     provider_options: Sequence[Any] | None = None,
     batch_size: int | None = None,
+    seq_len: int | None = None,
     profile: Profile | None = None,
     state: _acc.AcceleratorState | None = None,
     stream: MetricsStream | None = None,
@@ -450,7 +450,9 @@ def session(
 
     ``model``: a path, serialized bytes, an ``onnx.ModelProto`` or an ``InferenceSession``.
     ``batch_size``: the batch checked against the accelerator's memory at load (default: the
-    first input's leading dimension when fixed, else the profile's batch). ``profile``: reuse a
+    first input's leading dimension when fixed, else the profile's batch). ``seq_len``: the
+    sequence length of a transformer's calls, modelled and checked against memory (default 128;
+    an error for a model without a sequence dimension). ``profile``: reuse a
     profile already computed. ``state``/``stream``/``catalog`` default to the kernel's own.
     ``loader_options`` go to the model's loader (``example_inputs=`` or ``input_shape=`` for a
     PyTorch module).
@@ -488,7 +490,12 @@ def session(
             raise ModelLoadError(f"onnxruntime cannot load {loaded.name!r}: {reason}") from None
     host_load = time.perf_counter() - t0
     if profile is None:
-        profile = _profile_of(loaded, batch_size)
+        profile = _profile_of(loaded, batch_size, seq_len)
+    elif seq_len is not None and seq_len != profile.seq_len:
+        raise ProfileError(
+            f"seq_len={seq_len} contradicts the profile given, made at {profile.seq_len} "
+            "tokens; give one or the other."
+        )
     if batch_size is None:
         inputs = ort_session.get_inputs()
         lead = inputs[0].shape[0] if inputs and inputs[0].shape else None

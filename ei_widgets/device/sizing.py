@@ -62,7 +62,16 @@ from ei_widgets.device.estimate import (
 )
 from ei_widgets.device.fp16 import FP16Check, cached_check
 from ei_widgets.device.recommendation import TODAY, Recommendation, Row
+from ei_widgets.device.sequence import (
+    SEQUENCE_LENGTHS,
+    LengthScaling,
+    latency_by_length,
+    loaded_inputs,
+)
 from ei_widgets.errors import EIError, ProfileError, require_positive_int
+from ei_widgets.models.loading import load_model
+from ei_widgets.models.types import LoadedModel
+from ei_widgets.profiling.input_binding import sequence_is_variable
 from ei_widgets.profiling.profiler import profile
 from ei_widgets.profiling.result import Profile
 
@@ -121,6 +130,7 @@ def recommend(
     concurrency: int | None = None,
     catalog: Catalog | None = None,
     fp16: FP16Check | None = None,
+    seq_len: int | None = None,
     **loader_options: Any,
 ) -> Recommendation:
     """Evaluate every option and return the sorted table with its pick and a one-line reason.
@@ -132,6 +142,9 @@ def recommend(
     ``ei_widgets.attach`` uses; ``"all"`` weighs every notebook instance).
     ``fp16``: an fp16 check of the model (``ei_widgets.device.fp16.fp16_check``) for the fp16 rows'
     agreement; default: the check already run on this model in this process, if any.
+    ``seq_len``: the sequence length of a transformer's inputs (default 128; an error for a model
+    without one); for such a model the result also holds ``by_length``, the pick's modelled
+    latency at 64 to 512 tokens (``ei_widgets.device.sequence``).
     ``loader_options`` go to the model's loader (``input_shape=`` for a PyTorch module).
     """
     cat = catalog or default_catalog()
@@ -150,7 +163,7 @@ def recommend(
     else:
         where = instance if instance is not None else accelerator.state().instance.name
         notebooks = (cat.notebook_instance(where),)
-    profile = _profile(model_or_profile, **loader_options)
+    source, profile = _profile(model_or_profile, seq_len, **loader_options)
 
     rows: list[Row] = []
 
@@ -274,6 +287,10 @@ def recommend(
             close = _too_close(rows, pick, target, rps, model.band)
             if close:
                 reason += " " + close
+    shown = pick or pick_ei or (rows[0] if rows else None)
+    by_length = None
+    if source is not None and shown is not None and sequence_is_variable(loaded_inputs(source)):
+        by_length = _by_length(source, shown, profile, cat)
     return Recommendation(
         rows=tuple(rows),
         pick=pick,
@@ -285,6 +302,27 @@ def recommend(
         pick_ei=pick_ei,
         pick_today=pick_today,
         fp16=check,
+        by_length=by_length,
+    )
+
+
+def _by_length(source: LoadedModel, row: Row, profiled: Profile, cat: Catalog) -> LengthScaling:
+    """The modelled latency of ``row``'s option at the usual lengths and the one profiled."""
+    lengths = {*SEQUENCE_LENGTHS, profiled.seq_len or SEQUENCE_LENGTHS[0]}
+    if row.kind == "accelerator":
+        assert row.accelerator is not None
+        target, instance = row.accelerator, row.instance
+    else:
+        target, instance = row.instance, None
+    return latency_by_length(
+        source,
+        target,
+        lengths=lengths,
+        batch_size=row.batch_size,
+        precision=row.precision,
+        instance=instance,
+        runtime=row.runtime if row.kind == "gpu" else None,
+        catalog=cat,
     )
 
 
@@ -390,5 +428,16 @@ def _reason(rows: list[Row], pick: Row | None, target: float | None, rps: float 
     return f"{head}, {saving:.0f}% less than {other.label} ({_money(other.price_per_hour)})."
 
 
-def _profile(model: Any, **loader_options: Any) -> Profile:
-    return model if isinstance(model, Profile) else profile(model, **loader_options)
+def _profile(
+    model: Any, seq_len: int | None, **loader_options: Any
+) -> tuple[LoadedModel | None, Profile]:
+    """The model as loaded (None when a profile was given) and its profile."""
+    if isinstance(model, Profile):
+        if seq_len is not None and seq_len != model.seq_len:
+            raise ProfileError(
+                f"seq_len={seq_len} cannot re-bind a profile made at {model.seq_len} tokens; "
+                "give the model itself."
+            )
+        return None, model
+    loaded = load_model(model, **loader_options)
+    return loaded, profile(loaded, seq_len=seq_len)

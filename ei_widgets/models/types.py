@@ -23,6 +23,12 @@ import onnx
 
 from ei_widgets.errors import ModelLoadError
 
+DEFAULT_SEQ_LEN = 128
+"""The sequence length a model with a sequence dimension is bound to unless another is asked."""
+
+TOKEN_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids", "position_ids"})
+"""Input names whose second axis is a transformer's sequence (Hugging Face's names)."""
+
 
 @dataclass(frozen=True)
 class FrameworkInfo:

@@ -109,6 +109,7 @@ def profile(
     model: object,
     *,
     batch_size: int = 1,
+    seq_len: int | None = None,
     input_shapes: InputShapes | None = None,
     name: str | None = None,
     **loader_options: object,
@@ -116,9 +117,12 @@ def profile(
     """Profile ``model`` (ModelProto, ``.onnx`` path, bytes, onnxruntime session, ...).
 
     ``batch_size`` binds the batch dimension of every input (a dimension named like a batch, or
-    else each input's first dimension when it is symbolic or unknown). ``input_shapes`` maps an
-    input name to its full shape, or a symbolic dimension name to a size
-    (``{"input_ids": (1, 128)}`` or ``{"sequence": 128}``); it wins over ``batch_size``.
+    else each input's first dimension when it is symbolic or unknown). ``seq_len`` binds the
+    sequence dimension of a transformer's inputs (``input_ids``, ``attention_mask``, ... or a
+    dimension named like ``sequence``; default 128 when the model has one; given for a model
+    without one, it is an error). ``input_shapes`` maps an input name to its full shape, or a
+    symbolic dimension name to a size (``{"input_ids": (1, 128)}`` or ``{"sequence": 128}``); it
+    wins over ``batch_size`` and ``seq_len``.
 
     ``loader_options`` go to the loader of the model's kind (``example_inputs=`` or
     ``input_shape=`` for a PyTorch module, see ``ei_widgets.models.frameworks``).
@@ -136,13 +140,19 @@ def profile(
     with collector_paused() if reads_onnx else nullcontext():
         loaded = load_model(model, name, **loader_options)
         with collector_paused():
-            return _Profiler(loaded, batch_size, input_shapes or {}).run()
+            return _Profiler(loaded, batch_size, input_shapes or {}, seq_len).run()
 
 
 class _Profiler:
     """One profiling run; holds the intermediate maps so each step stays a small method."""
 
-    def __init__(self, loaded: LoadedModel, batch_size: int, requested: InputShapes) -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        batch_size: int,
+        requested: InputShapes,
+        seq_len: int | None = None,
+    ) -> None:
         self.loaded = loaded
         self.model = loaded.model
         self.graph = loaded.model.graph
@@ -165,7 +175,7 @@ class _Profiler:
         input_values: list[onnx.ValueInfoProto] = self.graph.input[:]
         self.input_names: set[str] = {v.name for v in input_values}
         self.real_inputs = [v for v in input_values if v.name not in self.constants]
-        self.binding = bind_inputs(self.real_inputs, batch_size, requested)
+        self.binding = bind_inputs(self.real_inputs, batch_size, requested, seq_len)
         self.warnings += self.binding.warnings
         self.shapes: dict[str, tuple[int, ...] | None] = {}  # filled by shape inference
         self.nbytes: dict[str, int | None] = {}
@@ -229,6 +239,7 @@ class _Profiler:
             model_size_bytes=self.loaded.size_bytes,
             unknown_ops=tuple(unknown),
             batch_size=binding.batch_size,
+            seq_len=binding.seq_len,
             bound_inputs={
                 v.name: s for v in real_inputs if (s := self.shapes.get(v.name)) is not None
             },

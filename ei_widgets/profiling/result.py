@@ -113,6 +113,7 @@ class Profile:
     complete: bool = True  # False when only inputs and outputs could be recovered
     # What PyTorch or scikit-learn itself counts, for models exported from them (else None)
     framework: FrameworkInfo | None = None
+    seq_len: int | None = None  # the sequence length bound, None if no sequence dimension
 
     @property
     def param_count(self) -> int:
@@ -203,8 +204,16 @@ def _shape_text(shape: Sequence[object] | None) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
+def bound_at(p: Profile) -> str:
+    """ " at batch 1, 128 tokens": the batch and sequence length the figures are for."""
+    parts = [f"batch {p.batch_size}"] if p.batch_size is not None else []
+    if p.seq_len is not None:
+        parts.append(f"{p.seq_len:,} tokens")
+    return f" at {', '.join(parts)}" if parts else ""
+
+
 def _profile_summary(p: Profile) -> str:
-    batch = f" at batch {p.batch_size}" if p.batch_size is not None else ""
+    batch = bound_at(p)
     return (
         f"{format_count(p.flops)}FLOPs per call{batch} · {format_count(p.param_count)} parameters"
         f" ({format_bytes(p.param_bytes)}) · peak activations"
@@ -215,7 +224,7 @@ def _profile_summary(p: Profile) -> str:
 
 def profile_repr(p: Profile) -> str:
     """``<Profile squeezenet: 703 MFLOPs per call at batch 1, 1.24 M parameters, 66 nodes>``."""
-    batch = f" at batch {p.batch_size}" if p.batch_size is not None else ""
+    batch = bound_at(p)
     return (
         f"<Profile {p.name}: {format_count(p.flops)}FLOPs per call{batch},"
         f" {format_count(p.param_count)} parameters, {p.node_count:,} nodes>"

@@ -26,7 +26,9 @@ def profile_text(result: Profile, heaviest: int = 8) -> str:
         f"{result.name}  ({result.producer or 'unknown producer'}, opset "
         + ", ".join(f"{d or 'ai.onnx'} {v}" for d, v in result.opsets.items())
         + ")",
-        f"batch {result.batch_size}: {format_count(result.flops)}FLOPs, "
+        f"batch {result.batch_size}"
+        + (f", {result.seq_len:,} tokens" if result.seq_len is not None else "")
+        + f": {format_count(result.flops)}FLOPs, "
         f"{format_count(result.param_count)} parameters ({format_bytes(result.param_bytes)}), "
         f"peak activations {format_bytes(result.peak_activation_bytes)}, "
         f"{result.node_count} nodes, {format_bytes(result.model_size_bytes)} on disk",
@@ -102,5 +104,7 @@ def recommendation_text(result: Recommendation, limit: int = 10) -> str:
         text.append(f"fp16 not measured: {result.fp16.reason}")
     if result.too_close:
         text.append("Too close to call: options near the target are within the model's error.")
+    if result.by_length is not None:
+        text += ["", result.by_length.text]
     text.append(f"Latencies are {result.accuracy}: see README, 'The latency model'.")
     return "\n".join(text)

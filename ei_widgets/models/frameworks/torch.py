@@ -21,7 +21,9 @@ Example inputs: the exporters run the module on example inputs. They come, first
    in the module's parameter dtype, or int64 indices -- zeros -- when its first layer is an
    embedding);
 2. from an earlier call that gave them for the same module (remembered per module, weakly);
-3. from the module's own next forward call in the kernel: when ei_widgets meets a module whose
+3. for a transformer whose forward's first argument is ``input_ids`` (Hugging Face's models), one
+   sequence of token ids: int64 zeros of shape ``(1, 128)``;
+4. from the module's own next forward call in the kernel: when ei_widgets meets a module whose
    inputs it does not know (discovery lists it, or profiling fails for want of a shape), it adds one
    forward pre-hook to that module (never to its submodules) that records the shapes and dtypes of
    the next call -- no tensor is kept -- and then removes itself. So: ``model(x)`` once (a
@@ -30,6 +32,10 @@ Example inputs: the exporters run the module on example inputs. They come, first
    to ei_widgets, even while the hook waits (it pickles as a no-op from the standard library).
    :func:`unwatch` removes a hook that has not fired yet. Why a per-module hook: a global
    module hook would slow every module's call in the kernel and be seen by ``torch.compile``.
+
+Token inputs (``input_ids``, ``attention_mask``, ``token_type_ids``, ``position_ids``) also get a
+symbolic second axis, ``sequence``, so that one export serves every sequence length the profile or
+a session binds (``seq_len``); a module that pins its length is exported at the given one.
 
 Exports are cached per module, keyed by the input shapes and a version stamp of the module's
 parameters and buffers (their identities and in-place version counters, which optimiser steps and
@@ -66,7 +72,14 @@ from ei_widgets.models.frameworks.base import (
     Extra,
     Recognised,
 )
-from ei_widgets.models.types import FrameworkInfo, LoadedModel, ModelEntry, ModelKind
+from ei_widgets.models.types import (
+    DEFAULT_SEQ_LEN,
+    TOKEN_INPUTS,
+    FrameworkInfo,
+    LoadedModel,
+    ModelEntry,
+    ModelKind,
+)
 
 EXTRA = Extra("torch", "PyTorch", ("torch", "onnxscript"))
 """The extra ``ei_widgets[torch]``: what it brings and what to say when it is missing."""
@@ -76,6 +89,7 @@ KIND_SCRIPT = "torchscript-module"
 EXPORTER_DYNAMO = "torch.onnx.export (torch.export)"
 EXPORTER_TORCHSCRIPT = "torch.onnx.export (TorchScript)"
 BATCH_DIM = "batch"
+SEQUENCE_DIM = "sequence"
 CACHE_PER_MODULE = 4
 
 SHORT_HOW_TO = "input shape unknown: run it once, or give input_shape= or example_inputs="
@@ -221,11 +235,31 @@ _state = threading.local()
 
 
 def known_inputs(module: object) -> InputSpec | None:
-    """The inputs ei_widgets knows for ``module``: given earlier, else recorded from a call."""
+    """The inputs ei_widgets knows for ``module``: given earlier, else recorded from a call, else
+    one sequence of token ids for a transformer (a forward taking ``input_ids`` first)."""
     try:
-        return _given.get(module) or _observed.get(module)
+        known = _given.get(module) or _observed.get(module)
     except TypeError:  # an unhashable module (a custom __eq__ without __hash__)
         return None
+    return known or _token_spec(module)
+
+
+def _token_spec(module: Any) -> InputSpec | None:
+    """``input_ids`` of one sequence of :data:`DEFAULT_SEQ_LEN` tokens, for a module whose forward
+    takes ``input_ids`` first; None for any other module."""
+    if is_script_module(module):
+        return None
+    try:
+        first = next(iter(inspect.signature(module.forward).parameters), None)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if first != "input_ids":
+        return None
+    return InputSpec(
+        (TensorSpec((1, DEFAULT_SEQ_LEN), "int64"),),
+        source=f"token ids, as its forward takes input_ids; {DEFAULT_SEQ_LEN} tokens, any "
+        "length binds",
+    )
 
 
 def remember_inputs(
@@ -733,13 +767,19 @@ def _export_dynamo(
     dynamic_shapes: object = None
     if dynamic:
         batch = torch.export.Dim(BATCH_DIM)
-        arg_shapes = tuple(
-            {0: batch} if isinstance(a, torch.Tensor) and a.dim() >= 1 else None for a in args
-        )
-        kw_shapes = {
-            k: ({0: batch} if isinstance(v, torch.Tensor) and v.dim() >= 1 else None)
-            for k, v in kwargs.items()
-        }
+
+        def axes(name: str, value: object) -> dict[int, object] | None:
+            if not isinstance(value, torch.Tensor) or value.dim() < 1:
+                return None
+            if _is_token_input(name, value):
+                # DYNAMIC, not a named Dim: a transformer bounds its length (its position
+                # table), which torch.export infers instead of refusing; renamed below.
+                return {0: batch, 1: torch.export.Dim.DYNAMIC}
+            return {0: batch}
+
+        names = _input_names(module, args)
+        arg_shapes = tuple(axes(n, a) for n, a in zip(names, args, strict=True))
+        kw_shapes = {k: axes(k, v) for k, v in kwargs.items()}
         if kw_shapes:
             dynamic_shapes = _dynamic_shapes_by_name(module, args, arg_shapes, kw_shapes)
         else:
@@ -758,7 +798,33 @@ def _export_dynamo(
         )
     if program is None:
         raise RuntimeError("torch.onnx.export returned no program")
-    return program.model_proto, list(caught)
+    return _named_sequence(program.model_proto), list(caught)
+
+
+def _is_token_input(name: str, value: Any) -> bool:
+    """A transformer's token input: named so, integer, at least (batch, sequence)."""
+    return name.lower() in TOKEN_INPUTS and value.dim() >= 2 and not value.dtype.is_floating_point
+
+
+def _named_sequence(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The symbolic sequence axis of the token inputs renamed ``sequence`` wherever it appears
+    (torch.export names it ``s<number>``), so the profile and the Inspector show what it is."""
+    graph = model.graph
+    old = {
+        dims[1].dim_param
+        for value in graph.input
+        if value.name.lower() in TOKEN_INPUTS
+        and len(dims := value.type.tensor_type.shape.dim) >= 2
+        and dims[1].dim_param
+    }
+    if len(old) != 1 or old == {SEQUENCE_DIM}:
+        return model
+    (name,) = old
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param == name:
+                dim.dim_param = SEQUENCE_DIM
+    return model
 
 
 def _dynamic_shapes_by_name(
@@ -781,7 +847,7 @@ def _export_torchscript(
     dynamic_axes = None
     if dynamic:
         dynamic_axes = {
-            n: {0: BATCH_DIM}
+            n: {0: BATCH_DIM, 1: SEQUENCE_DIM} if _is_token_input(n, t) else {0: BATCH_DIM}
             for n, t in zip(names, tensors, strict=True)
             if isinstance(t, torch.Tensor) and t.dim() >= 1
         }

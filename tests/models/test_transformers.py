@@ -1,0 +1,97 @@
+"""A Hugging Face transformer as a model with a sequence length: found, profiled at two lengths
+from one export, and its FLOPs checked against PyTorch's own count of the same forward.
+
+The model is a BERT built from a tiny config (no download). ``FlopCounterMode`` counts only the
+matrix products (``addmm``, ``bmm``, attention); the profile also counts the elementwise work
+around them (LayerNorm, GELU, softmax, adds). Like is compared with like: the profile's FLOPs in
+the ONNX nodes with multiply-accumulates (``matrix_flops``) against the counter's total, with
+PyTorch's plain kernels so the counter sees every product.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from ei_widgets.device.sequence import latency_by_length
+from ei_widgets.device.sizing import recommend
+from ei_widgets.errors import ProfileError
+from ei_widgets.models.discovery import find_models
+from ei_widgets.profiling.profiler import profile
+from tests.builders import mlp
+from tests.models.test_torch_models import matrix_flops, reference_flops
+
+transformers = pytest.importorskip("transformers")  # in the test extra; the runtime never needs it
+
+LENGTHS = (32, 96)
+
+
+@pytest.fixture(scope="module")
+def bert() -> Any:
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=128,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,  # BERT-base's: every length shown fits
+    )
+    return transformers.BertModel(config).eval()
+
+
+def test_a_bert_is_found_ready_without_being_run(bert: Any) -> None:
+    (entry,) = find_models({"bert": bert, "x": 3})
+    assert entry.variable == "bert"
+    assert "BertModel" in entry.summary
+    assert "input_ids=" in entry.summary or "int64[1, 128]" in entry.summary
+    assert "input shape unknown" not in entry.summary
+
+
+@pytest.mark.parametrize("seq_len", LENGTHS)
+def test_flops_at_each_length_match_pytorchs_count(bert: Any, seq_len: int) -> None:
+    result = profile(bert, seq_len=seq_len)
+    assert result.seq_len == seq_len and result.batch_size == 1
+    assert result.bound_inputs["input_ids"] == (1, seq_len)
+    assert [t.shape for t in result.inputs] == [("batch", "sequence")]
+    counted, by_op = reference_flops(bert, torch.zeros((1, seq_len), dtype=torch.int64))
+    assert any("mm" in op for op in by_op), by_op  # the counter saw the products
+    assert matrix_flops(result) == pytest.approx(counted, rel=0.02)
+
+
+def test_two_lengths_share_one_export_and_attention_grows_with_the_square(bert: Any) -> None:
+    short, long = (profile(bert, seq_len=n) for n in LENGTHS)
+    assert short.framework is long.framework  # the cached export, bound twice
+    ratio = LENGTHS[1] / LENGTHS[0]
+    # linear layers grow with the length, attention's scores with its square: more than linear
+    assert ratio < matrix_flops(long) / matrix_flops(short) < ratio**2
+
+
+def test_latency_by_length_is_modelled_and_grows(bert: Any) -> None:
+    scaling = latency_by_length(bert, "ml.eia2.medium", lengths=(64, 128, 256, 512))
+    assert [p.seq_len for p in scaling.points] == [64, 128, 256, 512]
+    latencies = [p.latency_ms for p in scaling.points]
+    assert latencies == sorted(latencies) and latencies[0] < latencies[-1]
+    assert scaling.accuracy.startswith("modelled")
+    assert "modelled" in scaling.heading and "512 tokens" in scaling.row
+
+
+def test_recommend_shows_the_pick_at_several_lengths(bert: Any) -> None:
+    rec = recommend(bert, seq_len=256, batch_sizes=[1])
+    assert rec.by_length is not None
+    assert 256 in {p.seq_len for p in rec.by_length.points}
+    shown = rec.pick or rec.pick_ei or rec.rows[0]
+    at_256 = next(p for p in rec.by_length.points if p.seq_len == 256)
+    assert at_256.latency_ms == pytest.approx(shown.latency_ms)  # the same model, one answer
+    assert rec.by_length.text.startswith("Latency by sequence length")
+
+
+def test_a_model_without_a_sequence_is_told_so(bert: Any) -> None:
+    with pytest.raises(ProfileError, match="no sequence dimension"):
+        profile(mlp(), seq_len=64)
+    assert profile(mlp()).seq_len is None
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ProfileError, match="seq_len must be a positive integer"):
+            profile(bert, seq_len=bad)
