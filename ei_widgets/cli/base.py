@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ei_widgets.common.text import sequence_length
 from ei_widgets.device.fp16 import FP16Check, fp16_check
 from ei_widgets.errors import ModelLoadError
 from ei_widgets.models.demo import DEMO_NAMES, demo_model
@@ -50,24 +51,11 @@ def model_path(spec: str) -> Path:
     )
 
 
-def _sequence_length(text: str) -> int:
-    """``--seq-len``'s value: a whole number of tokens, at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number of tokens such as 128, not {text!r}"
-        ) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1 token, not {value}")
-    return value
-
-
 def add_seq_len(parser: argparse.ArgumentParser) -> None:
     """``--seq-len N``: the sequence length of a transformer's inputs, beside ``--batch``."""
     parser.add_argument(
         "--seq-len",
-        type=_sequence_length,
+        type=sequence_length,
         default=None,
         metavar="N",
         help=f"tokens per sequence of a transformer's inputs (default {DEFAULT_SEQ_LEN} for a "

@@ -7,9 +7,8 @@ import argparse
 
 from ei_widgets.cli.base import Command, add_seq_len, fp16_with_progress, model_path, print_json
 from ei_widgets.device.fp16 import check_text
-from ei_widgets.device.sequence import LengthScaling, latency_by_length, loaded_inputs
+from ei_widgets.device.sequence import length_table
 from ei_widgets.models.loading import load_model
-from ei_widgets.profiling.input_binding import sequence_is_variable
 from ei_widgets.profiling.profiler import profile
 from ei_widgets.reports import plain_text
 
@@ -18,12 +17,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="path to an .onnx file, or a demo model name (squeezenet)")
     parser.add_argument("--batch", type=int, default=1)
     add_seq_len(parser)
-    parser.add_argument(
-        "--accelerator",
-        default="ml.eia2.medium",
-        help="where a transformer's latency by sequence length is modelled (default "
-        "ml.eia2.medium)",
-    )
     parser.add_argument(
         "--fp16", action="store_true", help="also measure what fp16 does to the outputs"
     )
@@ -34,9 +27,7 @@ def run(args: argparse.Namespace) -> None:
     path = model_path(args.model)
     model = load_model(path)  # read once for the profile and the lengths
     result = profile(model, batch_size=args.batch, seq_len=args.seq_len)
-    by_length: LengthScaling | None = None
-    if sequence_is_variable(loaded_inputs(model)):
-        by_length = latency_by_length(model, args.accelerator, batch_size=args.batch)
+    by_length = length_table(model, batch_size=args.batch, seq_len=args.seq_len)
     check = fp16_with_progress(path, args) if args.fp16 else None
     if args.json:
         print_json(

@@ -4,12 +4,13 @@ line and every result's text form. Figures go through :mod:`ei_widgets.common.un
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ei_widgets.common.units import significant
 
-__all__ = ["mapping_text", "table"]
+__all__ = ["mapping_text", "sequence_length", "table"]
 
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
@@ -44,3 +45,16 @@ def mapping_text(values: Mapping[str, Any]) -> str:
     """``key: value`` lines, keys aligned."""
     width = max((len(k) for k in values), default=0)
     return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in values.items())
+
+
+def sequence_length(text: str) -> int:
+    """A ``--seq-len`` value (command line and magics): a whole number of tokens, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of tokens such as 128, not {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1 token, not {value}")
+    return value

@@ -27,7 +27,7 @@ from ei_widgets.common.money import OPTION_PER_MILLION, money_or_dash, per_hour
 from ei_widgets.common.units import format_bytes, format_ms, significant
 from ei_widgets.device.catalog import NOT_VALIDATED
 from ei_widgets.device.fp16 import FP16Check
-from ei_widgets.device.sequence import LengthScaling
+from ei_widgets.device.sequence import LengthScaling, length_table_html
 
 if TYPE_CHECKING:
     import pandas
@@ -242,6 +242,8 @@ def recommendation_html(rec: Recommendation) -> str:
     parts.append(note(searched_text(rec)))
     grouped, n_shown = grouped_tables(rec)
     parts.append(grouped)
+    if rec.by_length is not None:
+        parts.append(length_table_html(rec.by_length))
     rows = list(rec.rows)
     if len(rows) > n_shown:
         every = rows[:FOLDED_LIMIT]

@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ei_widgets.common.html import NO_MATH, note, table
 from ei_widgets.common.units import format_count, format_ms
+from ei_widgets.device import accelerator
 from ei_widgets.device.accuracy import model_accuracy
 from ei_widgets.device.catalog import Accelerator, Catalog, Instance, default_catalog
 from ei_widgets.device.estimate import estimate
@@ -27,6 +29,9 @@ from ei_widgets.profiling.result import Profile
 
 SEQUENCE_LENGTHS: tuple[int, ...] = (64, 128, 256, 512)
 """The lengths shown unless others are asked for."""
+
+DEFAULT_TARGET = "ml.eia2.medium"
+"""Where a length table is modelled when nothing is attached (EI's most used size)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,57 @@ def latency_by_length(
                 "cpu": f"{est.target} (CPU only)",
             }.get(est.kind, est.target)
     return LengthScaling(option, batch_size, precision, tuple(points), accuracy)
+
+
+def length_table_html(scaling: LengthScaling, marked: int | None = None) -> str:
+    """The table views show: one row per length (``marked`` highlighted), its heading above."""
+    rows = [
+        (
+            f"{p.seq_len:,}",
+            f"{format_count(p.flops)}FLOPs",
+            format_ms(p.latency_ms / 1e3),
+            "yes" if p.fits else "no",
+        )
+        for p in scaling.points
+    ]
+    growth = ""
+    if scaling.growth is not None:
+        first, last = scaling.points[0].seq_len, scaling.points[-1].seq_len
+        growth = f"; {last / first:g}x the tokens take {scaling.growth:.2f}x the latency"
+    picked = [i for i, p in enumerate(scaling.points) if p.seq_len == marked]
+    return (
+        f'<div class="{NO_MATH}" style="margin-top:6px"><b>Latency by sequence length</b>'
+        + note(scaling.heading + growth)
+        + table(["tokens", "work", "latency (modelled)", "fits"], rows, "rrrl", picked)
+        + "</div>"
+    )
+
+
+def length_table(
+    model: Any,
+    *,
+    batch_size: int = 1,
+    seq_len: int | None = None,
+    catalog: Catalog | None = None,
+) -> LengthScaling | None:
+    """The length table the Inspector, ``%ei_inspect`` and ``ei-widgets inspect`` show: on the
+    attached accelerator (at its precision, on its instance) or else :data:`DEFAULT_TARGET`, at
+    :data:`SEQUENCE_LENGTHS` and ``seq_len``. None for a model without a variable sequence."""
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    if not sequence_is_variable(loaded_inputs(loaded)):
+        return None
+    state = accelerator.state()
+    att = state.attachment
+    target = att.accelerator if att is not None else DEFAULT_TARGET
+    return latency_by_length(
+        loaded,
+        target,
+        lengths={*SEQUENCE_LENGTHS, *([seq_len] if seq_len is not None else [])},
+        batch_size=batch_size,
+        precision=att.precision if att is not None else "fp32",
+        instance=state.instance,
+        catalog=catalog or state.catalog,
+    )
 
 
 def loaded_inputs(loaded: LoadedModel) -> list[Any]:

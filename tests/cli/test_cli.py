@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnx
 import pytest
 
 from ei_widgets.cli import EXIT_USER_ERROR, main
+from tests import builders
 
 
 def test_inspect_prints_a_readable_profile(capsys: pytest.CaptureFixture[str]) -> None:
@@ -154,3 +156,59 @@ def test_recommend_fp16_adds_the_agreement_and_json_both_picks(
     assert data["pick_today"]["group"] == "available today"
     fp16_rows = [r for r in data["rows"] if r["precision"] == "fp16"]
     assert fp16_rows and all(r["fp16_agreement"].startswith("top-1") for r in fp16_rows)
+
+
+@pytest.fixture
+def encoder_file(tmp_path: Path) -> Path:
+    """A transformer block whose input is (batch, sequence, 64)."""
+    path = tmp_path / "encoder.onnx"
+    onnx.save(builders.transformer_block(batch="batch", seq="sequence"), path)
+    return path
+
+
+def test_seq_len_binds_the_sequence_and_shows_latency_by_length(
+    encoder_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["inspect", str(encoder_file), "--seq-len", "256", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["seq_len"] == 256 and data["bound_inputs"] == {"x": [1, 256, 64]}
+    points = data["by_length"]["points"]
+    assert [p["seq_len"] for p in points] == [64, 128, 256, 512]
+    assert data["by_length"]["accuracy"].startswith("modelled")
+    assert main(["inspect", str(encoder_file)]) == 0  # default 128
+    out = capsys.readouterr().out
+    assert "batch 1, 128 tokens:" in out and "Latency by sequence length" in out
+    assert main(["recommend", str(encoder_file), "--seq-len", "64", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert 64 in [p["seq_len"] for p in rec["by_length"]["points"]]
+    assert main(["bench", str(encoder_file), "--seq-len", "32", "--requests", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["seq_len"] == 32
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "must be at least 1 token, not 0"),
+        ("-4", "must be at least 1 token, not -4"),
+        ("12.5", "must be a whole number of tokens such as 128, not '12.5'"),
+        ("many", "must be a whole number of tokens such as 128, not 'many'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["inspect", "recommend", "bench"])
+def test_bad_seq_len_is_refused_clearly(
+    command: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "squeezenet", f"--seq-len={value}"])
+    assert exit_info.value.code == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert f"argument --seq-len: {message}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["inspect", "recommend", "bench"])
+def test_seq_len_for_a_model_without_a_sequence_says_so(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "squeezenet", "--seq-len", "128"]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("ei-widgets: ") and "no sequence dimension" in err

@@ -18,9 +18,11 @@ from ei_widgets.device.catalog import default_catalog
 from ei_widgets.errors import EIError, ProfileError
 from ei_widgets.models.discovery import find_models
 from ei_widgets.models.frameworks import parse_input_shape
+from ei_widgets.models.types import DEFAULT_SEQ_LEN
 
 __all__ = [
     "INPUT_SHAPE_HELP",
+    "SEQ_LEN_HELP",
     "Magic",
     "loader_options",
     "lookup",
@@ -73,6 +75,10 @@ def show(text: str, html: str) -> None:
     display({"text/plain": text, "text/html": html}, raw=True)
 
 
+SEQ_LEN_HELP = (
+    f"tokens per sequence of a transformer's inputs (default {DEFAULT_SEQ_LEN} for a model with "
+    "a sequence dimension; an error for one without)"
+)
 INPUT_SHAPE_HELP = "example input shape for a PyTorch module: 1,3,224,224 (';' between inputs)"
 
 

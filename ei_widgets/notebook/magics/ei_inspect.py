@@ -1,4 +1,5 @@
-"""``%ei_inspect VARIABLE [--batch N] [--input-shape S] [--fp16]``: profile a model."""
+"""``%ei_inspect VARIABLE [--batch N] [--seq-len N] [--input-shape S] [--fp16]``: profile a
+model; a transformer's also shows its modelled latency at several sequence lengths."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from typing import Any
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from ei_widgets.common.text import sequence_length
 from ei_widgets.common.units import format_percent, significant
 from ei_widgets.device import accelerator
 from ei_widgets.device.fp16 import check_text, fp16_check
+from ei_widgets.device.sequence import length_table, length_table_html
+from ei_widgets.models.loading import load_model
 from ei_widgets.notebook.magics.base import (
     INPUT_SHAPE_HELP,
+    SEQ_LEN_HELP,
     Magic,
     loader_options,
     lookup,
@@ -56,15 +61,20 @@ class ProgressLine:
 @magic_arguments()
 @argument("variable", help="name of a model variable in this kernel")
 @argument("--batch", type=int, default=1, help="batch size to bind (default 1)")
+@argument("--seq-len", type=sequence_length, default=None, help=SEQ_LEN_HELP)
 @argument("--input-shape", default=None, help=INPUT_SHAPE_HELP)
 @argument("--fp16", action="store_true", help="also measure what fp16 does to the outputs")
 def ei_inspect(shell: Any, line: str) -> None:
     """Profile a model: inputs, parameters, FLOPs, memory, heaviest layers."""
     args = parse_argstring(ei_inspect, line)
     model = lookup(shell, args.variable)
-    result = profile(model, batch_size=args.batch, **loader_options(args.input_shape))
+    loaded = load_model(model, **loader_options(args.input_shape))  # once, for every length
+    result = profile(loaded, batch_size=args.batch, seq_len=args.seq_len)
     accelerator.set_model(args.variable, result)  # the model the picker judges fits by
     show(plain_text.profile_text(result), result._repr_html_())
+    by_length = length_table(loaded, batch_size=args.batch, seq_len=args.seq_len)
+    if by_length is not None:
+        show(by_length.text, length_table_html(by_length))
     if args.fp16:  # converted and run for real; cached, so recommend() shows it too
         progress = ProgressLine()
         check = fp16_check(model, on_progress=progress, **loader_options(args.input_shape))

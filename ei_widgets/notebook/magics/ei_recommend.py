@@ -1,5 +1,5 @@
-"""``%ei_recommend VARIABLE [--latency-ms T] [--rps R]``: the cheapest option that meets a
-latency target, as the dashboard's Sizing tab answers it."""
+"""``%ei_recommend VARIABLE [--latency-ms T] [--rps R] [--seq-len N]``: the cheapest option that
+meets a latency target, as the dashboard's Sizing tab answers it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from ei_widgets.common.text import sequence_length
 from ei_widgets.device.sizing import (
     DEFAULT_LATENCY_TARGET_MS,
     DEFAULT_REQUESTS_PER_SECOND,
@@ -14,6 +15,7 @@ from ei_widgets.device.sizing import (
 )
 from ei_widgets.notebook.magics.base import (
     INPUT_SHAPE_HELP,
+    SEQ_LEN_HELP,
     Magic,
     loader_options,
     lookup,
@@ -37,6 +39,7 @@ from ei_widgets.reports import plain_text
     default=DEFAULT_REQUESTS_PER_SECOND,
     help=f"requests per second (default {DEFAULT_REQUESTS_PER_SECOND:g}; 0: any rate)",
 )
+@argument("--seq-len", type=sequence_length, default=None, help=SEQ_LEN_HELP)
 @argument("--input-shape", default=None, help=INPUT_SHAPE_HELP)
 def ei_recommend(shell: Any, line: str) -> None:
     """The cheapest accelerator or instance that meets a latency target."""
@@ -45,6 +48,7 @@ def ei_recommend(shell: Any, line: str) -> None:
         lookup(shell, args.variable),
         latency_target_ms=args.latency_ms,
         requests_per_second=args.rps,
+        seq_len=args.seq_len,
         **loader_options(args.input_shape),
     )
     show(plain_text.recommendation_text(result), result._repr_html_())

@@ -25,7 +25,7 @@ from ei_widgets.device.catalog import Accelerator, Catalog
 from ei_widgets.device.fp16 import cached_check
 from ei_widgets.device.judgement import Judgements
 from ei_widgets.errors import EIError
-from ei_widgets.notebook.views.common import error_html, esc, note
+from ei_widgets.notebook.views.common import SequenceLength, error_html, esc, note
 from ei_widgets.notebook.views.fp16check import FP16Panel
 from ei_widgets.notebook.views.size_table import NONE, SizeTable, fit_of
 from ei_widgets.notebook.views.tab import Board, Chosen, DashboardTab, TabSpec
@@ -48,8 +48,10 @@ class PickerPanel(w.VBox, DashboardTab):
         catalog: Callable[[], Catalog],
         *,
         fp16: FP16Panel | None = None,
+        on_seq_len: Callable[[int], None] = lambda _n: None,
     ) -> None:
-        """``fp16``: the dashboard's fp16 check panel (measure, progress, answer), shown under the
+        """``on_seq_len``: a sequence length chosen for a transformer (every size is judged at
+        it). ``fp16``: the dashboard's fp16 check panel (measure, progress, answer), shown under the
         precision; it then says what fp16 does to the model, in place of the one-line note."""
         self._state = state
         self._fp16_panel = fp16
@@ -92,6 +94,7 @@ class PickerPanel(w.VBox, DashboardTab):
         self.detach_button.on_click(lambda _b: self.detach())
         self.confirm_button.on_click(lambda _b: self.confirm_detach())
         self.cancel_button.on_click(lambda _b: self.cancel_detach())
+        self.seq_len = SequenceLength(on_seq_len)
         self.instance.observe(self._on_instance, names="value")
         self.precision.observe(lambda _c: self._after_precision(), names="value")
         self.judgements: Judgements | None = None  # the chosen model's, from the dashboard
@@ -107,7 +110,7 @@ class PickerPanel(w.VBox, DashboardTab):
                 ),
                 self.status,
                 self.grid,
-                w.HBox([self.precision, self.instance]),
+                w.HBox([self.precision, self.instance, self.seq_len]),
                 self.fp16_note,
                 *([fp16] if fp16 is not None else []),
                 w.HBox([self.attach_button, self.detach_button]),
@@ -272,6 +275,8 @@ class PickerPanel(w.VBox, DashboardTab):
         """The chosen model: the fp16 check follows it, and every size shows its fit."""
         if self._fp16_panel is not None:
             self._fp16_panel.set_model(chosen.variable, chosen.profile)
+        profile = chosen.profile
+        self.seq_len.show_for(profile.seq_len if profile else None, chosen.by_length is not None)
         self.show_judgements(chosen.judgements)
 
     def close_tab(self) -> None:
@@ -347,7 +352,7 @@ class PickerPanel(w.VBox, DashboardTab):
 
 def _make(board: Board) -> PickerPanel:
     fp16 = FP16Panel(board.model_of, lock=board.lock, on_done=board.fp16_done)
-    return PickerPanel(board.state, board.catalog, fp16=fp16)
+    return PickerPanel(board.state, board.catalog, fp16=fp16, on_seq_len=board.seq_len_changed)
 
 
 TAB = TabSpec("Accelerator", _make)

@@ -8,12 +8,13 @@ kind of figure for every view); every figure shown comes from the core.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import ipywidgets as w
 
 from ei_widgets.common.html import GREY, NO_MATH, PICK_STYLE, RULE
+from ei_widgets.device.sequence import SEQUENCE_LENGTHS
 
 
 def _badge(text: str, title: str, background: str, colour: str) -> str:
@@ -144,3 +145,41 @@ def set_if_changed(widget: w.Widget, **values: Any) -> None:
     with widget.hold_sync():
         for key, value in changed.items():
             setattr(widget, key, value)
+
+
+class SequenceLength(w.Dropdown):
+    """The sequence length the chosen transformer is profiled and judged at (the Inspector and
+    the Accelerator tab); shown only for a model with a variable sequence dimension."""
+
+    def __init__(self, on_change: Callable[[int], None]) -> None:
+        super().__init__(
+            options=[],
+            description="Tokens",
+            tooltip="sequence length of the model's inputs",
+            layout=w.Layout(display="none", width="190px"),
+            style={"description_width": "50px"},
+        )
+        self._on_change = on_change
+        self._showing = False
+        self._lengths: list[int] = []
+        self.observe(self._changed, names="value")
+
+    def show_for(self, seq_len: int | None, variable: bool) -> None:
+        """Show ``seq_len`` among the usual lengths, or hide for a model without a variable one."""
+        self._showing = True
+        try:
+            if seq_len is None or not variable:
+                self.layout.display = "none"
+                return
+            options = sorted({*SEQUENCE_LENGTHS, seq_len})
+            if self._lengths != options:
+                self._lengths = options
+                self.options = options
+            self.value = seq_len
+            self.layout.display = ""
+        finally:
+            self._showing = False
+
+    def _changed(self, change: dict[str, Any]) -> None:
+        if not self._showing and isinstance(change["new"], int):
+            self._on_change(change["new"])

@@ -54,13 +54,14 @@ from ei_widgets.device.fp16 import FP16Check
 from ei_widgets.device.judgement import Judgements, judge_all
 from ei_widgets.device.recommendation import Recommendation
 from ei_widgets.device.runs import RunError, RunState
+from ei_widgets.device.sequence import LengthScaling
 from ei_widgets.device.sizing import recommend as recommend_options
 from ei_widgets.errors import EIError
 from ei_widgets.notebook.views.accelerator_tab import PickerPanel
 from ei_widgets.notebook.views.common import esc
 from ei_widgets.notebook.views.cost import CostPanel
 from ei_widgets.notebook.views.header import header_html
-from ei_widgets.notebook.views.models_tab import ModelsTab
+from ei_widgets.notebook.views.models_tab import ModelsTab, profile_for_inspector
 from ei_widgets.notebook.views.run_tab import RunTab
 from ei_widgets.notebook.views.sizing import SizingPanel
 from ei_widgets.notebook.views.tab import Chosen, DashboardTab
@@ -113,6 +114,7 @@ class Dashboard(w.VBox):
         self.variable: str | None = None  # the chosen model's variable
         self.profile: Profile | None = None  # its profile at batch 1
         self._error: str | None = None  # why it could not be profiled
+        self._by_length: LengthScaling | None = None  # a transformer's latency by length
         self._batch = 1  # the run's batch, at which every size is judged
         self._judged: Judgements | None = None
         self._judged_key: tuple[Any, ...] | None = None
@@ -217,10 +219,11 @@ class Dashboard(w.VBox):
         with self._ui:
             self.variable = variable
             if variable is None or variable not in self.namespace:
-                self.profile, self._error = None, None
+                self.profile, self._error, self._by_length = None, None, None
             else:
                 result = self.models_tab.result(variable)
                 self.profile, self._error = result.profile, result.error
+                self._by_length = result.by_length
                 self.models.set_error(variable, result.error)
                 current = self.state.model
                 if current is None or current[0] != variable or current[1] is None:
@@ -250,7 +253,9 @@ class Dashboard(w.VBox):
 
     def _show_model(self) -> None:
         """Show every tab the chosen model and the one judgement of it."""
-        chosen = Chosen(self.variable, self.profile, self._error, self._judge())
+        chosen = Chosen(
+            self.variable, self.profile, self._error, self._judge(), by_length=self._by_length
+        )
         for tab in self.tab_list:
             tab.show_model(chosen)
 
@@ -273,6 +278,30 @@ class Dashboard(w.VBox):
                 tab.follow(change)
             self._show_model()  # a new instance changes every judgement
             self.render_header()
+
+    def seq_len_changed(self, seq_len: int) -> None:
+        """A sequence length was chosen (Inspector or Accelerator tab): the chosen transformer
+        is profiled at it (its export is cached: a new binding, not a new export) and every tab
+        shows it."""
+        with self._ui:
+            variable = self.variable
+            if variable is None or variable not in self.namespace:
+                return
+            if self.profile is not None and self.profile.seq_len == seq_len:
+                return
+            try:
+                result = profile_for_inspector(self.namespace[variable], variable, seq_len)
+            except EIError as error:
+                self._error = str(error)
+            else:
+                self.profile, self._error = result.profile, None
+                self._by_length = result.by_length
+                self._setting_model = True
+                try:
+                    self.state.set_model(variable, result.profile)
+                finally:
+                    self._setting_model = False
+            self._show_model()
 
     def batch_changed(self, batch: int) -> None:
         """The run's batch changed: every size is judged again at it."""

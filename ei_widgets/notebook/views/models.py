@@ -20,9 +20,18 @@ from ei_widgets.common.units import format_bytes, format_count, format_ms, forma
 from ei_widgets.device.catalog import Catalog
 from ei_widgets.device.judgement import Judgements
 from ei_widgets.device.runs import short_message
+from ei_widgets.device.sequence import LengthScaling, length_table_html
 from ei_widgets.models.discovery import ModelEntry
-from ei_widgets.notebook.views.common import Raw, error_html, esc, modelled_badge, note, table
-from ei_widgets.profiling.result import OpTypeTotal, Profile, op_label
+from ei_widgets.notebook.views.common import (
+    Raw,
+    SequenceLength,
+    error_html,
+    esc,
+    modelled_badge,
+    note,
+    table,
+)
+from ei_widgets.profiling.result import OpTypeTotal, Profile, bound_at, op_label
 from ei_widgets.profiling.shape_inference import format_shape, format_shapes
 
 TOP_OP_TYPES = 12
@@ -60,13 +69,14 @@ class ProfileResult:
 
     profile: Profile | None
     error: str | None
+    by_length: LengthScaling | None = None  # a transformer's latency by sequence length
 
 
 class ProfileCache:
     """Profiles by (variable, object identity), made in one background thread, one at a time."""
 
     def __init__(
-        self, make: Callable[[object, str], Profile], on_done: Callable[[str], None]
+        self, make: Callable[[object, str], ProfileResult], on_done: Callable[[str], None]
     ) -> None:
         self._make = make
         self._on_done = on_done
@@ -123,7 +133,7 @@ class ProfileCache:
 
     def _profile(self, variable: str, obj: object) -> ProfileResult:
         try:
-            return ProfileResult(self._make(obj, variable), None)
+            return self._make(obj, variable)
         except Exception as error:  # shown in the Models panel, never raised into the kernel
             return ProfileResult(None, short_message(error))
 
@@ -266,10 +276,14 @@ class ModelsPanel(w.VBox):
 class InspectorPanel(w.VBox):
     """Inputs/outputs, totals, FLOPs by op type, heaviest layers, unknown ops, fit per size."""
 
-    def __init__(self, catalog: Callable[[], Catalog]) -> None:
+    def __init__(
+        self, catalog: Callable[[], Catalog], on_seq_len: Callable[[int], None] = lambda _n: None
+    ) -> None:
         self._catalog = catalog
         self.profile: Profile | None = None
         self.title = w.HTML()
+        self.seq_len = SequenceLength(on_seq_len)
+        self.lengths = w.HTML()  # a transformer's modelled latency by sequence length
         self.io = w.HTML()
         self.totals = w.HTML()
         self.op_share = w.HTML()
@@ -279,7 +293,9 @@ class InspectorPanel(w.VBox):
         super().__init__(
             [
                 self.title,
+                self.seq_len,
                 w.HBox([self.io, self.totals]),
+                self.lengths,
                 self.op_share,
                 self.heaviest,
                 self.unknown,
@@ -293,10 +309,17 @@ class InspectorPanel(w.VBox):
         profile: Profile | None,
         judgements: Judgements | None = None,
         error: str | None = None,
+        by_length: LengthScaling | None = None,
     ) -> None:
         """Inspect ``profile`` with the core's judgement of it on every size (None: an empty
-        inspector, with ``error`` if profiling failed)."""
+        inspector, with ``error`` if profiling failed), and a transformer's ``by_length``."""
         self.profile = profile
+        self.seq_len.show_for(profile.seq_len if profile else None, by_length is not None)
+        self.lengths.value = (
+            length_table_html(by_length, marked=profile.seq_len)
+            if profile is not None and by_length is not None
+            else ""
+        )
         if profile is None:
             self.title.value = (
                 error_html(f"Cannot inspect this model: {error}")
@@ -319,7 +342,7 @@ class InspectorPanel(w.VBox):
         )
         tensors = [("input", t) for t in profile.inputs] + [("output", t) for t in profile.outputs]
         self.io.value = table(
-            ["", "name", "dtype", "shape", "bound at batch 1"],
+            ["", "name", "dtype", "shape", f"bound{bound_at(profile)}"],
             [
                 [
                     role,
@@ -340,7 +363,10 @@ class InspectorPanel(w.VBox):
                 ["parameters", f"{format_count(profile.param_count)} ({params})"],
                 ["weights", format_bytes(profile.param_bytes)],
                 ["model size", format_bytes(profile.model_size_bytes)],
-                ["FLOPs per call (batch 1)", f"{format_count(profile.flops)}FLOPs"],
+                [
+                    f"FLOPs per call ({bound_at(profile).removeprefix(' at ')})",
+                    f"{format_count(profile.flops)}FLOPs",
+                ],
                 ["MACs", format_count(profile.macs)],
                 ["peak activations (batch 1)", format_bytes(profile.peak_activation_bytes)],
                 ["nodes", f"{profile.node_count:,}"],

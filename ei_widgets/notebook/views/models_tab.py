@@ -13,7 +13,9 @@ from typing import Any
 import ipywidgets as w
 
 from ei_widgets.device.catalog import Catalog
+from ei_widgets.device.sequence import length_table
 from ei_widgets.models.discovery import ModelEntry, find_models
+from ei_widgets.models.loading import load_model
 from ei_widgets.notebook.views.models import (
     InspectorPanel,
     ModelsPanel,
@@ -22,11 +24,14 @@ from ei_widgets.notebook.views.models import (
 )
 from ei_widgets.notebook.views.tab import Board, Chosen, DashboardTab, TabSpec
 from ei_widgets.profiling.profiler import profile
-from ei_widgets.profiling.result import Profile
 
 
-def _profile_at_batch_1(obj: object, variable: str) -> Profile:
-    return profile(obj, batch_size=1, name=variable)
+def profile_for_inspector(obj: object, variable: str, seq_len: int | None = None) -> ProfileResult:
+    """The profile at batch 1 (and ``seq_len`` tokens), and a transformer's latency by length:
+    the model is read once for both (a framework's export is not repeated)."""
+    loaded = load_model(obj, variable)
+    result = profile(loaded, batch_size=1, seq_len=seq_len)
+    return ProfileResult(result, None, length_table(loaded, seq_len=result.seq_len))
 
 
 class ModelsTab(w.VBox, DashboardTab):
@@ -40,9 +45,10 @@ class ModelsTab(w.VBox, DashboardTab):
         on_choose: Callable[[str | None], None],
         on_profiled: Callable[[str], None],
         on_refresh: Callable[[], None],
+        on_seq_len: Callable[[int], None] = lambda _n: None,
     ) -> None:
         self._namespace = namespace
-        self.profiles = ProfileCache(_profile_at_batch_1, on_profiled)
+        self.profiles = ProfileCache(profile_for_inspector, on_profiled)
         self.models = ModelsPanel(on_choose)
         self.refresh_button = w.Button(
             description="Refresh",
@@ -51,7 +57,7 @@ class ModelsTab(w.VBox, DashboardTab):
             layout=w.Layout(width="auto", min_width="100px", flex="0 0 auto"),
         )
         self.refresh_button.on_click(lambda _b: on_refresh())
-        self.inspector = InspectorPanel(catalog)
+        self.inspector = InspectorPanel(catalog, on_seq_len)
         super().__init__([w.HBox([self.models, self.refresh_button]), self.inspector])
 
     def find(self) -> list[ModelEntry]:
@@ -94,7 +100,9 @@ class ModelsTab(w.VBox, DashboardTab):
 
     def show_model(self, chosen: Chosen) -> None:
         """Inspect the chosen model with the core's judgement of it on every size."""
-        self.inspector.show(chosen.profile, chosen.judgements, error=chosen.error)
+        self.inspector.show(
+            chosen.profile, chosen.judgements, error=chosen.error, by_length=chosen.by_length
+        )
 
     def close_tab(self) -> None:
         self.profiles.close()
@@ -107,6 +115,7 @@ def _make(board: Board) -> ModelsTab:
         on_choose=board.choose,
         on_profiled=board.profile_done,
         on_refresh=board.refresh_models,
+        on_seq_len=board.seq_len_changed,
     )
 
 

@@ -21,6 +21,7 @@ from ei_widgets.device.fp16 import FP16Check
 from ei_widgets.device.judgement import Judgements
 from ei_widgets.device.metrics import MetricsStream
 from ei_widgets.device.recommendation import Recommendation
+from ei_widgets.device.sequence import LengthScaling
 from ei_widgets.profiling.result import Profile
 
 __all__ = ["Board", "Chosen", "DashboardTab", "TabSpec"]
@@ -35,6 +36,7 @@ class Chosen:
     profile: Profile | None = None
     error: str | None = None  # why it could not be profiled
     judgements: Judgements | None = None
+    by_length: LengthScaling | None = None  # a transformer's latency by sequence length
 
 
 class Board(Protocol):
@@ -53,6 +55,8 @@ class Board(Protocol):
     def profile_done(self, variable: str) -> None: ...
 
     def refresh_models(self) -> None: ...
+
+    def seq_len_changed(self, seq_len: int) -> None: ...
 
     def chosen_model(self) -> tuple[object, Profile | None]: ...
 
