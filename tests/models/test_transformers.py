@@ -12,18 +12,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
+import transformers  # the test extra's; never a runtime dependency
 
+from ei_widgets.device.accelerator import AcceleratorState
+from ei_widgets.device.metrics import MetricsStream
 from ei_widgets.device.sequence import latency_by_length
+from ei_widgets.device.sessions import session
 from ei_widgets.device.sizing import recommend
 from ei_widgets.errors import ProfileError
 from ei_widgets.models.discovery import find_models
 from ei_widgets.profiling.profiler import profile
 from tests.builders import mlp
 from tests.models.test_torch_models import matrix_flops, reference_flops
-
-transformers = pytest.importorskip("transformers")  # in the test extra; the runtime never needs it
 
 LENGTHS = (32, 96)
 
@@ -95,3 +98,17 @@ def test_a_model_without_a_sequence_is_told_so(bert: Any) -> None:
     for bad in (0, -3, 2.5):
         with pytest.raises(ProfileError, match="seq_len must be a positive integer"):
             profile(bert, seq_len=bad)
+
+
+def test_a_session_runs_at_the_length_asked_and_matches_pytorch(bert: Any) -> None:
+    state = AcceleratorState()
+    state.attach("ml.eia2.medium")
+    sess = session(bert, seq_len=48, clock="virtual", state=state, stream=MetricsStream())
+    assert sess.profile.seq_len == 48
+    ids = np.random.default_rng(0).integers(0, 128, size=(2, 48), dtype=np.int64)
+    (hidden, *_rest) = sess.run(None, {"input_ids": ids})
+    with torch.no_grad():
+        expected = bert(torch.from_numpy(ids)).last_hidden_state.numpy()
+    np.testing.assert_allclose(hidden, expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ProfileError, match="no sequence dimension"):
+        session(mlp(), seq_len=48, clock="virtual", state=state, stream=MetricsStream())
