@@ -180,3 +180,24 @@ def test_inspect_fp16_shows_its_progress_in_place(shell: Any) -> None:
     assert "<progress" in rest[-1].data["text/html"]
     # the answer follows, as before
     assert any("fp16 vs fp32" in o.data.get("text/plain", "") for o in captured.outputs)
+
+
+def test_seq_len_binds_a_transformers_length_and_bad_values_are_usage_errors(shell: Any) -> None:
+    from tests.builders import transformer_block
+
+    shell.user_ns["encoder"] = transformer_block(batch="batch", seq="sequence")
+    try:
+        text, html = shown(shell, "%ei_inspect encoder --seq-len 256")
+        assert "batch 1, 256 tokens:" in text
+        assert "Latency by sequence length" in text and "Latency by sequence length" in html
+        assert "modelled" in text
+        assert accelerator.state().model[1].seq_len == 256  # type: ignore[index]
+        text = run(shell, "%ei_recommend encoder --seq-len 64")
+        assert "Latency by sequence length" in text and "64 tokens" in text
+        assert "at least 1 token, not 0" in usage_error(shell, "%ei_inspect encoder --seq-len 0")
+        assert "whole number of tokens" in usage_error(
+            shell, "%ei_recommend encoder --seq-len lots"
+        )
+        assert "no sequence dimension" in usage_error(shell, "%ei_inspect squeeze --seq-len 64")
+    finally:
+        shell.user_ns.pop("encoder", None)
