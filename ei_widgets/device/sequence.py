@@ -22,7 +22,7 @@ from ei_widgets.device.catalog import Accelerator, Catalog, Instance, default_ca
 from ei_widgets.device.estimate import estimate
 from ei_widgets.errors import ProfileError, require_positive_int
 from ei_widgets.models.loading import load_model
-from ei_widgets.models.types import LoadedModel
+from ei_widgets.models.types import LoadedModel, max_sequence_length
 from ei_widgets.profiling.input_binding import sequence_is_variable
 from ei_widgets.profiling.profiler import profile
 from ei_widgets.profiling.result import Profile
@@ -119,6 +119,9 @@ def latency_by_length(
     if not sizes:
         raise ProfileError("lengths must name at least one sequence length, such as 128.")
     loaded = load_model(model, **loader_options)  # once: an export is not repeated per length
+    longest = max_sequence_length(loaded.model)
+    if longest is not None:  # only the lengths the model takes (its position table)
+        sizes = [n for n in sizes if n <= longest] or [longest]
     if not sequence_is_variable(loaded_inputs(loaded)):
         raise ProfileError(
             f"{loaded.name} has no variable sequence dimension: its latency cannot be modelled "

@@ -29,6 +29,18 @@ DEFAULT_SEQ_LEN = 128
 TOKEN_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids", "position_ids"})
 """Input names whose second axis is a transformer's sequence (Hugging Face's names)."""
 
+MAX_SEQUENCE_KEY = "ei_widgets.max_sequence_length"
+"""The ONNX metadata key under which an exporter notes the longest sequence a model takes (a
+transformer's position table), when the framework says it."""
+
+
+def max_sequence_length(model: onnx.ModelProto) -> int | None:
+    """The longest sequence ``model`` takes, when its exporter noted it (else None)."""
+    for prop in model.metadata_props:
+        if prop.key == MAX_SEQUENCE_KEY and prop.value.isdigit():
+            return int(prop.value)
+    return None
+
 
 @dataclass(frozen=True)
 class FrameworkInfo:

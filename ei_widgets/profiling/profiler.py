@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING
 
 import onnx
 
-from ei_widgets.errors import ModelLoadError
+from ei_widgets.errors import ModelLoadError, ProfileError
 from ei_widgets.models import dtypes
 from ei_widgets.models.loading import load_model
 from ei_widgets.models.onnx_kinds import ONNX_KINDS
-from ei_widgets.models.types import LoadedModel
+from ei_widgets.models.types import LoadedModel, max_sequence_length
 from ei_widgets.profiling import op_costs
 from ei_widgets.profiling.collector import collector_paused
 from ei_widgets.profiling.graph_order import Node, ordered
@@ -176,6 +176,12 @@ class _Profiler:
         self.input_names: set[str] = {v.name for v in input_values}
         self.real_inputs = [v for v in input_values if v.name not in self.constants]
         self.binding = bind_inputs(self.real_inputs, batch_size, requested, seq_len)
+        longest = max_sequence_length(self.model)
+        if longest is not None and (self.binding.seq_len or 0) > longest:
+            raise ProfileError(
+                f"{loaded.name} takes at most {longest} tokens (its position table); "
+                f"{self.binding.seq_len} tokens is beyond it: give seq_len={longest} or less."
+            )
         self.warnings += self.binding.warnings
         self.shapes: dict[str, tuple[int, ...] | None] = {}  # filled by shape inference
         self.nbytes: dict[str, int | None] = {}

@@ -112,3 +112,10 @@ def test_a_session_runs_at_the_length_asked_and_matches_pytorch(bert: Any) -> No
     np.testing.assert_allclose(hidden, expected, rtol=1e-4, atol=1e-4)
     with pytest.raises(ProfileError, match="no sequence dimension"):
         session(mlp(), seq_len=48, clock="virtual", state=state, stream=MetricsStream())
+
+
+def test_lengths_beyond_the_position_table_are_refused_and_not_tabled(bert: Any) -> None:
+    with pytest.raises(ProfileError, match="at most 512 tokens"):
+        profile(bert, seq_len=513)
+    scaling = latency_by_length(bert, "ml.eia2.medium", lengths=(64, 512, 1024))
+    assert [p.seq_len for p in scaling.points] == [64, 512]

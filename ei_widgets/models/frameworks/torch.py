@@ -74,6 +74,7 @@ from ei_widgets.models.frameworks.base import (
 )
 from ei_widgets.models.types import (
     DEFAULT_SEQ_LEN,
+    MAX_SEQUENCE_KEY,
     TOKEN_INPUTS,
     FrameworkInfo,
     LoadedModel,
@@ -540,6 +541,7 @@ def load(
         args, kwargs = _materialise(module, spec)
     model, exporter, notes = export(module, args, kwargs, label=label)
     model.graph.name = model.graph.name or class_name
+    _note_max_sequence(module, model)
     params = list(module.parameters())
     buffers = list(module.buffers())
     info = FrameworkInfo(
@@ -565,6 +567,17 @@ def load(
     )
     _cache.put(module, key, loaded)
     return loaded
+
+
+def _note_max_sequence(module: Any, model: onnx.ModelProto) -> None:
+    """Note the longest sequence a Hugging Face transformer takes (its position table): beyond
+    it the graph still binds but the model cannot run, and torch.export does not bound it."""
+    longest = getattr(getattr(module, "config", None), "max_position_embeddings", None)
+    if isinstance(longest, int) and not isinstance(longest, bool) and longest > 0:
+        onnx.helper.set_model_props(
+            model,
+            {**{p.key: p.value for p in model.metadata_props}, MAX_SEQUENCE_KEY: str(longest)},
+        )
 
 
 # ----------------------------------------------------------------------------------------------

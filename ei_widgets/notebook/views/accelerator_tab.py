@@ -276,7 +276,11 @@ class PickerPanel(w.VBox, DashboardTab):
         if self._fp16_panel is not None:
             self._fp16_panel.set_model(chosen.variable, chosen.profile)
         profile = chosen.profile
-        self.seq_len.show_for(profile.seq_len if profile else None, chosen.by_length is not None)
+        by_length = chosen.by_length
+        self.seq_len.show_for(
+            profile.seq_len if profile else None,
+            [p.seq_len for p in by_length.points] if by_length is not None else None,
+        )
         self.show_judgements(chosen.judgements)
 
     def close_tab(self) -> None:

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import ipywidgets as w
 
 from ei_widgets.common.html import GREY, NO_MATH, PICK_STYLE, RULE
-from ei_widgets.device.sequence import SEQUENCE_LENGTHS
 
 
 def _badge(text: str, title: str, background: str, colour: str) -> str:
@@ -164,14 +163,15 @@ class SequenceLength(w.Dropdown):
         self._lengths: list[int] = []
         self.observe(self._changed, names="value")
 
-    def show_for(self, seq_len: int | None, variable: bool) -> None:
-        """Show ``seq_len`` among the usual lengths, or hide for a model without a variable one."""
+    def show_for(self, seq_len: int | None, lengths: Sequence[int] | None) -> None:
+        """Show ``seq_len`` among ``lengths`` (those the model takes, from the core's length
+        table), or hide for a model without a variable sequence (``lengths`` None)."""
         self._showing = True
         try:
-            if seq_len is None or not variable:
+            if seq_len is None or lengths is None:
                 self.layout.display = "none"
                 return
-            options = sorted({*SEQUENCE_LENGTHS, seq_len})
+            options = sorted({*lengths, seq_len})
             if self._lengths != options:
                 self._lengths = options
                 self.options = options

@@ -314,7 +314,10 @@ class InspectorPanel(w.VBox):
         """Inspect ``profile`` with the core's judgement of it on every size (None: an empty
         inspector, with ``error`` if profiling failed), and a transformer's ``by_length``."""
         self.profile = profile
-        self.seq_len.show_for(profile.seq_len if profile else None, by_length is not None)
+        self.seq_len.show_for(
+            profile.seq_len if profile else None,
+            [p.seq_len for p in by_length.points] if by_length is not None else None,
+        )
         self.lengths.value = (
             length_table_html(by_length, marked=profile.seq_len)
             if profile is not None and by_length is not None
