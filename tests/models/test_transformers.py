@@ -26,6 +26,7 @@ from ei_widgets.errors import ProfileError
 from ei_widgets.models.discovery import find_models
 from ei_widgets.profiling.profiler import profile
 from tests.builders import mlp
+from tests.kernel import kernel, run
 from tests.models.test_torch_models import matrix_flops, reference_flops
 
 LENGTHS = (32, 96)
@@ -119,3 +120,29 @@ def test_lengths_beyond_the_position_table_are_refused_and_not_tabled(bert: Any)
         profile(bert, seq_len=513)
     scaling = latency_by_length(bert, "ml.eia2.medium", lengths=(64, 512, 1024))
     assert [p.seq_len for p in scaling.points] == [64, 512]
+
+
+KERNEL_CELL = """
+%load_ext ei_widgets
+import transformers
+from ei_widgets.models.discovery import find_models
+
+bert = transformers.BertModel(transformers.BertConfig(
+    vocab_size=128, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+    intermediate_size=64,
+)).eval()
+print("found:", [(e.variable, e.kind) for e in find_models(globals())])
+"""
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_found_in_a_real_kernel_and_inspected_at_a_length() -> None:
+    with kernel() as (_manager, client):
+        found = run(client, KERNEL_CELL, timeout=120)
+        inspected = run(client, "%ei_inspect bert --seq-len 64", timeout=300)
+    assert found.error is None and inspected.error is None, (found.error, inspected.error)
+    assert "found: [('bert', 'torch-module')]" in found.stdout
+    text = "".join(d.get("text/plain", "") for d in inspected.data)
+    assert "batch 1, 64 tokens:" in text
+    assert "Latency by sequence length" in text and "512 tokens" in text
