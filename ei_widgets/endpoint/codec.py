@@ -102,14 +102,15 @@ def _media_type(header: str | None) -> str:
 
 def choose_accept(accept: str | None, content_type: str) -> str:
     """The response type for an ``Accept`` header (``*/*`` or none: the request's own type)."""
+    own = _media_type(content_type)
     if not accept or not accept.strip():
-        return content_type
+        return own
     for part in accept.split(","):
         wanted = _media_type(part)
         if wanted in TYPES:
             return wanted
         if wanted in ("*/*", "application/*"):
-            return content_type
+            return own
     raise InvocationError(
         406,
         "NotAcceptable",

@@ -221,6 +221,8 @@ class Predictor:
         it failed with."""
         if self._status == "InService":
             return
+        if self._status in ("Deleting", "Deleted", "Failed"):
+            raise EndpointError(f"{self.endpoint_name} is {self._status}: deploy it again.")
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
