@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
-import json
 import os
 import statistics
 import subprocess
@@ -280,11 +279,67 @@ def _saturation(rows: Rows, model: Path, accelerator: str, count: int, seconds: 
     )
 
 
+PUBLISHED = ROOT.parent / "shared" / "calibration" / "ei_published_2.csv"
+
+
+def densenet(calls: int, warmup: int) -> None:
+    """DenseNet-121 on ml.c5.large + ml.eia2.medium, as in rows G8-G13: ``warmup`` calls, then
+    ``calls`` sequential calls; the endpoint's ModelLatency mean/p50/p90 beside the published."""
+    import csv
+
+    from ei_widgets.models.demo import demo_model
+
+    image = np.zeros((1, 3, 224, 224), np.float32)
+    with deploy(
+        demo_model("densenet121"), instance_type="ml.c5.large", accelerator_type="ml.eia2.medium"
+    ) as p:
+        for _ in range(warmup):
+            p.predict(image)
+        start = int(p.live().uptime_seconds) + 1
+        while p.live().uptime_seconds < start:
+            time.sleep(0.05)
+        for k in range(calls):
+            p.predict(image)
+            if (k + 1) % 20 == 0:
+                print(f"  {k + 1}/{calls} calls", flush=True)
+        seconds = int(p.live().uptime_seconds) - start + 1
+        (row,) = p.metrics(100_000, seconds=seconds).rows
+        accuracy = p.accuracy
+    ours = {
+        "mean": row["ModelLatency_Average"] / 1e3,
+        "p50": row["ModelLatency_p50"] / 1e3,
+        "p90": row["ModelLatency_p90"] / 1e3,
+    }
+    print(f"simulated: {row['Invocations']:.0f} calls, ModelLatency ({accuracy})")
+    print("| row | published statistic | published ms | simulated ms | simulated / published |")
+    print("|---|---|---|---|---|")
+    with open(PUBLISHED, newline="") as f:
+        for rec in csv.DictReader(f):
+            if rec["id"] in {f"G{i}" for i in range(8, 14)}:
+                stat = rec["metric"].rsplit(" ", 1)[-1]
+                value = float(rec["value"])
+                print(
+                    f"| {rec['id']} | {rec['metric']} | {value:.2f} | {ours[stat]:.2f}"
+                    f" | {ours[stat] / value:.2f} |"
+                )
+
+
 def main(argv: Sequence[str] | None = None) -> Rows:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--densenet",
+        type=int,
+        metavar="CALLS",
+        help="only compare DenseNet-121's ModelLatency with rows G8-G13 over CALLS calls",
+    )
     args = parser.parse_args(argv)
     rows = Rows(name_width=44)
+    if args.densenet:
+        with tempfile.TemporaryDirectory(prefix="bench-endpoint-") as tmp:
+            os.environ["EI_WIDGETS_LEDGER"] = str(Path(tmp) / "ledger.sqlite3")
+            densenet(args.densenet, 10)
+        return rows
     with tempfile.TemporaryDirectory(prefix="bench-endpoint-") as tmp:
         folder = Path(tmp)
         previous = os.environ.get("EI_WIDGETS_LEDGER")
@@ -308,7 +363,6 @@ def main(argv: Sequence[str] | None = None) -> Rows:
                 os.environ.pop("EI_WIDGETS_LEDGER", None)
             else:
                 os.environ["EI_WIDGETS_LEDGER"] = previous
-    print(json.dumps({"rows": len(rows)}))
     return rows
 
 
