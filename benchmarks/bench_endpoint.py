@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -258,8 +259,10 @@ def _saturation(rows: Rows, model: Path, accelerator: str, count: int, seconds: 
     with deploy(
         model, accelerator_type=accelerator, initial_instance_count=count, queue_size=100_000
     ) as p:
-        for _ in range(count):  # every instance's warm-up call, before the measurement
-            p.predict(np.zeros((1, 64), np.float32))
+        # every instance's warm-up call (concurrent, so that each instance gets one) before
+        # the measurement
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(lambda _: p.predict(np.zeros((1, 64), np.float32)), range(count)))
         time.sleep(1.5)
         predicted = p.saturation_rps
         result = p.load_test(rps=predicted * 1.3, duration=seconds, concurrency=512, progress=False)

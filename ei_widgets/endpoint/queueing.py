@@ -216,11 +216,14 @@ class Scheduler:
                 run = self.model.session.run
                 outputs = await loop.run_in_executor(self._threads, run, None, feed)
             computed = time.perf_counter()
-            self._host_s = 0.8 * self._host_s + 0.2 * (computed - begun)
-            due = started + latency
-            if computed - begun > latency:  # this host is slower than the modelled call
+            host_s = computed - begun
+            self._host_s = 0.8 * self._host_s + 0.2 * host_s
+            if host_s > latency:  # this host is slower than the modelled call
                 self.host_bound += 1
-            self._free_at[instance] = max(due, computed)
+            # Only the host's own compute can hold the instance past its modelled call; the
+            # time this loop took to come round to the request is not the device's.
+            due = started + max(latency, host_s)
+            self._free_at[instance] = due
             if self.paced and due > computed:
                 await asyncio.sleep(due - computed)
             released = time.perf_counter()
