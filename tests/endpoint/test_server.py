@@ -431,3 +431,18 @@ def test_concurrent_clients_all_get_their_own_answers(predictor: Predictor, mlp_
     for t in threads:
         t.join()
     assert results == dict.fromkeys(range(8), True)
+
+
+def test_a_ramp_load_test_reports_each_second_and_renders(predictor: Predictor) -> None:
+    result = predictor.load_test(rps=40, duration=3, profile="ramp", progress=False)
+    assert result.profile == "ramp" and result.errors_4xx == 0 and result.errors_5xx == 0
+    assert result.sent == result.ok == pytest.approx(60, abs=2)  # the area under 0 -> 40 over 3 s
+    targets = [s.target_rps for s in result.seconds[:3]]
+    assert targets == sorted(targets) and targets[0] < 20 < targets[-1]
+    assert result.p50_ms >= predictor.modelled_latency_s * 1e3  # no answer before its latency
+    assert result.predicted_saturation_rps == predictor.saturation_rps
+    frame = result.to_pandas()
+    assert {"target_rps", "ok", "p99_ms"} <= set(frame.columns)
+    assert "ramp load to 40/s" in result._repr_html_()
+    with pytest.raises(EndpointError, match="profile"):
+        predictor.load_test(rps=10, duration=1, profile="burst")  # type: ignore[arg-type]
