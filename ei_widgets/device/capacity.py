@@ -32,14 +32,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
-from ei_widgets.device.estimate import Estimate
 from ei_widgets.errors import EIError, require_positive_int
 
 __all__ = [
     "MAX_INSTANCES",
     "POISSON",
+    "Call",
     "Capacity",
+    "ModelledCall",
     "capacity",
     "instances_needed",
     "saturation_rps",
@@ -51,6 +53,24 @@ POISSON = 1.0
 MAX_INSTANCES = 100
 """The largest instance count an endpoint is sized to (SageMaker's per-endpoint quotas are lower
 by default; past this, a bigger instance or accelerator is the answer)."""
+
+
+class Call(Protocol):
+    """What capacity needs of one modelled call: an ``Estimate``, a ``ModelledCall``."""
+
+    @property
+    def latency_s(self) -> float: ...
+
+    @property
+    def busy_s(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelledCall:
+    """A call known by its two figures (e.g. a sizing row's)."""
+
+    latency_s: float
+    busy_s: float
 
 
 def _erlang_c(servers: int, offered: float) -> float:
@@ -110,19 +130,19 @@ class Capacity:
         return self.latency_s + self.wait_quantile_s(rps, q, arrival_cv2)
 
 
-def capacity(est: Estimate, instances: int = 1) -> Capacity:
+def capacity(est: Call, instances: int = 1) -> Capacity:
     """The capacity of ``instances`` instances, each serving calls as ``est`` models them."""
     count = require_positive_int(instances, "Instance count")
     return Capacity(instances=count, latency_s=est.latency_s, busy_s=est.busy_s)
 
 
-def saturation_rps(est: Estimate, instances: int = 1) -> float:
+def saturation_rps(est: Call, instances: int = 1) -> float:
     """Requests per second at which ``instances`` instances saturate: ``instances / busy_s``."""
     return capacity(est, instances).saturation_rps
 
 
 def instances_needed(
-    est: Estimate,
+    est: Call,
     rps: float,
     latency_target_s: float | None,
     *,
