@@ -1,22 +1,20 @@
 """How much an endpoint of identical instances serves, and its latency under load (modelled).
 
-One request is one call of the latency model (``estimate``): it lasts ``latency_s`` alone, and
-holds its instance's busiest shared resource (the accelerator, the link or the host) for
-``busy_s``, as the device timeline of a paced session does (``ei_widgets.device.sessions``).
-So an instance completes at most ``1 / busy_s`` requests per second, and ``n`` instances
-saturate at::
+Each instance has its own accelerator and serves one request at a time (EI served the calls of
+one client in turn), so a request occupies its instance for its call's whole modelled latency
+(``estimate``: ``latency_s``), the service time, and ``n`` instances saturate at::
 
-    saturation_rps = n / busy_s
+    saturation_rps = n / latency_s
 
-Below saturation, requests wait in one queue that every instance serves (a dispatcher hands a
-request to the first free instance): an M/D/c queue with Poisson arrivals (``arrival_cv2=1``) or
-evenly spaced ones (``arrival_cv2=0``, a D/D/c queue: nobody waits below saturation). Its wait is
-the Allen-Cunneen approximation: the M/M/c wait (Erlang C) scaled by
-``(arrival_cv2 + service_cv2) / 2``, deterministic service (``service_cv2=0``), with the M/M/c
-wait's exponential tail, so the ``q`` quantile of a request's latency is::
+Below saturation, requests wait in one queue that every instance serves (the first free instance
+takes the next request): an M/D/c queue with Poisson arrivals (``arrival_cv2=1``) or evenly
+spaced ones (``arrival_cv2=0``, a D/D/c queue: nobody waits below saturation). Its wait is the
+Allen-Cunneen approximation: the M/M/c wait (Erlang C) scaled by ``(arrival_cv2 + 0) / 2`` for
+deterministic service, with the M/M/c wait's exponential tail, so the ``q`` quantile of a
+request's latency is::
 
-    P(wait > 0) = C (Erlang C at offered load a = rps x busy_s over n servers)
-    mean wait   = C x busy_s / (n - a) x (arrival_cv2 + 0) / 2
+    P(wait > 0) = C (Erlang C at offered load a = rps x latency_s over n servers)
+    mean wait   = C x latency_s / (n - a) x arrival_cv2 / 2
     wait_q      = mean wait / C x ln(C / (1 - q))   when C > 1 - q, else 0
     latency_q   = latency_s + wait_q
 
@@ -24,8 +22,9 @@ At or past saturation the queue grows without bound: the latency is infinite (a 
 throttles and refuses requests instead). Every figure is modelled, never measured; the server's
 own overhead (HTTP, decoding) is not in it.
 
-This is the one capacity model: the endpoint's server, its load-test report and endpoint sizing
-(``recommend(..., endpoint=True)``) use it.
+This is the one capacity model of the core: endpoint sizing (``recommend(..., endpoint=True)``)
+uses it, and ``ei_widgets.endpoint.capacity`` (service time and saturation of a deployed
+endpoint) computes the same ``instances / latency_s``.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ __all__ = [
     "POISSON",
     "Call",
     "Capacity",
-    "ModelledCall",
     "capacity",
     "instances_needed",
     "saturation_rps",
@@ -56,21 +54,10 @@ by default; past this, a bigger instance or accelerator is the answer)."""
 
 
 class Call(Protocol):
-    """What capacity needs of one modelled call: an ``Estimate``, a ``ModelledCall``."""
+    """What capacity needs of one modelled call (an ``Estimate`` has it)."""
 
     @property
     def latency_s(self) -> float: ...
-
-    @property
-    def busy_s(self) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ModelledCall:
-    """A call known by its two figures (e.g. a sizing row's)."""
-
-    latency_s: float
-    busy_s: float
 
 
 def _erlang_c(servers: int, offered: float) -> float:
@@ -96,16 +83,15 @@ def _check_rate(rps: float) -> float:
 
 @dataclass(frozen=True)
 class Capacity:
-    """``instances`` identical instances serving one call of an estimate each request."""
+    """``instances`` identical instances, each serving one request at a time for ``latency_s``."""
 
     instances: int
-    latency_s: float  # one request alone
-    busy_s: float  # the time one request holds its instance's busiest resource
+    latency_s: float  # one request alone: its service time
 
     @property
     def saturation_rps(self) -> float:
         """Requests per second past which the queue grows without bound."""
-        return self.instances / self.busy_s if self.busy_s > 0 else math.inf
+        return self.instances / self.latency_s if self.latency_s > 0 else math.inf
 
     def utilisation(self, rps: float) -> float:
         """The fraction of the instances' capacity ``rps`` uses (1 or more: saturated)."""
@@ -114,13 +100,13 @@ class Capacity:
     def wait_quantile_s(self, rps: float, q: float = 0.9, arrival_cv2: float = POISSON) -> float:
         """The ``q`` quantile of a request's wait in the queue at ``rps`` (inf when saturated)."""
         rate, q = _check_rate(rps), _check_quantile(q)
-        if rate == 0 or self.busy_s <= 0:
+        if rate == 0 or self.latency_s <= 0:
             return 0.0
-        offered = rate * self.busy_s
+        offered = rate * self.latency_s
         if offered >= self.instances:
             return math.inf
         waits = _erlang_c(self.instances, offered)
-        mean = waits * self.busy_s / (self.instances - offered) * (arrival_cv2 / 2.0)
+        mean = waits * self.latency_s / (self.instances - offered) * (arrival_cv2 / 2.0)
         if mean <= 0 or waits <= 1.0 - q:
             return 0.0
         return mean / waits * math.log(waits / (1.0 - q))
@@ -133,11 +119,11 @@ class Capacity:
 def capacity(est: Call, instances: int = 1) -> Capacity:
     """The capacity of ``instances`` instances, each serving calls as ``est`` models them."""
     count = require_positive_int(instances, "Instance count")
-    return Capacity(instances=count, latency_s=est.latency_s, busy_s=est.busy_s)
+    return Capacity(instances=count, latency_s=est.latency_s)
 
 
 def saturation_rps(est: Call, instances: int = 1) -> float:
-    """Requests per second at which ``instances`` instances saturate: ``instances / busy_s``."""
+    """Requests per second at which ``instances`` instances saturate: ``instances / latency_s``."""
     return capacity(est, instances).saturation_rps
 
 
@@ -156,9 +142,9 @@ def instances_needed(
     rate = _check_rate(rps)
     if latency_target_s is not None and est.latency_s > latency_target_s:
         return None
-    start = max(1, math.floor(rate * est.busy_s) + 1) if est.busy_s > 0 else 1
+    start = max(1, math.floor(rate * est.latency_s) + 1)
     for count in range(start, max_instances + 1):
-        cap = Capacity(instances=count, latency_s=est.latency_s, busy_s=est.busy_s)
+        cap = Capacity(instances=count, latency_s=est.latency_s)
         if latency_target_s is None or cap.latency_quantile_s(rate, q, arrival_cv2) <= (
             latency_target_s
         ):

@@ -17,7 +17,6 @@ Every latency, p90 and saturation rate is modelled and carries the model's valid
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -39,7 +38,7 @@ from ei_widgets.common.html import (
 from ei_widgets.common.money import format_money, per_hour
 from ei_widgets.common.units import format_ms, significant
 from ei_widgets.device.accuracy import model_accuracy
-from ei_widgets.device.capacity import MAX_INSTANCES, ModelledCall, instances_needed
+from ei_widgets.device.capacity import MAX_INSTANCES, instances_needed
 from ei_widgets.device.catalog import Catalog, default_catalog
 from ei_widgets.device.recommendation import TODAY, Recommendation, Row
 from ei_widgets.errors import EIError
@@ -152,10 +151,8 @@ class EndpointRecommendation:
         )
 
 
-def _option(
-    row: Row, est: ModelledCall, rps: float, target_s: float | None
-) -> EndpointOption | None:
-    cap = instances_needed(est, rps, target_s, q=P90)
+def _option(row: Row, rps: float, target_s: float | None) -> EndpointOption | None:
+    cap = instances_needed(_RowCall(row.latency_ms / 1e3), rps, target_s, q=P90)
     if cap is None:
         return None
     price = row.price_per_hour * cap.instances
@@ -171,12 +168,11 @@ def _option(
     )
 
 
-def _call(row: Row) -> ModelledCall:
-    """The row's one call: its latency, and its busy time, which recommend() (asked with no
-    concurrency) turned into the row's throughput, batch / busy time."""
-    throughput = row.throughput_per_s
-    busy = row.batch_size / throughput if 0 < throughput < math.inf else 0.0
-    return ModelledCall(row.latency_ms / 1e3, busy)
+@dataclass(frozen=True, slots=True)
+class _RowCall:
+    """A sizing row's one call, as the capacity model reads it."""
+
+    latency_s: float
 
 
 def size_endpoint(
@@ -198,7 +194,7 @@ def size_endpoint(
     options = [
         option
         for row in sizing.rows
-        if row.fits and (option := _option(row, _call(row), rps, target_s)) is not None
+        if row.fits and (option := _option(row, rps, target_s)) is not None
     ]
     options.sort(key=lambda o: (o.price_per_hour, o.p90_ms, o.instance_count))
     pick = options[0] if options else None
@@ -340,9 +336,3 @@ def endpoint_recommendation_html(rec: EndpointRecommendation) -> str:
             )
         )  # fmt: skip
     return "".join(parts) + "</div>"
-
-
-def is_saturated(option: EndpointOption) -> bool:
-    """Whether the option's instances cannot keep up with the rate (never true of an option
-    ``recommend_endpoint`` returns: it sizes each below saturation)."""
-    return option.utilisation >= 1 or math.isinf(option.p90_ms)

@@ -21,14 +21,14 @@ EST = estimate(profile(demo_model("resnet50")), "ml.eia2.medium", catalog=CAT)
 
 def simulated_quantile(cap: Capacity, rps: float, q: float, n: int = 40_000) -> float:
     """The ``q`` latency quantile of a discrete-event M/D/c queue: Poisson arrivals, the first
-    free instance serves each, each holds it ``busy_s`` and answers ``latency_s`` after starting."""
+    free instance serves each, for ``latency_s``."""
     rng = np.random.default_rng(7)
     arrivals = np.cumsum(rng.exponential(1.0 / rps, n))
     free = [0.0] * cap.instances
     latencies = np.empty(n)
     for i, at in enumerate(arrivals):
         start = max(at, heapq.heappop(free))
-        heapq.heappush(free, start + cap.busy_s)
+        heapq.heappush(free, start + cap.latency_s)
         latencies[i] = start - at + cap.latency_s
     return float(np.quantile(latencies[n // 10 :], q))  # past the empty start
 
@@ -37,27 +37,27 @@ def simulated_quantile(cap: Capacity, rps: float, q: float, n: int = 40_000) -> 
     ("instances", "utilisation"), [(1, 0.5), (1, 0.8), (2, 0.7), (4, 0.85), (8, 0.9)]
 )
 def test_p90_matches_a_simulated_queue(instances: int, utilisation: float) -> None:
-    cap = Capacity(instances=instances, latency_s=0.012, busy_s=0.010)
+    cap = Capacity(instances=instances, latency_s=0.012)
     rps = utilisation * cap.saturation_rps
     modelled = cap.latency_quantile_s(rps, 0.9)
     simulated = simulated_quantile(cap, rps, 0.9)
     assert modelled == pytest.approx(simulated, rel=0.15)
 
 
-def test_saturation_is_instances_over_busy_time() -> None:
+def test_saturation_is_instances_over_the_call_latency() -> None:
     est = EST
-    assert saturation_rps(est, 3) == pytest.approx(3 / est.busy_s)
+    assert saturation_rps(est, 3) == pytest.approx(3 / est.latency_s)
     assert capacity(est, 3).latency_quantile_s(0) == pytest.approx(est.latency_s)
-    assert math.isinf(capacity(est, 1).latency_quantile_s(1.0 / est.busy_s))
+    assert math.isinf(capacity(est, 1).latency_quantile_s(1.01 / est.latency_s))
 
 
 def test_evenly_spaced_arrivals_never_wait_below_saturation() -> None:
-    cap = Capacity(instances=2, latency_s=0.02, busy_s=0.01)
-    assert cap.latency_quantile_s(190, 0.99, arrival_cv2=0.0) == pytest.approx(0.02)
+    cap = Capacity(instances=2, latency_s=0.01)
+    assert cap.latency_quantile_s(190, 0.99, arrival_cv2=0.0) == pytest.approx(0.01)
 
 
 def test_latency_grows_with_load() -> None:
-    cap = Capacity(instances=2, latency_s=0.02, busy_s=0.01)
+    cap = Capacity(instances=2, latency_s=0.01)
     quantiles = [cap.latency_quantile_s(r) for r in (20, 100, 150, 190, 199)]
     assert quantiles == sorted(quantiles) and quantiles[-1] > 2 * quantiles[0]
 
@@ -65,7 +65,7 @@ def test_latency_grows_with_load() -> None:
 def test_instances_needed_is_the_fewest_that_meet() -> None:
     est = EST
     target = est.latency_s * 1.5
-    rps = 5.5 / est.busy_s
+    rps = 5.5 / est.latency_s
     cap = instances_needed(est, rps, target)
     assert cap is not None and cap.instances >= 6
     assert cap.latency_quantile_s(rps) <= target
@@ -77,7 +77,7 @@ def test_instances_needed_is_the_fewest_that_meet() -> None:
 
 @pytest.mark.parametrize("bad", [-1, math.nan, "10", True])
 def test_bad_rates_and_quantiles_are_refused(bad: object) -> None:
-    cap = Capacity(instances=1, latency_s=0.02, busy_s=0.01)
+    cap = Capacity(instances=1, latency_s=0.01)
     with pytest.raises(EIError, match="request rate"):
         cap.latency_quantile_s(bad)  # type: ignore[arg-type]
     with pytest.raises(EIError, match="quantile"):

@@ -58,7 +58,7 @@ def test_the_latency_is_the_one_call_judgement_not_its_own(rec: EndpointRecommen
         assert one_call[(o.row.option, o.row.precision, o.row.batch_size)] is o.row
         est = _estimate(o.row)
         assert o.row.latency_ms == pytest.approx(est.latency_ms)
-        assert o.saturation_rps == pytest.approx(o.instance_count / est.busy_s)
+        assert o.saturation_rps == pytest.approx(o.instance_count / est.latency_s)
 
 
 def test_options_are_cheapest_first_with_a_pick_per_group(rec: EndpointRecommendation) -> None:
