@@ -19,6 +19,7 @@ from ei_widgets.device.catalog import default_catalog
 from ei_widgets.device.fp16 import fp16_check
 from ei_widgets.device.sessions import session
 from ei_widgets.device.sizing import recommend
+from ei_widgets.endpoint.predictor import deploy, endpoints
 from ei_widgets.errors import EIError
 from ei_widgets.models.demo import demo_model, demo_models
 from ei_widgets.models.discovery import find_models
@@ -39,7 +40,9 @@ __all__ = [
     "default_catalog",
     "demo_model",
     "demo_models",
+    "deploy",
     "detach",
+    "endpoints",
     "find_models",
     "fp16_check",
     "load_ipython_extension",

@@ -65,3 +65,12 @@ def require_positive_int(value: object, what: str, error: type[EIError] = EIErro
     if number > MAX_INT64:
         raise error(f"{what} must be at most 2**63 - 1 ({MAX_INT64:,}), got {number:.3e}.")
     return number
+
+
+class EndpointError(EIError):
+    """A hosted endpoint cannot do what was asked (it refused a request, it is deleted, its server
+    did not start...). ``status`` is the HTTP status when the server answered one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

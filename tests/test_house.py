@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("profiling",),
     ("device",),
     ("billing",),
+    ("endpoint",),
     ("reports",),
     ("notebook", "cli"),
 )
