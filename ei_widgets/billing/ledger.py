@@ -342,14 +342,17 @@ class Ledger:
         kernel_id: str | None = None,
         notebook: str | None = None,
         pid: int | None = None,
+        endpoint: str | None = None,
     ) -> int:
-        """Start a session row; returns its id. ``started_at`` is wall-clock epoch seconds."""
+        """Start a session row; returns its id. ``started_at`` is wall-clock epoch seconds.
+        ``endpoint``: the session bills that hosted endpoint (owned by process ``pid``), not a
+        kernel's notebook instance."""
         pid = os.getpid() if pid is None else pid
         with self._write() as conn:
             cur = conn.execute(
                 "INSERT INTO sessions (kernel_id, notebook, host, pid, pid_start, instance,"
-                " rate_micro, started_at, heartbeat_period, heartbeat_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " rate_micro, started_at, heartbeat_period, heartbeat_at, endpoint)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     safe_text(kernel_id),
                     safe_text(notebook),
@@ -361,6 +364,7 @@ class Ledger:
                     started_at,
                     heartbeat_period,
                     started_at,
+                    safe_text(endpoint),
                 ),
             )
             sid = int(cur.lastrowid or 0)
@@ -538,6 +542,8 @@ class Ledger:
         - ``accelerator``: rows keyed by the accelerator attached at the time, instance time
           included (``"(none)"`` for time with nothing attached).
         - ``notebook``: rows keyed by notebook name (kernel id, or ``session <id>`` without one).
+        - ``endpoint``: rows keyed by hosted endpoint name (``"(notebook)"`` for kernels' own
+          time).
 
         Inferences and errors of an accelerator interval count where the interval ends (its last
         heartbeat), when that end lies within the bounds. Each row's parts add up to its total.
@@ -579,8 +585,12 @@ def _read_buckets(
         args.append(sid)
     try:
         with ledger._lock:
+            # a schema 1 file read as it is has no endpoint column: none of its sessions is one
+            endpoint = "endpoint" if ledger_file.has_endpoint_column(ledger._conn) else "NULL"
             sessions = ledger._conn.execute(
-                f"SELECT id, kernel_id, notebook, started_at FROM sessions WHERE {where}", args
+                f"SELECT id, kernel_id, notebook, started_at, {endpoint} FROM sessions"
+                f" WHERE {where}",
+                args,
             ).fetchall()
             rows = ledger._conn.execute(
                 "SELECT session_id, kind, name, rate_micro, offset_us, duration_us, inferences,"

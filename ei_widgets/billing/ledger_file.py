@@ -34,13 +34,15 @@ __all__ = [
     "Corrupt",
     "LedgerWarning",
     "check_regular",
+    "has_endpoint_column",
     "connect",
     "file_lock",
     "move_aside",
 ]
 
 ENV_VAR = "EI_WIDGETS_LEDGER"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# 2: sessions.endpoint, the name of the hosted endpoint a session bills (NULL for a kernel's own)
 BUSY_TIMEOUT_MS = 10_000
 # Written in the header of every ledger ("EIWL"): a file carrying it is demonstrably ours, so a
 # damaged one may be moved aside; any other file at the ledger's path is left alone.
@@ -65,7 +67,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     end_reason TEXT,                   -- 'stop' or 'crash'
     inferences INTEGER NOT NULL DEFAULT 0,  -- run summary of the whole session
     errors INTEGER NOT NULL DEFAULT 0,
-    simulated_s REAL NOT NULL DEFAULT 0
+    simulated_s REAL NOT NULL DEFAULT 0,
+    endpoint TEXT                      -- a hosted endpoint's name, NULL for a kernel's session
 );
 CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_at);
 CREATE INDEX IF NOT EXISTS sessions_open ON sessions(ended_at);
@@ -169,6 +172,12 @@ def connect(path: Path | None, *, read_only: bool = False) -> tuple[sqlite3.Conn
     return conn, False
 
 
+def has_endpoint_column(conn: sqlite3.Connection) -> bool:
+    """Does the sessions table have schema 2's ``endpoint`` column? (A schema 1 file opened
+    read-only keeps its own columns.)"""
+    return any(row[1] == "endpoint" for row in conn.execute("PRAGMA table_info(sessions)"))
+
+
 def check_regular(path: Path) -> None:
     """Refuse, from a ``stat``, anything at ``path`` that is not a regular file (a missing file
     is fine: it is created, or read as empty). Also a path the system cannot even look up."""
@@ -253,6 +262,8 @@ def _prepare(conn: sqlite3.Connection, path: Path | None) -> None:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if not has_endpoint_column(conn):  # a schema 1 file: the column is added, no rebuild
+                conn.execute("ALTER TABLE sessions ADD COLUMN endpoint TEXT")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # also ledgers made before

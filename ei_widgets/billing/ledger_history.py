@@ -18,10 +18,11 @@ from ei_widgets.billing.ledger_file import LedgerWarning
 from ei_widgets.common.money import US_PER_S, dollars, split
 from ei_widgets.errors import LedgerError
 
-__all__ = ["NO_ACCELERATOR", "By", "UsageRow", "epoch_us", "group", "key_function"]
+__all__ = ["NO_ACCELERATOR", "NO_ENDPOINT", "By", "UsageRow", "epoch_us", "group", "key_function"]
 
-By = Literal["day", "accelerator", "notebook"]
+By = Literal["day", "accelerator", "notebook", "endpoint"]
 NO_ACCELERATOR = "(none)"
+NO_ENDPOINT = "(notebook)"
 
 
 def epoch_us(value: datetime | date) -> int:
@@ -96,6 +97,7 @@ class Piece:
     accelerator_rate: int | None
     accelerator: str | None
     notebook: str
+    endpoint: str | None = None  # the hosted endpoint the session bills, if it is one
 
 
 class Span(NamedTuple):
@@ -110,7 +112,9 @@ class Span(NamedTuple):
     errors: int
 
 
-def pieces(anchor: int, spans: Sequence[Span], notebook: str) -> Iterator[Piece]:
+def pieces(
+    anchor: int, spans: Sequence[Span], notebook: str, endpoint: str | None = None
+) -> Iterator[Piece]:
     """Cut a session into stretches with one instance rate and at most one accelerator.
 
     A sweep over the interval ends: linear in the number of intervals (after sorting), so a
@@ -140,6 +144,7 @@ def pieces(anchor: int, spans: Sequence[Span], notebook: str) -> Iterator[Piece]
             acc.rate if acc else None,
             acc.name if acc else None,
             notebook,
+            endpoint,
         )
 
 
@@ -155,6 +160,7 @@ def clip(piece: Piece, lo: int | None, hi: int | None, split_days: bool) -> Iter
             piece.accelerator_rate,
             piece.accelerator,
             piece.notebook,
+            piece.endpoint,
         )
         start = stop
 
@@ -169,7 +175,11 @@ def key_function(by: str) -> Callable[[Piece], str]:
         return lambda p: p.accelerator or NO_ACCELERATOR
     if by == "notebook":
         return lambda p: p.notebook
-    raise LedgerError(f"usage(by=...) must be 'day', 'accelerator' or 'notebook', not {by!r}")
+    if by == "endpoint":
+        return lambda p: p.endpoint or NO_ENDPOINT
+    raise LedgerError(
+        f"usage(by=...) must be 'day', 'accelerator', 'notebook' or 'endpoint', not {by!r}"
+    )
 
 
 MAX_SPAN_US = 20 * 366 * 86_400 * US_PER_S
@@ -235,7 +245,7 @@ def group(
 ) -> dict[str, Bucket]:
     """Sum the sessions' intervals into buckets keyed by ``key_of``, clipped to [lo, hi).
 
-    ``sessions`` are (id, kernel_id, notebook, started_at) rows, ``rows`` interval rows (session
+    ``sessions`` are (id, kernel_id, notebook, started_at, endpoint) rows, ``rows`` interval rows (session
     id, kind, name, rate, offset, duration, inferences, errors) ordered by session and offset.
     Damaged rows (text where a number belongs, an unknown kind, a start outside years 1970-9999)
     are skipped, an absurdly long interval is clamped, and they are reported with one
@@ -248,14 +258,15 @@ def group(
         if read is not None:
             by_session.setdefault(read[0], []).append(read[1])
     buckets: dict[str, Bucket] = {}
-    for sid, kernel_id, notebook, started_at in sessions:
+    for sid, kernel_id, notebook, started_at, endpoint in sessions:
         anchor = _anchor(started_at)
         if anchor is None or not isinstance(sid, int):
             damaged.append(f"session {sid!r} (start {started_at!r})")
             continue
         label = str(notebook or kernel_id or f"session {sid}")
         spans = by_session.get(sid, [])
-        for piece in pieces(anchor, spans, label):
+        ep = str(endpoint) if endpoint is not None else None
+        for piece in pieces(anchor, spans, label, ep):
             for part in clip(piece, lo, hi, split_days):
                 b = buckets.setdefault(key_of(part), Bucket(sessions=set()))
                 b.sessions.add(sid)
@@ -273,7 +284,7 @@ def group(
             end = anchor + span.end
             if (lo is not None and end < lo) or (hi is not None and end >= hi):
                 continue
-            point = Piece(end, end, None, None, span.name, label)
+            point = Piece(end, end, None, None, span.name, label, ep)
             b = buckets.setdefault(key_of(point), Bucket(sessions=set()))
             b.sessions.add(sid)
             b.inferences += span.inferences
