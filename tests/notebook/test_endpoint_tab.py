@@ -185,3 +185,42 @@ def test_the_poller_runs_only_while_the_tab_is_shown(
     time.sleep(0.1)
     assert tab.polls == stopped
     assert not any(t.name == "ei-widgets-endpoint-poller" for t in threading.enumerate())
+
+
+def test_charts_go_on_the_page_only_with_an_endpoint_shown(
+    tab: EndpointTab, registry: list[FakeEndpoint]
+) -> None:
+    tab.opened()
+    assert tab.grid.children == ()  # the empty state: a chart there would have no size
+    FakeEndpoint("e", registry)
+    tab.poll()
+    assert len(tab.grid.children) == 3
+    registry.clear()
+    tab.poll()
+    assert tab.grid.children == () and tab.live_box.layout.display == "none"
+    tab.hidden()
+    FakeEndpoint("again", registry)
+    tab.poll()  # drawn while hidden: the data is kept, the charts stay off the page
+    assert tab.grid.children == () and tab.snapshot is not None
+
+
+def test_seconds_without_a_latency_are_left_out_never_sent_as_nan(
+    tab: EndpointTab, registry: list[FakeEndpoint]
+) -> None:
+    endpoint = FakeEndpoint("gaps", registry)
+    real = endpoint.live
+
+    def with_gaps(seconds: int = 120) -> LiveSnapshot:
+        snap = real(seconds)
+        for row in snap.series:
+            if row["t"] in (1.0, 3.0):
+                for q in ("p50", "p90", "p99"):
+                    row[f"ModelLatency_{q}"] = float("nan")
+        return snap
+
+    endpoint.live = with_gaps  # type: ignore[method-assign]
+    for _ in range(5):
+        tab.poll()
+    np.testing.assert_array_equal(tab.p90.x, [0, 2, 4])
+    np.testing.assert_allclose(tab.p90.y, [0, 60, 120])
+    assert len(tab.throughput.x) == 5

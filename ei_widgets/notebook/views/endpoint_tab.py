@@ -81,6 +81,13 @@ def _column(series: Sequence[dict[str, float]], *names: str, scale: float = 1.0)
     return out
 
 
+def _plot(mark: bq.Lines, x: np.ndarray, y: np.ndarray) -> bool:
+    """Draw the seconds that have a value: a second without one (no request succeeded) is left
+    out, never sent as NaN (an all-NaN line gives bqplot's scale no domain)."""
+    finite = np.isfinite(y)
+    return set_xy(mark, x[finite], y[finite])
+
+
 def _swatch(colour: str, label: str, dashed: bool = False) -> str:
     style = "dashed" if dashed else "solid"
     return (
@@ -100,6 +107,7 @@ class EndpointTab(w.VBox, DashboardTab):
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         self._shown_name: str | None = None
+        self._visible = False  # the tab is the one shown: its charts may go on the page
         self.polls = 0  # passes that read the endpoints (tests, benchmarks)
         self.snapshot: LiveSnapshot | None = None
 
@@ -168,8 +176,7 @@ class EndpointTab(w.VBox, DashboardTab):
     # --- the dashboard's hooks -----------------------------------------------------------------
 
     def opened(self) -> None:
-        if not self.grid.children:
-            self.grid.children = (self.throughput_figure, self.latency_figure, self.queue_figure)
+        self._visible = True
         self.poll()
         if self._poller is None or not self._poller.is_alive():
             self._stop.clear()
@@ -179,8 +186,10 @@ class EndpointTab(w.VBox, DashboardTab):
             self._poller.start()
 
     def hidden(self) -> None:
+        self._visible = False
         self._halt()
-        self.grid.children = ()
+        with self._lock:
+            self.grid.children = ()
 
     def close_tab(self) -> None:
         self._halt()
@@ -257,6 +266,7 @@ class EndpointTab(w.VBox, DashboardTab):
     def _show_empty(self) -> None:
         set_if_changed(self.empty.layout, display="")
         set_if_changed(self.live_box.layout, display="none")
+        self.grid.children = ()  # a chart in a hidden box has no size: bqplot draws it negative
         if self._shown_name is not None:
             clear_marks(self.throughput, self.errors, self.p50, self.p90, self.p99,
                         self.target_line, self.queue)  # fmt: skip
@@ -265,6 +275,9 @@ class EndpointTab(w.VBox, DashboardTab):
     def _draw(self, snap: LiveSnapshot) -> None:
         set_if_changed(self.empty.layout, display="none")
         set_if_changed(self.live_box.layout, display="")
+        # on the page only once their box shows, and only while the tab does (they need a size)
+        if self._visible and not self.grid.children:
+            self.grid.children = self.figures()
         if snap.endpoint_name != self._shown_name:
             clear_marks(self.throughput, self.errors, self.p50, self.p90, self.p99,
                         self.target_line, self.queue)  # fmt: skip
@@ -273,16 +286,16 @@ class EndpointTab(w.VBox, DashboardTab):
         set_if_changed(self.summary, value=summary_html(snap, target_ms))
         series = snap.series
         t = np.array([row["t"] for row in series], dtype=float)
-        set_xy(self.throughput, t, _column(series, "Invocations"))
-        set_xy(self.errors, t, _column(series, "Invocation4XXErrors", "Invocation5XXErrors"))
+        _plot(self.throughput, t, _column(series, "Invocations"))
+        _plot(self.errors, t, _column(series, "Invocation4XXErrors", "Invocation5XXErrors"))
         ms = 1e-3  # CloudWatch latencies are in microseconds
-        set_xy(self.p50, t, _column(series, "ModelLatency_p50", scale=ms))
-        set_xy(self.p90, t, _column(series, "ModelLatency_p90", scale=ms))
-        set_xy(self.p99, t, _column(series, "ModelLatency_p99", scale=ms))
+        _plot(self.p50, t, _column(series, "ModelLatency_p50", scale=ms))
+        _plot(self.p90, t, _column(series, "ModelLatency_p90", scale=ms))
+        _plot(self.p99, t, _column(series, "ModelLatency_p99", scale=ms))
         if len(t):
             span = np.array([t[0], max(t[-1], t[0] + 1.0)])
-            set_xy(self.target_line, span, np.array([target_ms, target_ms]))
-        set_xy(self.queue, t, _column(series, "QueueDepth"))
+            _plot(self.target_line, span, np.array([target_ms, target_ms]))
+        _plot(self.queue, t, _column(series, "QueueDepth"))
 
 
 def _last(series: Sequence[dict[str, float]], name: str) -> float:
