@@ -110,6 +110,8 @@ def test_it_draws_the_live_series_against_the_target(
     np.testing.assert_allclose(tab.p99.y, [0, 40, 80, 120, 160])
     np.testing.assert_array_equal(tab.queue.y, [0, 1, 2, 3, 4])
     np.testing.assert_array_equal(tab.target_line.y, [50, 50])  # the default p90 target
+    for scale in tab.time_scales:  # every chart spans the seconds shown
+        assert (scale.min, scale.max) == (0.0, 4.0)
     summary = tab.summary.value
     assert "densenet-1" in summary and "InService" in summary and "2 instances" in summary
     assert "$0.002835" in summary  # cost so far after 5 seconds

@@ -117,8 +117,8 @@ class EndpointTab(w.VBox, DashboardTab):
         )
         self.choice = w.Dropdown(options=[], description="Endpoint", layout=w.Layout(width="360px"))
         self.target = bounded(
-            w.BoundedFloatText, DEFAULT_LATENCY_TARGET_MS, 0.1, 1e6, "p90 target ms", "200px",
-            step=1.0, style={"description_width": "90px"},
+            w.BoundedFloatText, DEFAULT_LATENCY_TARGET_MS, 0.1, 1e6, "p90 target (ms)", "230px",
+            step=1.0, style={"description_width": "110px"},
         )  # fmt: skip
         self.delete_button = w.Button(description="Delete endpoint", icon="trash")
         self.summary = w.HTML()
@@ -145,6 +145,10 @@ class EndpointTab(w.VBox, DashboardTab):
         qx, qy = bq.LinearScale(min=0), bq.LinearScale(min=0)
         self.queue = line({"x": qx, "y": qy}, COLOURS["queue"], "QueueDepth", stroke_width=2)
         self.queue_figure = figure([self.queue], _axes(qx, qy, "requests waiting"), "Queue depth")
+        # the time axes span the seconds shown, from the first: no padding below zero
+        self.time_scales = (tx, lx, qx)
+        for chart in self.figures():
+            chart.padding_x = chart.padding_y = 0.0
         self.legend = w.HTML(
             '<div style="font-size:12px">'
             + _swatch(COLOURS["throughput"], "Invocations/s")
@@ -293,8 +297,10 @@ class EndpointTab(w.VBox, DashboardTab):
         _plot(self.p90, t, _column(series, "ModelLatency_p90", scale=ms))
         _plot(self.p99, t, _column(series, "ModelLatency_p99", scale=ms))
         if len(t):
-            span = np.array([t[0], max(t[-1], t[0] + 1.0)])
-            _plot(self.target_line, span, np.array([target_ms, target_ms]))
+            first, last = float(t[0]), max(float(t[-1]), float(t[0]) + 1.0)
+            for scale in self.time_scales:
+                set_if_changed(scale, min=first, max=last)
+            _plot(self.target_line, np.array([first, last]), np.array([target_ms, target_ms]))
         _plot(self.queue, t, _column(series, "QueueDepth"))
 
 
