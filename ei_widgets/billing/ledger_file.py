@@ -34,9 +34,9 @@ __all__ = [
     "Corrupt",
     "LedgerWarning",
     "check_regular",
-    "has_endpoint_column",
     "connect",
     "file_lock",
+    "has_endpoint_column",
     "move_aside",
 ]
 

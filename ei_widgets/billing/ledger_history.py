@@ -245,8 +245,9 @@ def group(
 ) -> dict[str, Bucket]:
     """Sum the sessions' intervals into buckets keyed by ``key_of``, clipped to [lo, hi).
 
-    ``sessions`` are (id, kernel_id, notebook, started_at, endpoint) rows, ``rows`` interval rows (session
-    id, kind, name, rate, offset, duration, inferences, errors) ordered by session and offset.
+    ``sessions`` are (id, kernel_id, notebook, started_at, endpoint) rows, ``rows`` interval rows
+    (session id, kind, name, rate, offset, duration, inferences, errors) ordered by session and
+    offset.
     Damaged rows (text where a number belongs, an unknown kind, a start outside years 1970-9999)
     are skipped, an absurdly long interval is clamped, and they are reported with one
     ``LedgerWarning``.

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from ei_widgets.cli import bench, inspect, recommend, usage
+from ei_widgets.cli import bench, inspect, recommend, serve, usage
 from ei_widgets.cli.base import Command
 from ei_widgets.errors import EIError
 
@@ -32,6 +32,7 @@ COMMANDS: tuple[Command, ...] = (
     recommend.COMMAND,
     bench.COMMAND,
     usage.COMMAND,
+    serve.COMMAND,
 )
 
 

@@ -1,4 +1,5 @@
-"""``ei-widgets usage [--by day|accelerator|notebook|endpoint]``: usage and cost history from the ledger."""
+"""``ei-widgets usage [--by day|accelerator|notebook|endpoint]``: usage and cost history from the
+ledger."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ def _date(text: str) -> date:
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--by", choices=["day", "accelerator", "notebook", "endpoint"], default="day")
+    parser.add_argument(
+        "--by", choices=["day", "accelerator", "notebook", "endpoint"], default="day"
+    )
     parser.add_argument("--since", type=_date, default=None)
     parser.add_argument("--until", type=_date, default=None)
     parser.add_argument("--ledger", default=None, help="ledger file (default: $EI_WIDGETS_LEDGER)")

@@ -16,8 +16,9 @@ statistics CloudWatch offers. Names and units:
 
 ``Throttles`` (the 503s among the 5XX) and ``QueueDepth`` are ours. ``ModelLatency`` is the time
 a request spent in the container's queue plus its modelled call on the instance (modelled, see
-``ei_widgets.device.estimate``); ``OverheadLatency`` is measured on this host: the rest of the
-server's time on the request (HTTP, decoding, encoding).
+``ei_widgets.device.estimate``); ``OverheadLatency`` is measured on this host: the server's time
+on the request, from the whole request in hand to the answer written, outside the instance
+(checking, decoding, encoding, HTTP framing).
 """
 
 from __future__ import annotations

@@ -47,8 +47,8 @@ from ei_widgets.endpoint.bill import EndpointBill
 from ei_widgets.endpoint.capacity import endpoint_estimate, saturation_rate
 from ei_widgets.endpoint.cloudwatch import COUNTS, MetricsTable, Second, Shape, aggregate
 from ei_widgets.endpoint.codec import JSON, NPY, TOKEN_HEADER, npy_bytes
+from ei_widgets.endpoint.config import ServerConfig, config_line
 from ei_widgets.endpoint.load_test import LoadProfile, LoadTestResult, Schedule, run_load_test
-from ei_widgets.endpoint.server import ServerConfig, config_line
 from ei_widgets.errors import DoesNotFitError, EIError, EndpointError, require_positive_int
 from ei_widgets.models.loading import load_model
 from ei_widgets.profiling.profiler import profile as make_profile
@@ -221,6 +221,8 @@ class Predictor:
         it failed with."""
         if self._status == "InService":
             return
+        if self._status in ("Deleting", "Deleted", "Failed"):
+            raise EndpointError(f"{self.endpoint_name} is {self._status}: deploy it again.")
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
