@@ -1,5 +1,6 @@
-"""``%ei_recommend VARIABLE [--latency-ms T] [--rps R]``: the cheapest option that meets a
-latency target, as the dashboard's Sizing tab answers it."""
+"""``%ei_recommend VARIABLE [--latency-ms T] [--rps R] [--endpoint]``: the cheapest option that
+meets a latency target, as the dashboard's Sizing tab answers it; with ``--endpoint``, the
+cheapest hosted endpoint (instance type, accelerator, instance count) whose p90 at the rate does."""
 
 from __future__ import annotations
 
@@ -38,9 +39,20 @@ from ei_widgets.reports import plain_text
     help=f"requests per second (default {DEFAULT_REQUESTS_PER_SECOND:g}; 0: any rate)",
 )
 @argument("--input-shape", default=None, help=INPUT_SHAPE_HELP)
+@argument("--endpoint", action="store_true", help="size a hosted endpoint: p90 at --rps")
 def ei_recommend(shell: Any, line: str) -> None:
     """The cheapest accelerator or instance that meets a latency target."""
     args = parse_argstring(ei_recommend, line)
+    if args.endpoint:
+        endpoint = recommend(
+            lookup(shell, args.variable),
+            latency_target_ms=args.latency_ms,
+            requests_per_second=args.rps,
+            endpoint=True,
+            **loader_options(args.input_shape),
+        )
+        show(plain_text.endpoint_recommendation_text(endpoint), endpoint._repr_html_())
+        return
     result = recommend(
         lookup(shell, args.variable),
         latency_target_ms=args.latency_ms,
