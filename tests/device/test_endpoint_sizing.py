@@ -111,3 +111,19 @@ def test_endpoint_sizing_needs_a_rate(rps: float | None) -> None:
 def test_options_that_do_not_apply_are_refused() -> None:
     with pytest.raises(EIError, match="concurrency"):
         recommend(PROFILE, requests_per_second=10, endpoint=True, concurrency=4, catalog=CAT)
+
+
+def test_saturation_agrees_with_the_deployed_endpoints_own(rec: EndpointRecommendation) -> None:
+    from ei_widgets.endpoint.capacity import saturation_rate
+
+    checked = 0
+    for o in rec.options:
+        if o.row.runtime == "tensorrt":
+            continue  # deploy() runs the default runtime only
+        expected = saturation_rate(
+            PROFILE, o.row.instance, o.row.accelerator, o.instance_count,
+            precision=o.row.precision, catalog=CAT,
+        )  # fmt: skip
+        assert o.saturation_rps == pytest.approx(expected, rel=1e-9)
+        checked += 1
+    assert checked >= 10
