@@ -250,8 +250,9 @@ def _generator(rows: Rows, echo_port: int, rps: float, seconds: float) -> None:
         "req/s",
         f"{rps:g} +-5%",
         error <= 0.05 and result.ok == result.sent,
-        f"answered {result.ok} of {result.sent}; slowest second {worst}/s; late {result.late};"
-        f" p99 {result.p99_ms:.1f} ms",
+        f"answered {result.ok} of {result.sent}; slowest second {worst}/s; arrivals issued"
+        f" p99 {result.issue_lag_p99_ms:.1f} ms after their time; {result.late} waited for one of"
+        f" 64 connections; latency p99 {result.p99_ms:.1f} ms",
     )
 
 

@@ -77,6 +77,7 @@ class LoadTestResult:
     p90_ms: float
     p99_ms: float
     predicted_saturation_rps: float  # modelled (ei_widgets.endpoint.capacity)
+    issue_lag_p99_ms: float = math.nan  # how late the generator itself issued arrivals (p99)
 
     def to_pandas(self) -> pandas.DataFrame:
         """One row per second (needs pandas, which is optional)."""
@@ -235,6 +236,7 @@ class _Client:
         self.buckets: dict[int, _Bucket] = {}
         self.all_latencies: list[float] = []
         self.failures: list[str] = []
+        self.issue_lags: list[float] = []  # seconds each arrival was issued after its time
 
     def bucket(self, second: int) -> _Bucket:
         found = self.buckets.get(second)
@@ -310,6 +312,7 @@ class _Client:
             delay = start + at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            self.issue_lags.append(loop.time() - start - at)
             tasks.append(asyncio.ensure_future(self._fire(at, start, pool)))
             if progress and int(at) > shown:
                 self._show(shown)
@@ -414,4 +417,5 @@ def run_load_test(
         p90_ms=percentile(lat, 90),
         p99_ms=percentile(lat, 99),
         predicted_saturation_rps=predicted_saturation_rps,
+        issue_lag_p99_ms=percentile(client.issue_lags, 99) * 1e3,
     )
