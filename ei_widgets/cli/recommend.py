@@ -1,9 +1,12 @@
-"""``ei-widgets recommend MODEL --latency-ms T [--rps R]``: the cheapest option that meets a
-latency target, the retired EI options and what is available today as two groups."""
+"""``ei-widgets recommend MODEL --latency-ms T [--rps R] [--endpoint]``: the cheapest option that
+meets a latency target, the retired EI options and what is available today as two groups; with
+``--endpoint``, the cheapest hosted endpoint (instance type, accelerator, instance count) whose
+p90 latency at the rate meets it."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ei_widgets.cli.base import Command, add_seq_len, fp16_with_progress, model_path, print_json
 from ei_widgets.device.sizing import (
@@ -12,6 +15,7 @@ from ei_widgets.device.sizing import (
     DEFAULT_REQUESTS_PER_SECOND,
     recommend,
 )
+from ei_widgets.errors import EIError
 from ei_widgets.reports import plain_text
 
 
@@ -33,8 +37,14 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         "--batch",
         type=int,
         nargs="+",
-        default=list(DEFAULT_BATCH_SIZES),
-        help="batch sizes to consider (default 1 2 4 8 16 32)",
+        default=None,
+        help="batch sizes to consider (default 1 2 4 8 16 32; with --endpoint, each request's"
+        " batch: 1)",
+    )
+    parser.add_argument(
+        "--endpoint",
+        action="store_true",
+        help="size a hosted endpoint: instance count at a p90 target at --rps",
     )
     add_seq_len(parser)
     parser.add_argument(
@@ -54,12 +64,15 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Weigh every option and print the pick, its reason and the two groups."""
     model = model_path(args.model)
+    if args.endpoint:
+        _endpoint(model, args)
+        return
     check = fp16_with_progress(model, args) if args.fp16 else None
     result = recommend(
         model,
         latency_target_ms=args.latency_ms,
         requests_per_second=args.rps,
-        batch_sizes=args.batch,
+        batch_sizes=args.batch or DEFAULT_BATCH_SIZES,
         precisions=args.precision,
         instance=args.instance,
         fp16=check,
@@ -79,6 +92,34 @@ def run(args: argparse.Namespace) -> None:
         )
     else:
         print(plain_text.recommendation_text(result, limit=args.limit))
+
+
+def _endpoint(model: Path, args: argparse.Namespace) -> None:
+    if args.fp16:
+        raise EIError("--fp16 does not apply to --endpoint sizing; leave one of them out.")
+    result = recommend(
+        model,
+        latency_target_ms=args.latency_ms,
+        requests_per_second=args.rps,
+        batch_sizes=args.batch,
+        precisions=args.precision,
+        instance=args.instance,
+        endpoint=True,
+        seq_len=args.seq_len,
+    )
+    if args.json:
+        print_json(
+            {
+                "pick": result.pick.to_dict() if result.pick else None,
+                "pick_ei": result.pick_ei.to_dict() if result.pick_ei else None,
+                "pick_today": result.pick_today.to_dict() if result.pick_today else None,
+                "reason": result.reason,
+                "accuracy": result.accuracy,
+                "options": result.to_rows(),
+            }
+        )
+    else:
+        print(plain_text.endpoint_recommendation_text(result, limit=args.limit))
 
 
 COMMAND = Command(

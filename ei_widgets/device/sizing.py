@@ -44,11 +44,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 
 from ei_widgets.device import accelerator
 from ei_widgets.device.accuracy import model_accuracy
 from ei_widgets.device.catalog import NOT_VALIDATED, Catalog, Instance, default_catalog
+from ei_widgets.device.endpoint_sizing import (
+    ENDPOINT_BATCH_SIZES,
+    EndpointRecommendation,
+    size_endpoint,
+)
 from ei_widgets.device.estimate import (
     PRECISIONS,
     Estimate,
@@ -119,21 +124,61 @@ def _condition(target: float | None, rps: float | None) -> str:
     return " at ".join(parts)
 
 
+@overload
+def recommend(
+    model_or_profile: Any,
+    *,
+    latency_target_ms: float | None = ...,
+    requests_per_second: float | None = ...,
+    batch_sizes: Iterable[int] | None = ...,
+    precisions: Iterable[str] = ...,
+    instance: str | None = ...,
+    concurrency: int | None = ...,
+    catalog: Catalog | None = ...,
+    fp16: FP16Check | None = ...,
+    endpoint: Literal[False] = ...,
+    **loader_options: Any,
+) -> Recommendation: ...
+
+
+@overload
+def recommend(
+    model_or_profile: Any,
+    *,
+    latency_target_ms: float | None = ...,
+    requests_per_second: float | None = ...,
+    batch_sizes: Iterable[int] | None = ...,
+    precisions: Iterable[str] = ...,
+    instance: str | None = ...,
+    concurrency: int | None = ...,
+    catalog: Catalog | None = ...,
+    fp16: FP16Check | None = ...,
+    endpoint: Literal[True],
+    **loader_options: Any,
+) -> EndpointRecommendation: ...
+
+
 def recommend(
     model_or_profile: Any,
     *,
     latency_target_ms: float | None = DEFAULT_LATENCY_TARGET_MS,
     requests_per_second: float | None = DEFAULT_REQUESTS_PER_SECOND,
-    batch_sizes: Iterable[int] = DEFAULT_BATCH_SIZES,
+    batch_sizes: Iterable[int] | None = None,
     precisions: Iterable[str] = PRECISIONS,
     instance: str | None = None,
     concurrency: int | None = None,
     catalog: Catalog | None = None,
     fp16: FP16Check | None = None,
     seq_len: int | None = None,
+    endpoint: bool = False,
     **loader_options: Any,
-) -> Recommendation:
+) -> Recommendation | EndpointRecommendation:
     """Evaluate every option and return the sorted table with its pick and a one-line reason.
+
+    ``endpoint=True`` sizes a hosted endpoint instead (:mod:`ei_widgets.device.endpoint_sizing`):
+    instance type, accelerator and instance count whose p90 latency at ``requests_per_second``
+    meets the target, each request one call at batch 1 (or at ``batch_sizes``), EI weighed on
+    every instance type unless ``instance`` names one; ``concurrency`` and ``fp16`` do not apply.
 
     One question, one answer: the dashboard's Sizing tab, ``%ei_recommend`` and
     ``ei-widgets recommend`` ask it with these same defaults (a 50 ms target at 10 requests per
@@ -147,10 +192,31 @@ def recommend(
     latency at 64 to 512 tokens (``ei_widgets.device.sequence``).
     ``loader_options`` go to the model's loader (``input_shape=`` for a PyTorch module).
     """
+    if endpoint:
+        if concurrency is not None or fp16 is not None:
+            raise EIError(
+                "endpoint=True sizes instance counts under load: leave out concurrency= and fp16="
+            )
+        if requests_per_second is None or requests_per_second == 0:
+            raise EIError(
+                "Endpoint sizing needs a request rate: pass requests_per_second= (e.g. 100)."
+            )
+        rate = _positive_or_none(requests_per_second, "requests_per_second")
+        _, profiled = _profile(model_or_profile, seq_len, **loader_options)
+        one_call = recommend(
+            profiled,
+            latency_target_ms=latency_target_ms,
+            requests_per_second=None,  # the instance count serves the rate, not one unit
+            batch_sizes=ENDPOINT_BATCH_SIZES if batch_sizes is None else batch_sizes,
+            precisions=precisions,
+            instance=EVERY_INSTANCE if instance is None else instance,
+            catalog=catalog,
+        )
+        return size_endpoint(one_call, profiled, requests_per_second=rate or 0.0, catalog=catalog)
     cat = catalog or default_catalog()
     target = _positive_or_none(latency_target_ms, "latency_target_ms")
     rps = _positive_or_none(requests_per_second or None, "requests_per_second")
-    batches = sorted({check_batch(b) for b in batch_sizes})
+    batches = sorted({check_batch(b) for b in (batch_sizes or DEFAULT_BATCH_SIZES)})
     if not batches:
         raise EIError("batch_sizes must name at least one batch size")
     precs = list(dict.fromkeys(check_precision(p) for p in precisions))

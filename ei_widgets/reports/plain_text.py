@@ -10,6 +10,8 @@ from __future__ import annotations
 from ei_widgets.common.money import OPTION_PER_MILLION, format_money, per_hour
 from ei_widgets.common.text import table
 from ei_widgets.common.units import format_bytes, format_count
+from ei_widgets.device.endpoint_sizing import COLUMNS as ENDPOINT_COLUMNS
+from ei_widgets.device.endpoint_sizing import EndpointRecommendation, option_cells
 from ei_widgets.device.recommendation import Recommendation, searched_text
 from ei_widgets.profiling.result import Profile, TensorInfo
 
@@ -107,4 +109,28 @@ def recommendation_text(result: Recommendation, limit: int = 10) -> str:
     if result.by_length is not None:
         text += ["", result.by_length.text]
     text.append(f"Latencies are {result.accuracy}: see README, 'The latency model'.")
+    return "\n".join(text)
+
+
+def endpoint_recommendation_text(result: EndpointRecommendation, limit: int = 10) -> str:
+    """What ``ei-widgets recommend --endpoint`` prints: the reason, then the endpoints that meet
+    among the retired EI accelerators and what is available today (``*`` marks each pick)."""
+    text = [result.reason]
+    ei_title = next((o.group for o in result.ei_options), "EI")
+    for title, options, pick in (
+        (ei_title, result.ei_options, result.pick_ei),
+        ("Available today", result.today_options, result.pick_today),
+    ):
+        if not options:
+            continue
+        shown = []
+        for o in options[:limit]:
+            first, *rest = option_cells(o)
+            shown.append((("* " if o is pick else "  ") + str(first), *rest))
+        more = f" (cheapest {limit} of {len(options):,})" if len(options) > limit else ""
+        text += ["", f"{title}{more}:", table(shown, list(ENDPOINT_COLUMNS))]
+    text.append(
+        f"Latencies, p90s and saturation rates are {result.accuracy}: the p90 under load is"
+        " modelled (ei_widgets.device.capacity), the server's own overhead is not in it."
+    )
     return "\n".join(text)

@@ -126,6 +126,20 @@ def test_inspect_fp16_of_an_integer_model_says_why_not(
     assert "fp16 not measured for ints: integer-only model" in out
 
 
+def test_recommend_endpoint_sizes_an_instance_count(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["recommend", "squeezenet", "--endpoint", "--rps", "300", "--latency-ms", "40"]
+    assert main([*args, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    pick = data["pick"]
+    assert pick["instance_count"] >= 1 and pick["p90_ms"] <= 40
+    assert pick["saturation_rps"] > 300
+    assert data["reason"].startswith(pick["option"])
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"* {pick['option']}" in out and "p90 at rate" in out and "modelled" in out
+    assert main([*args, "--fp16"]) == EXIT_USER_ERROR
+
+
 def test_recommend_lists_ei_and_today_as_two_groups(capsys: pytest.CaptureFixture[str]) -> None:
     from ei_widgets.device import fp16
 

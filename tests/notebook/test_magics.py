@@ -141,6 +141,15 @@ def completions(ip: Any, line: str) -> list[str]:
         return sorted({c.text for c in found})
 
 
+def test_recommend_endpoint_sizes_an_instance_count(shell: Any) -> None:
+    text, html = shown(shell, "%ei_recommend squeeze --latency-ms 40 --rps 300 --endpoint")
+    first = text.splitlines()[0]
+    count = re.match(r"(\d+) x ", first)
+    assert count is not None and int(count.group(1)) >= 1
+    assert "meets p90 40 ms at 300 req/s" in first and "p90 at rate" in text
+    assert "p90 at rate" in html and PICK_STYLE in html
+
+
 def test_tab_completion_of_accelerators_instances_and_variables(shell: Any) -> None:
     assert completions(shell, "%ei_attach ml.eia2.") == [
         "ml.eia2.large",

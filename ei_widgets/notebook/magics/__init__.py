@@ -19,7 +19,9 @@ from IPython.core.completer import CompletionContext, SimpleCompletion, context_
 from ei_widgets.notebook.magics import (
     ei,
     ei_attach,
+    ei_deploy,
     ei_detach,
+    ei_endpoints,
     ei_inspect,
     ei_recommend,
     ei_status,
@@ -35,6 +37,8 @@ MAGICS: tuple[Magic, ...] = (
     ei_status.MAGIC,
     ei_inspect.MAGIC,
     ei_recommend.MAGIC,
+    ei_deploy.MAGIC,
+    ei_endpoints.MAGIC,
 )
 _BY_NAME = {magic.name: magic for magic in MAGICS}
 

@@ -1,5 +1,7 @@
-"""``%ei_recommend VARIABLE [--latency-ms T] [--rps R] [--seq-len N]``: the cheapest option that
-meets a latency target, as the dashboard's Sizing tab answers it."""
+"""``%ei_recommend VARIABLE [--latency-ms T] [--rps R] [--seq-len N] [--endpoint]``: the cheapest
+option that meets a latency target, as the dashboard's Sizing tab answers it; with ``--endpoint``,
+the cheapest hosted endpoint (instance type, accelerator, instance count) whose p90 at the rate
+does."""
 
 from __future__ import annotations
 
@@ -41,9 +43,21 @@ from ei_widgets.reports import plain_text
 )
 @argument("--seq-len", type=sequence_length, default=None, help=SEQ_LEN_HELP)
 @argument("--input-shape", default=None, help=INPUT_SHAPE_HELP)
+@argument("--endpoint", action="store_true", help="size a hosted endpoint: p90 at --rps")
 def ei_recommend(shell: Any, line: str) -> None:
     """The cheapest accelerator or instance that meets a latency target."""
     args = parse_argstring(ei_recommend, line)
+    if args.endpoint:
+        endpoint = recommend(
+            lookup(shell, args.variable),
+            latency_target_ms=args.latency_ms,
+            requests_per_second=args.rps,
+            endpoint=True,
+            seq_len=args.seq_len,
+            **loader_options(args.input_shape),
+        )
+        show(plain_text.endpoint_recommendation_text(endpoint), endpoint._repr_html_())
+        return
     result = recommend(
         lookup(shell, args.variable),
         latency_target_ms=args.latency_ms,

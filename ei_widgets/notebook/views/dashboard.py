@@ -4,9 +4,11 @@
 standard ipywidgets and bqplot only, so it shows in JupyterLab, Notebook 7 and VS Code alike.
 It holds no state of its own that matters: everything shown comes from the core, and every action
 calls the core. Each tab is its own room, registered in ``tabs.TABS`` (``models_tab``,
-``accelerator_tab``, ``run_tab``, ``cost``, ``sizing``); the dashboard holds which model is
-chosen, asks the core once for its judgement on every size (``device.judgement.judge_all``, at the
-run's batch on the kernel's instance), shows every tab the same answer, and runs the one timer.
+``accelerator_tab``, ``run_tab``, ``cost``, ``sizing``, ``endpoint_tab``); the dashboard holds
+which model is chosen, asks the core once for its judgement on every size
+(``device.judgement.judge_all``, at the run's batch on the kernel's instance), shows every tab the
+same answer, and runs the one timer (the Endpoint tab polls its endpoint on its own thread, only
+while it is shown).
 
 How it stays cheap and in step with the kernel:
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from ei_widgets.notebook.views import accelerator_tab, cost, models_tab, run_tab, sizing
+from ei_widgets.notebook.views import (
+    accelerator_tab,
+    cost,
+    endpoint_tab,
+    models_tab,
+    run_tab,
+    sizing,
+)
 from ei_widgets.notebook.views.tab import TabSpec
 
 __all__ = ["TABS"]
@@ -13,4 +20,5 @@ TABS: tuple[TabSpec, ...] = (
     run_tab.TAB,
     cost.TAB,
     sizing.TAB,
+    endpoint_tab.TAB,
 )
