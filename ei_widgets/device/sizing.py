@@ -216,7 +216,9 @@ def recommend(
     cat = catalog or default_catalog()
     target = _positive_or_none(latency_target_ms, "latency_target_ms")
     rps = _positive_or_none(requests_per_second or None, "requests_per_second")
-    batches = sorted({check_batch(b) for b in (batch_sizes or DEFAULT_BATCH_SIZES)})
+    batches = sorted(
+        {check_batch(b) for b in (DEFAULT_BATCH_SIZES if batch_sizes is None else batch_sizes)}
+    )
     if not batches:
         raise EIError("batch_sizes must name at least one batch size")
     precs = list(dict.fromkeys(check_precision(p) for p in precisions))
