@@ -12,7 +12,16 @@ from tests.kernel import kernel, run
 
 pytestmark = pytest.mark.kernel
 
-MAGICS = ["ei", "ei_attach", "ei_detach", "ei_status", "ei_inspect", "ei_recommend"]
+MAGICS = [
+    "ei",
+    "ei_attach",
+    "ei_detach",
+    "ei_status",
+    "ei_inspect",
+    "ei_recommend",
+    "ei_deploy",
+    "ei_endpoints",
+]
 
 LIST_STATE = """
 import comm, json
