@@ -13,6 +13,8 @@ import ipywidgets as w
 import numpy as np
 
 MARGIN = {"top": 30, "bottom": 40, "left": 70, "right": 15}
+TEXT = "var(--jp-content-font-color1, #212121)"
+"""Titles and axis labels: bqplot's own colour for them is orange in a dark theme (0.13.1)."""
 TICKS = ",.3~r"  # three significant figures, plain decimals: never "900m" for 0.9
 
 
@@ -25,7 +27,10 @@ def figure(
     margin: dict[str, int] | None = None,
     min_width: str | None = "260px",
 ) -> bq.Figure:
-    """A figure as wide as its cell, never animated, with a small title."""
+    """A figure as wide as its cell, never animated, with a small title; its title and axis
+    labels in the theme's text colour."""
+    for axis in axes:
+        axis.label_color = TEXT
     return bq.Figure(
         marks=marks,
         axes=axes,
@@ -33,7 +38,7 @@ def figure(
         fig_margin=dict(margin or MARGIN),
         layout=w.Layout(width="100%", height=height, min_width=min_width),
         animation_duration=0,
-        title_style={"font-size": "13px"},
+        title_style={"font-size": "13px", "fill": TEXT},
     )
 
 
