@@ -24,7 +24,16 @@ from ei_widgets.device.metrics import MetricsStream
 from ei_widgets.device.recommendation import Recommendation
 from ei_widgets.device.sizing import recommend
 from ei_widgets.models.demo import demo_model
-from ei_widgets.notebook.views.charts import TEXT, clear_marks, figure, line, scatter, set_xy
+from ei_widgets.notebook.views.charts import (
+    TEXT,
+    clear_marks,
+    figure,
+    line,
+    round_ticks,
+    scatter,
+    set_ticks,
+    set_xy,
+)
 from ei_widgets.notebook.views.common import bounded
 from ei_widgets.notebook.views.gauges_html import (
     OVER_COLOUR,
@@ -144,6 +153,20 @@ def test_chart_titles_and_axis_labels_take_the_theme_text_colour() -> None:
     assert chart.title_style["fill"] == TEXT  # bqplot's own is orange in a dark theme
     assert [axis.label_color for axis in chart.axes] == [TEXT, TEXT]
     chart.close()
+
+
+def test_axes_tick_at_round_values_from_zero() -> None:
+    # bqplot's num_ticks alone labelled a 0-1 s run -0.014218, 0.242891, 0.5, ...
+    assert round_ticks(1.0).tolist() == [0, 0.25, 0.5, 0.75, 1]
+    assert round_ticks(1.0142).tolist() == [0, 0.5, 1]
+    assert round_ticks(13.3).tolist() == [0, 5, 10]
+    assert round_ticks(19.7).tolist() == [0, 5, 10, 15]
+    assert round_ticks(0.3).tolist() == [0, 0.1, 0.2, 0.3]
+    assert round_ticks(0.0).tolist() == round_ticks(float("nan")).tolist() == [0]
+    axis = bq.Axis(scale=bq.LinearScale(), num_ticks=5)
+    assert set_ticks(axis, 120.0) and axis.tick_values.tolist() == [0, 50, 100]
+    assert not set_ticks(axis, 121.0)  # the same ticks: nothing sent
+    axis.close()
 
 
 def test_bounded_boxes_keep_their_bounds() -> None:
