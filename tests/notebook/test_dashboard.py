@@ -697,7 +697,7 @@ def test_throughput_is_drawn_for_whole_seconds_on_one_time_base(board: Dashboard
     board.gauges.refresh(short.snapshot(), short.series(), 2**30)
     # no whole second: the short run's rate over the time it covered (one call of 10 ms)
     assert list(board.gauges.throughput.y) == pytest.approx([100.0])
-    assert board.gauges.throughput_figure.title == "Throughput, over the part of each second run"
+    assert board.gauges.throughput_figure.title == "Throughput over partial seconds"
     assert list(board.gauges.latency_mean.y) == [10.0]  # one second's mean: a marked point
     assert board.gauges.latency_mean.marker == "circle"
     axes = board.gauges.throughput_figure.axes + board.gauges.latency_figure.axes

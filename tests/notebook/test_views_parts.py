@@ -24,7 +24,16 @@ from ei_widgets.device.metrics import MetricsStream
 from ei_widgets.device.recommendation import Recommendation
 from ei_widgets.device.sizing import recommend
 from ei_widgets.models.demo import demo_model
-from ei_widgets.notebook.views.charts import clear_marks, line, scatter, set_xy
+from ei_widgets.notebook.views.charts import (
+    TEXT,
+    clear_marks,
+    figure,
+    line,
+    round_ticks,
+    scatter,
+    set_ticks,
+    set_xy,
+)
 from ei_widgets.notebook.views.common import bounded
 from ei_widgets.notebook.views.gauges_html import (
     OVER_COLOUR,
@@ -34,7 +43,7 @@ from ei_widgets.notebook.views.gauges_html import (
 )
 from ei_widgets.notebook.views.header import DISCONNECTED, header_html
 from ei_widgets.notebook.views.size_table import fit_of
-from ei_widgets.notebook.views.sizing import SizingPanel
+from ei_widgets.notebook.views.sizing import SizingPanel, legend_html
 from ei_widgets.profiling.profiler import profile
 from ei_widgets.profiling.result import Profile
 from tests.builders import huge_constant
@@ -137,6 +146,29 @@ def test_marks_are_sent_only_when_their_data_changes() -> None:
     assert clear_marks(dots, trace) == 0
 
 
+def test_chart_titles_and_axis_labels_take_the_theme_text_colour() -> None:
+    axes = [bq.Axis(scale=bq.LinearScale()), bq.Axis(scale=bq.LinearScale(), side="left")]
+    chart = figure([], axes, "a chart")
+    assert TEXT.startswith("var(--jp-content-font-color1, ")
+    assert chart.title_style["fill"] == TEXT  # bqplot's own is orange in a dark theme
+    assert [axis.label_color for axis in chart.axes] == [TEXT, TEXT]
+    chart.close()
+
+
+def test_axes_tick_at_round_values_from_zero() -> None:
+    # bqplot's num_ticks alone labelled a 0-1 s run -0.014218, 0.242891, 0.5, ...
+    assert round_ticks(1.0).tolist() == [0, 0.25, 0.5, 0.75, 1]
+    assert round_ticks(1.0142).tolist() == [0, 0.5, 1]
+    assert round_ticks(13.3).tolist() == [0, 5, 10]
+    assert round_ticks(19.7).tolist() == [0, 5, 10, 15]
+    assert round_ticks(0.3).tolist() == [0, 0.1, 0.2, 0.3]
+    assert round_ticks(0.0).tolist() == round_ticks(float("nan")).tolist() == [0]
+    axis = bq.Axis(scale=bq.LinearScale(), num_ticks=5)
+    assert set_ticks(axis, 120.0) and axis.tick_values.tolist() == [0, 50, 100]
+    assert not set_ticks(axis, 121.0)  # the same ticks: nothing sent
+    axis.close()
+
+
 def test_bounded_boxes_keep_their_bounds() -> None:
     box = bounded(w.BoundedIntText, 5, 1, 10, "Batch", "200px", step=1)
     assert isinstance(box, w.BoundedIntText)
@@ -170,6 +202,30 @@ def test_every_table_of_options_opens_with_the_same_columns(rec: Recommendation)
     first_row = re.findall(r"<td[^>]*>(.*?)</td>", listing)[:shared]
     first = (rec.ei_rows or rec.today_rows)[0]  # the first group's best
     assert first_row == [html.escape(str(c)) for c in recommendation.option_cells(first)]
+
+
+def test_every_mark_the_sizing_chart_draws_is_in_its_legend_in_its_colour_and_shape() -> None:
+    rec = recommend(demo_model("vgg19"))  # options that do not fit, and a pick today apart
+    assert rec.pick_today is not None and rec.pick_today is not rec.pick
+    assert any(not r.fits for r in rec.rows)
+    panel = SizingPanel(lambda **_: rec)
+    try:
+        panel.update()
+        legend = str(panel.legend.value)
+        drawn = [m for m in panel.figure.marks if len(m.x)]
+    finally:
+        panel.close()
+    assert len(drawn) == len(panel.figure.marks)  # every kind of mark has points here
+    shapes = {"circle": "●", "cross": "✚", "diamond": "◆", "square": "■"}
+    for mark in drawn:
+        shape = shapes[mark.marker] if isinstance(mark, bq.Scatter) else "- -"
+        entry = f'<span style="color:{mark.colors[0]}">{shape}</span> {html.escape(mark.labels[0])}'
+        assert entry in legend, mark.labels[0]
+        assert len(mark.colors) == 1 and mark.colors[0].startswith("var(--jp-")
+    assert legend.count("<span><span") == len(drawn)
+    # a mark the legend cannot draw fails loudly rather than go unexplained
+    with pytest.raises(KeyError):
+        legend_html([bq.Scatter(marker="triangle-up", colors=["red"], labels=["x"])])
 
 
 def test_money_or_dash() -> None:

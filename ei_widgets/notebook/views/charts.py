@@ -6,6 +6,7 @@ that finds the same numbers sends no message.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import bqplot as bq
@@ -13,6 +14,8 @@ import ipywidgets as w
 import numpy as np
 
 MARGIN = {"top": 30, "bottom": 40, "left": 70, "right": 15}
+TEXT = "var(--jp-content-font-color1, #212121)"
+"""Titles and axis labels: bqplot's own colour for them is orange in a dark theme (0.13.1)."""
 TICKS = ",.3~r"  # three significant figures, plain decimals: never "900m" for 0.9
 
 
@@ -25,7 +28,10 @@ def figure(
     margin: dict[str, int] | None = None,
     min_width: str | None = "260px",
 ) -> bq.Figure:
-    """A figure as wide as its cell, never animated, with a small title."""
+    """A figure as wide as its cell, never animated, with a small title; its title and axis
+    labels in the theme's text colour."""
+    for axis in axes:
+        axis.label_color = TEXT
     return bq.Figure(
         marks=marks,
         axes=axes,
@@ -33,8 +39,29 @@ def figure(
         fig_margin=dict(margin or MARGIN),
         layout=w.Layout(width="100%", height=height, min_width=min_width),
         animation_duration=0,
-        title_style={"font-size": "13px"},
+        title_style={"font-size": "13px", "fill": TEXT},
     )
+
+
+def round_ticks(top: float, count: int = 5) -> np.ndarray:
+    """At most ``count`` round tick values from 0 up to ``top`` (steps of 1, 2, 2.5 or 5 times a
+    power of ten). bqplot's own ``num_ticks`` spreads ticks evenly over the domain it pads for
+    the markers, which labels them -0.0142, 0.2429, 0.5..."""
+    if not (top > 0 and math.isfinite(top)):
+        return np.zeros(1)
+    raw = top / (count - 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9))
+    return np.round(np.arange(int(top / step + 1e-9) + 1) * step, 12)
+
+
+def set_ticks(axis: bq.Axis, top: float) -> bool:
+    """Give ``axis`` round ticks up to ``top``, sent only when they changed. True when sent."""
+    ticks = round_ticks(top, axis.num_ticks or 5)
+    if same(axis.tick_values, ticks):
+        return False
+    axis.tick_values = ticks
+    return True
 
 
 def line(scales: dict[str, bq.Scale], colour: str, label: str, **style: Any) -> bq.Lines:

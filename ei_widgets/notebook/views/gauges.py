@@ -40,7 +40,15 @@ import numpy as np
 
 from ei_widgets.device.estimate import TERMS, Estimate
 from ei_widgets.device.metrics import MetricsSnapshot, SeriesPoint
-from ei_widgets.notebook.views.charts import TICKS, clear_marks, figure, line, same, set_xy
+from ei_widgets.notebook.views.charts import (
+    TICKS,
+    clear_marks,
+    figure,
+    line,
+    same,
+    set_ticks,
+    set_xy,
+)
 from ei_widgets.notebook.views.common import modelled_badge, set_if_changed
 from ei_widgets.notebook.views.gauges_html import (
     HOST_BOUND_TEXT,
@@ -67,10 +75,11 @@ TARGET_SPAN = 3.0
 TIME_AXIS = "simulated seconds since the run started"
 TIME_TICKS = ",~r"  # up to six significant figures, trailing zeros trimmed: 119.2, never "119 119"
 THROUGHPUT_TITLE = "Throughput, whole seconds"
-THROUGHPUT_SHORT = "Throughput, over the part of each second run"
+THROUGHPUT_SHORT = "Throughput over partial seconds"  # fits a 260-pixel chart
 THROUGHPUT_WAITING = "Throughput: no call yet"
 AXIS_TICKS = 5
-"""Ticks on each chart axis (bqplot's default crowds a 260-pixel chart)."""
+"""Ticks on each chart axis at most (bqplot's default crowds a 260-pixel chart), at round values
+(``charts.set_ticks``)."""
 
 
 def _time_axes(x: bq.Scale, y: bq.Scale, label: str) -> list[bq.Axis]:
@@ -246,6 +255,7 @@ class GaugesPanel(w.VBox):
         if not same(self.breakdown.y, values):
             self.breakdown.y = values
             self.messages_sent += 1
+        self.messages_sent += set_ticks(self.breakdown_figure.axes[1], float(values.sum()))
         text = breakdown_html(estimate, [float(v[0]) for v in values], self.accuracy)
         set_if_changed(self.breakdown_text, value=text)
 
@@ -307,6 +317,9 @@ class GaugesPanel(w.VBox):
                 span = max(float(x[-1]), 1.0)
                 for scale in self.time_scales:
                     set_if_changed(scale, min=0.0, max=span)
+                for chart in (self.throughput_figure, self.latency_figure):
+                    sent += set_ticks(chart.axes[0], span)
+                sent += set_ticks(self.throughput_figure.axes[1], float(ty.max(initial=0.0)))
             lat = np.array([p.mean_latency_ms for p in points], dtype=float)
             timed = lat > 0  # seconds with calls other than the warm-up
             sent += put(self.latency_mean, x[timed], lat[timed])
@@ -332,6 +345,9 @@ class GaugesPanel(w.VBox):
             sent += put(self.latency_p95, empty, empty)
         if charts:
             sent += self._draw_target(points, top)
+            if len(self.latency_target.x) and self._target_ms is not None:
+                top = max(top, self._target_ms)  # the target line is on the scale too
+            sent += set_ticks(self.latency_figure.axes[1], top)
 
         sent += self._gauges(snapshot, capacity_bytes, attached)
 

@@ -120,6 +120,29 @@ def grouped_listing(result: Recommendation) -> str:
     )
 
 
+MARK_SYMBOLS = {"circle": "●", "cross": "✚", "diamond": "◆", "square": "■"}
+"""How the legend draws each bqplot marker (bqplot's "cross" is an upright plus)."""
+
+
+def legend_html(marks: list[bq.Mark]) -> str:
+    """One legend entry for each mark, in the mark's own colour, marker and label."""
+    entries = []
+    for mark in marks:
+        if isinstance(mark, bq.Scatter):
+            symbol = MARK_SYMBOLS[mark.marker]
+        else:
+            symbol = "- -" if mark.line_style == "dashed" else "—"
+        entries.append(
+            f'<span><span style="color:{mark.colors[0]}">{symbol}</span> '
+            f"{esc(mark.labels[0])}</span>"
+        )
+    return (
+        '<div style="font-size:12px;display:flex;flex-wrap:wrap;gap:12px">'
+        + "".join(entries)
+        + "</div>"
+    )
+
+
 SCROLL = "overflow-x:auto;max-width:100%"
 """The listing's box: a table wider than the tab scrolls sideways within it, never clipped."""
 
@@ -151,23 +174,6 @@ class SizingPanel(w.VBox, DashboardTab):
         # scrolls (SCROLL) instead of clipping
         self.listing = w.HTML(layout=w.Layout(max_width="100%", min_width="0"))
         self.chart = w.VBox()
-        # An HTML legend under the chart: bqplot's own is drawn inside the plot area (over the
-        # points) and, drawn before the chart has a size, with negative widths.
-        self.legend = w.HTML(
-            '<div style="font-size:12px;display:flex;flex-wrap:wrap;gap:12px">'
-            + "".join(
-                f'<span><span style="color:{colour}">{mark}</span> {esc(text)}</span>'
-                for colour, mark, text in (
-                    *((KIND_COLOURS[kind], "●", KIND_LABELS[kind]) for kind in KIND_COLOURS),
-                    (UNFIT, "✕", "does not fit"),
-                    (PICK_MARK, "◆", "pick"),
-                    (TODAY_MARK, "■", "pick available today"),
-                    (PICK_MARK, "- -", "latency target"),
-                )
-            )
-            + "</div>"
-        )
-
         xs, ys = bq.LogScale(), bq.LogScale()
         scales = {"x": xs, "y": ys}
         self.scales = scales
@@ -219,6 +225,10 @@ class SizingPanel(w.VBox, DashboardTab):
             margin={"top": 30, "bottom": 45, "left": 75, "right": 15},
             min_width=None,
         )
+        # An HTML legend under the chart, one entry for each of its marks: bqplot's own is drawn
+        # inside the plot area (over the points) and, drawn before the chart has a size, with
+        # negative widths.
+        self.legend = w.HTML(legend_html(self.figure.marks))
         super().__init__(
             [
                 w.HTML(

@@ -110,13 +110,16 @@ export async function textContrasts(
     };
     return Array.from(document.querySelectorAll(sel)).map(element => {
       const back = background(element);
-      const fore = over(parse(getComputedStyle(element).color), back);
+      // SVG text (chart labels) is painted with its fill, HTML text with its colour
+      const style = getComputedStyle(element);
+      const ink = element instanceof SVGElement ? style.fill : style.color;
+      const fore = over(parse(ink), back);
       const [high, low] = [luminance(fore), luminance(back)].sort(
         (a, b) => b - a
       );
       return {
         text: (element.textContent ?? '').trim().slice(0, 60),
-        color: getComputedStyle(element).color,
+        color: ink,
         background: back.map(c => Math.round(c)).join(','),
         ratio: (high + 0.05) / (low + 0.05)
       };

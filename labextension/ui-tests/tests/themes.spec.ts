@@ -1,7 +1,8 @@
 /**
  * The dashboard, the rich results and the picker in JupyterLab Dark: the
- * picked and selected rows keep a WCAG AA contrast (4.5:1) between their text
- * and their background, measured from the computed colours. No console error.
+ * picked and selected rows and the chart's labels keep a WCAG AA contrast
+ * (4.5:1) between their text and their background, measured from the computed
+ * colours. No console error.
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import { dashboardNotebook, run, textContrasts, watchConsole } from './helpers';
@@ -44,6 +45,32 @@ test('picked and selected rows are readable in JupyterLab Dark', async ({
     timeout: 60000
   });
   await expectReadable(page, '.ei-dashboard tr.ei-picked');
+
+  // The Sizing chart's title, axis labels and tick labels (bqplot's own
+  // colour for titles and labels is orange in a dark theme).
+  await expect(board.locator('.bqplot text.axislabel')).toHaveCount(2, {
+    timeout: 60000
+  });
+  const labels = await textContrasts(
+    page,
+    '.ei-dashboard .bqplot text.mainheading, .ei-dashboard .bqplot text.axislabel, .ei-dashboard .bqplot .tick text'
+  );
+  expect(labels.length).toBeGreaterThan(4);
+  expect(labels.filter(m => m.text && m.ratio < 4.5)).toEqual([]);
+  // and the title and axis labels are in the theme's text colour
+  const themeText = await page.evaluate(() => {
+    const probe = document.createElement('span');
+    probe.style.color = 'var(--jp-content-font-color1)';
+    document.body.appendChild(probe);
+    const colour = getComputedStyle(probe).color;
+    probe.remove();
+    return colour;
+  });
+  const named = await textContrasts(
+    page,
+    '.ei-dashboard .bqplot text.mainheading, .ei-dashboard .bqplot text.axislabel'
+  );
+  expect(named.map(m => m.color)).toEqual(named.map(() => themeText));
   await board.screenshot({
     path: test.info().outputPath('dashboard-dark.png')
   });
