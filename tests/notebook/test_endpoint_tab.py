@@ -112,6 +112,9 @@ def test_it_draws_the_live_series_against_the_target(
     np.testing.assert_array_equal(tab.target_line.y, [50, 50])  # the default p90 target
     for scale in tab.time_scales:  # every chart spans the seconds shown
         assert (scale.min, scale.max) == (0.0, 4.0)
+    # the value axes tick at round numbers from 0 up to the highest value drawn
+    ticks = [list(f.axes[1].tick_values) for f in tab.figures()]
+    assert ticks == [[0, 10, 20, 30, 40], [0, 50, 100, 150], [0, 1, 2, 3, 4]]
     summary = tab.summary.value
     assert "densenet-1" in summary and "InService" in summary and "2 instances" in summary
     assert "$0.002835" in summary  # cost so far after 5 seconds

@@ -27,7 +27,7 @@ from ei_widgets.common.units import format_elapsed, format_ms, significant
 from ei_widgets.device.sizing import DEFAULT_LATENCY_TARGET_MS
 from ei_widgets.endpoint.predictor import LiveSnapshot, Predictor, endpoints
 from ei_widgets.errors import EIError
-from ei_widgets.notebook.views.charts import TICKS, clear_marks, figure, line, set_xy
+from ei_widgets.notebook.views.charts import TICKS, clear_marks, figure, line, set_ticks, set_xy
 from ei_widgets.notebook.views.common import (
     bounded,
     error_html,
@@ -302,6 +302,19 @@ class EndpointTab(w.VBox, DashboardTab):
                 set_if_changed(scale, min=first, max=last)
             _plot(self.target_line, np.array([first, last]), np.array([target_ms, target_ms]))
         _plot(self.queue, t, _column(series, "QueueDepth"))
+        # round ticks from 0 on the value axes (bqplot's num_ticks labels its padded domain)
+        for chart, marks in (
+            (self.throughput_figure, (self.throughput, self.errors)),
+            (self.latency_figure, (self.p50, self.p90, self.p99, self.target_line)),
+            (self.queue_figure, (self.queue,)),
+        ):
+            set_ticks(chart.axes[1], max((_top(mark.y) for mark in marks), default=0.0))
+
+
+def _top(values: np.ndarray) -> float:
+    """The largest number in ``values`` (0 when there is none)."""
+    finite = values[np.isfinite(values)] if len(values) else values
+    return float(finite.max()) if len(finite) else 0.0
 
 
 def _last(series: Sequence[dict[str, float]], name: str) -> float:
