@@ -824,17 +824,21 @@ def _run_child(
             child.stdin.write((json.dumps(job) + "\n").encode())
             child.stdin.close()
             result: dict[str, Any] = {}
-            for line in child.stdout:
-                with contextlib.suppress(ValueError):
-                    message = json.loads(line)
-                    if "stage" in message:
-                        reporter.stage(message["stage"], STAGES.get(message["stage"], 0.0))
-                    else:
-                        result = message
+            with child.stdout:
+                for line in child.stdout:
+                    with contextlib.suppress(ValueError):
+                        message = json.loads(line)
+                        if "stage" in message:
+                            reporter.stage(message["stage"], STAGES.get(message["stage"], 0.0))
+                        else:
+                            result = message
             child.wait()
         except BaseException:
             child.kill()
             child.wait()
+            for pipe in (child.stdin, child.stdout):
+                with contextlib.suppress(OSError, AttributeError):
+                    pipe.close()  # type: ignore[union-attr]
             raise
         if result.get("ops"):
             raise UnsupportedOpError(str(result["error"]), result["ops"])
