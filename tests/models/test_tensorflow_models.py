@@ -1,4 +1,4 @@
-"""TensorFlow and Keras models as first-class models: found, converted to ONNX once, profiled and run.
+"""TensorFlow and Keras models, first-class: found, converted to ONNX once, profiled and run.
 
 FLOPs are checked against TensorFlow's own count, its profiler's float operations
 (``tf.compat.v1.profiler`` with ``float_operation()``) on the frozen concrete function of the same
