@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_profile", "bench_session", "bench_sizing", "bench_dashboard", "bench_fp16"]
+BENCHMARKS = [
+    "bench_profile",
+    "bench_session",
+    "bench_sizing",
+    "bench_dashboard",
+    "bench_fp16",
+    "bench_tensorflow",
+]
 
 
 def machine() -> str:

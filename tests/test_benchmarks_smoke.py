@@ -35,6 +35,7 @@ def test_every_benchmark_runs_in_quick_mode() -> None:
         "bench_sizing",
         "bench_dashboard",
         "bench_fp16",
+        "bench_tensorflow",
     ):
         assert f"== {benchmark}" in completed.stdout
     table = completed.stdout.split("| benchmark | figure | target | met | detail |", 1)[1]
@@ -46,6 +47,9 @@ def test_every_benchmark_runs_in_quick_mode() -> None:
         "sweep",
         "trivial cell reply",
         "fp16 check",
+        "first profile, small dense model / tf2onnx",
+        "second profile, new process",
+        "trivial cell reply during a conversion",
     ):
         assert figure in names, names
 
