@@ -94,10 +94,9 @@ def _timed(model: str, body: str, cache: str) -> dict[str, Any]:
 # --- 3. kernel responsiveness during a conversion ------------------------------------------------
 
 
-def _cell_reply_times(client: Any, cells: int | None, until: Any = None) -> list[float]:
+def _cell_reply_times(client: Any, cells: int) -> list[float]:
     times = []
-    i = 0
-    while (cells is None or i < cells) and (until is None or not until()):
+    for i in range(cells):
         start = time.perf_counter()
         msg_id = client.execute(f"{i} + 1", silent=False, store_history=False)
         while True:
@@ -108,7 +107,6 @@ def _cell_reply_times(client: Any, cells: int | None, until: Any = None) -> list
         time.sleep(0.05)  # a person typing is slower than this
         while client.iopub_channel.msg_ready():
             client.get_iopub_msg(timeout=1)
-        i += 1
     return times
 
 
@@ -133,35 +131,26 @@ def bench_kernel(model: str, cache: str) -> tuple[list[float], list[float], floa
             timeout=60,
             output_hook=lambda m: None,
         )
-        state: dict[str, bool] = {"done": False}
-
-        def finished() -> bool:
-            return state["done"]
-
         busy: list[float] = []
-        while not state["done"]:
+        while _printed(client, "print(done.is_set())") != "True":
             busy += _cell_reply_times(client, 10)
-            out: list[str] = []
-            client.execute_interactive(
-                "print(done.is_set())",
-                timeout=60,
-                output_hook=lambda m: (
-                    out.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None
-                ),
-            )
-            state["done"] = "True" in "".join(out)
-        took: list[str] = []
-        client.execute_interactive(
-            "print(took[0])",
-            timeout=60,
-            output_hook=lambda m: (
-                took.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None
-            ),
-        )
+        took = _printed(client, "print(took[0])")
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-    return idle, busy, float("".join(took).strip() or "nan")
+    return idle, busy, float(took or "nan")
+
+
+def _printed(client: Any, code: str) -> str:
+    """What ``code`` prints in the kernel."""
+    out: list[str] = []
+
+    def keep(message: dict[str, Any]) -> None:
+        if message["msg_type"] == "stream":
+            out.append(message["content"].get("text", ""))
+
+    client.execute_interactive(code, timeout=60, output_hook=keep)
+    return "".join(out).strip()
 
 
 # --- main ----------------------------------------------------------------------------------------
