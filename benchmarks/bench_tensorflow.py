@@ -41,9 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 BUILD = {
     "resnet50": "model = keras.applications.ResNet50(weights=None)",
+    # functional: tf2onnx's from_keras cannot name a Keras 3 Sequential model's outputs
     "dense": (
-        "model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation='relu'),"
-        " keras.layers.Dense(10)])"
+        "inputs = keras.Input((64,)); hidden = keras.layers.Dense(256, activation='relu')(inputs)\n"
+        "model = keras.Model(inputs, keras.layers.Dense(10, name='logits')(hidden))"
     ),
 }
 SETUP = """

@@ -98,7 +98,6 @@ WHAT_TO_DO_UNSUPPORTED = (
 STAGES: dict[str, float] = {
     "tracing the model": 0.02,
     "writing the graph and weights": 0.12,
-    "starting TensorFlow": 0.15,
     "rebuilding the function": 0.2,
     "freezing the weights into the graph": 0.25,
     "converting ops to ONNX": 0.6,
@@ -306,7 +305,8 @@ def _keras_input_specs(model: Any) -> list[Spec] | None:
             ):
                 return None
             name = _clean(str(key).removesuffix("_shape"), i)
-            specs.append(Spec(name, tuple(_dim(d) for d in shape), dtype))
+            # the first call's batch is not the model's: leave it free
+            specs.append(Spec(name, (None, *(_dim(d) for d in shape[1:])), dtype))
         return specs
     return None
 
@@ -914,8 +914,9 @@ def _rebuild(folder: pathlib.Path, job: Mapping[str, Any]) -> Any:
     return pruned, variables
 
 
-def _from_file(path: str) -> tuple[Any, FrameworkInfo]:
-    """A saved model's concrete function and what the framework says of it."""
+def _from_file(path: str) -> tuple[Any, FrameworkInfo, Any]:
+    """A saved model's concrete function, what the framework says of it, and the loaded object
+    (which holds the variables: keep it while the function is used)."""
     tf = _require_tf()
     if pathlib.Path(path).is_dir():
         obj = tf.saved_model.load(path)
@@ -938,21 +939,21 @@ def _from_file(path: str) -> tuple[Any, FrameworkInfo]:
         param_bytes=param_bytes,
         input_source=", ".join(s.describe() for s in specs) + " (declared by the saved model)",
     )
-    return concrete, info
+    return concrete, info, obj
 
 
 def _child_main(folder: pathlib.Path) -> int:
-    job = json.loads(sys.stdin.readline() or "{}")
-    _say(stage="starting TensorFlow")
+    # TensorFlow's import (seconds) goes on while the kernel traces the model and writes the job
     tf = _require_tf()
     from tf2onnx import optimizer, tf_loader
     from tf2onnx.tfonnx import process_tf_graph
 
+    job = json.loads(sys.stdin.readline() or "{}")
     _say(stage="rebuilding the function")
     info: FrameworkInfo | None = None
     try:
         if "path" in job:
-            concrete, info = _from_file(job["path"])
+            concrete, info, _loaded = _from_file(job["path"])
             traced = take_apart(concrete)
             inputs, outputs = traced.inputs, traced.outputs
             output_names = traced.output_names
@@ -1057,4 +1058,6 @@ PLUGIN = ModelKind(KIND_KERAS, matches, load, detect)
 
 if __name__ == "__main__":
     with _quiet_logs():
-        sys.exit(_child_main(pathlib.Path(sys.argv[1])))
+        status = _child_main(pathlib.Path(sys.argv[1]))
+    sys.stdout.flush()
+    os._exit(status)  # TensorFlow's teardown takes seconds and nothing is left to do
