@@ -4,9 +4,10 @@ model is named on the command line, JSON output and progress on a terminal."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, is_dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -15,8 +16,16 @@ from typing import Any
 from ei_widgets.device.fp16 import FP16Check, fp16_check
 from ei_widgets.errors import ModelLoadError
 from ei_widgets.models.demo import DEMO_NAMES, demo_model
+from ei_widgets.models.frameworks.base import ExportProgress, progress_listener
 
-__all__ = ["Command", "ProgressBar", "fp16_with_progress", "model_path", "print_json"]
+__all__ = [
+    "Command",
+    "ProgressBar",
+    "export_progress",
+    "fp16_with_progress",
+    "model_path",
+    "print_json",
+]
 
 
 @dataclass(frozen=True)
@@ -30,7 +39,8 @@ class Command:
 
 
 def model_path(spec: str) -> Path:
-    """A path to an .onnx file, or the short name of a demo model (``squeezenet``)."""
+    """A path to an .onnx file (or a saved TensorFlow model: a SavedModel folder, a .keras or
+    .h5 file), or the short name of a demo model (``squeezenet``)."""
     path = Path(spec)
     if path.exists() or spec.endswith(".onnx") or "/" in spec:
         return path
@@ -74,6 +84,29 @@ def fp16_with_progress(model: Path, args: argparse.Namespace) -> FP16Check:
     if show:
         sys.stderr.write("\n")
     return check
+
+
+@contextlib.contextmanager
+def export_progress(args: argparse.Namespace) -> Iterator[None]:
+    """A progress line on a terminal while a framework model (a Keras file, say) is converted."""
+    show = not args.json and sys.stderr.isatty()
+    drawn = False
+
+    def draw(event: ExportProgress) -> None:
+        nonlocal drawn
+        if not show:
+            return
+        text = f"converting {event.model}: {event.stage} {event.fraction:4.0%}"
+        sys.stderr.write(f"\r{text[:100]:<100}" + ("\n" if event.done else ""))
+        sys.stderr.flush()
+        drawn = not event.done
+
+    with progress_listener(draw):
+        try:
+            yield
+        finally:
+            if drawn:
+                sys.stderr.write("\n")
 
 
 class ProgressBar:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from ei_widgets.cli.base import Command, fp16_with_progress, model_path, print_json
+from ei_widgets.cli.base import (
+    Command,
+    export_progress,
+    fp16_with_progress,
+    model_path,
+    print_json,
+)
 from ei_widgets.device.fp16 import check_text
 from ei_widgets.profiling.profiler import profile
 from ei_widgets.reports import plain_text
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="path to an .onnx file, or a demo model name (squeezenet)")
+    parser.add_argument(
+        "model",
+        help="path to an .onnx file (or a SavedModel folder, a .keras or .h5 file), or a demo "
+        "model name (squeezenet)",
+    )
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument(
         "--fp16", action="store_true", help="also measure what fp16 does to the outputs"
@@ -21,7 +31,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Profile the model and print it (and its fp16 check with ``--fp16``)."""
     model = model_path(args.model)
-    result = profile(model, batch_size=args.batch)
+    with export_progress(args):
+        result = profile(model, batch_size=args.batch)
     check = fp16_with_progress(model, args) if args.fp16 else None
     if args.json:
         print_json(
