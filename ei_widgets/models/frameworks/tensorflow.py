@@ -59,6 +59,7 @@ import numpy as np
 import onnx
 
 from ei_widgets.errors import ModelLoadError, ProfileError, UnsupportedOpError
+from ei_widgets.models.frameworks import torch as torch_plugin  # its shape checks, same messages
 from ei_widgets.models.frameworks.base import (
     DiskCache,
     ExportCache,
@@ -398,13 +399,11 @@ def _given_specs(
         shapes = [tuple(a.shape) for a in arrays]
         dtypes = [str(a.dtype) for a in arrays]
     elif input_shape is not None:
-        from ei_widgets.models.frameworks.torch import _check_shape, _shape_list
-
         if isinstance(input_shape, Mapping):
             names = [str(k) for k in input_shape]
-            shapes = [_check_shape(v, str(k)) for k, v in input_shape.items()]
+            shapes = [torch_plugin._check_shape(v, str(k)) for k, v in input_shape.items()]
         else:
-            shapes = _shape_list(input_shape)
+            shapes = torch_plugin._shape_list(input_shape)
         dtypes = [default_dtype] * len(shapes)
     else:
         return None
@@ -654,7 +653,8 @@ def _convert_object(
     if config is not None:
         graph_bytes = config.encode()
     else:
-        traced = take_apart(_concrete(obj, specs if given else None))
+        # a function's own signature unless shapes were given; a Keras model is always traced
+        traced = take_apart(_concrete(obj, specs if given or is_keras_model(obj) else None))
         graph_bytes = graph_digest(traced.graph)
     digest = hashlib.sha256(
         b"\0".join([_versions().encode(), repr(specs).encode(), graph_bytes, weights.encode()])
