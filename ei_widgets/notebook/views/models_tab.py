@@ -14,6 +14,7 @@ import ipywidgets as w
 
 from ei_widgets.device.catalog import Catalog
 from ei_widgets.models.discovery import ModelEntry, find_models
+from ei_widgets.models.frameworks.base import ExportProgress, add_progress_listener
 from ei_widgets.notebook.views.models import (
     InspectorPanel,
     ModelsPanel,
@@ -44,6 +45,9 @@ class ModelsTab(w.VBox, DashboardTab):
         self._namespace = namespace
         self.profiles = ProfileCache(_profile_at_batch_1, on_profiled)
         self.models = ModelsPanel(on_choose)
+        self._on_profiled = on_profiled
+        # a framework model's conversion (seconds to minutes) shows its stage in its row
+        self._stop_progress = add_progress_listener(self._converting)
         self.refresh_button = w.Button(
             description="Refresh",
             icon="refresh",
@@ -96,7 +100,18 @@ class ModelsTab(w.VBox, DashboardTab):
         """Inspect the chosen model with the core's judgement of it on every size."""
         self.inspector.show(chosen.profile, chosen.judgements, error=chosen.error)
 
+    def _converting(self, event: ExportProgress) -> None:
+        """From the converting thread: note the stage and have the row redrawn."""
+        if event.model not in self._namespace:
+            return
+        if event.done:
+            self.models.converting.pop(event.model, None)
+        else:
+            self.models.converting[event.model] = event
+        self._on_profiled(event.model)
+
     def close_tab(self) -> None:
+        self._stop_progress()
         self.profiles.close()
 
 
