@@ -452,7 +452,8 @@ def _keras_function(model: Any, specs: Sequence[Spec]) -> Any:
             return {n: t for n, t in zip(output_names, flat, strict=True)}
         return out
 
-    return tf.function(call, input_signature=_tensor_specs(specs))
+    # no autograph, as Keras's own export: its layers trace as they are, and faster
+    return tf.function(call, input_signature=_tensor_specs(specs), autograph=False)
 
 
 def _concrete(obj: Any, specs: Sequence[Spec] | None) -> Any:
