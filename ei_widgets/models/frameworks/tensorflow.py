@@ -770,7 +770,7 @@ def _read_entry(
         model=model,
         name=label,
         kind=info.kind,
-        path=pathlib.Path(str(source)) if info.kind == KIND_PATH else None,
+        # no path: it would be read as the ONNX file (a saved model's path is its source)
         size_bytes=len(data),
         warnings=tuple(meta.get("notes", ())),
         source=source if info.kind != KIND_PATH else None,
