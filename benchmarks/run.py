@@ -29,6 +29,7 @@ BENCHMARKS = [
     "bench_dashboard",
     "bench_fp16",
     "bench_endpoint",
+    "bench_tensorflow",
 ]
 
 

@@ -19,6 +19,14 @@ class ModelLoadError(EIError):
     """The object or file given is not a model we can read (missing, empty, corrupt, cyclic...)."""
 
 
+class UnsupportedOpError(ModelLoadError):
+    """A framework model uses ops its ONNX converter cannot convert; ``ops`` names them."""
+
+    def __init__(self, message: str, ops: Iterable[str]) -> None:
+        self.ops = tuple(ops)
+        super().__init__(message)
+
+
 class ProfileError(EIError):
     """The model was read but cannot be profiled as asked (absurd shapes, bad batch size...)."""
 

@@ -13,3 +13,4 @@ def isolated_user_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("EI_WIDGETS_LEDGER", str(tmp_path / "ledger.sqlite3"))
     monkeypatch.delenv("EI_WIDGETS_PRICES", raising=False)
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
+    monkeypatch.setenv("EI_WIDGETS_CACHE_DIR", str(tmp_path / "cache"))  # framework exports

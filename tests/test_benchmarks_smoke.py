@@ -36,6 +36,7 @@ def test_every_benchmark_runs_in_quick_mode() -> None:
         "bench_dashboard",
         "bench_fp16",
         "bench_endpoint",
+        "bench_tensorflow",
     ):
         assert f"== {benchmark}" in completed.stdout
     table = completed.stdout.split("| benchmark | figure | target | met | detail |", 1)[1]
@@ -50,6 +51,9 @@ def test_every_benchmark_runs_in_quick_mode() -> None:
         "endpoint OverheadLatency",
         "load generator",
         "saturation chain500",
+        "first profile, small dense model / tf2onnx",
+        "second profile, new process",
+        "trivial cell reply during a conversion",
     ):
         assert figure in names, names
 

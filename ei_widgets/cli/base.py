@@ -4,9 +4,10 @@ model is named on the command line, JSON output and progress on a terminal."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, is_dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -16,12 +17,14 @@ from ei_widgets.common.text import sequence_length
 from ei_widgets.device.fp16 import FP16Check, fp16_check
 from ei_widgets.errors import ModelLoadError
 from ei_widgets.models.demo import DEMO_NAMES, demo_model
+from ei_widgets.models.frameworks.base import ExportProgress, progress_listener
 from ei_widgets.models.types import DEFAULT_SEQ_LEN
 
 __all__ = [
     "Command",
     "ProgressBar",
     "add_seq_len",
+    "export_progress",
     "fp16_with_progress",
     "model_path",
     "print_json",
@@ -39,7 +42,8 @@ class Command:
 
 
 def model_path(spec: str) -> Path:
-    """A path to an .onnx file, or the short name of a demo model (``squeezenet``)."""
+    """A path to an .onnx file (or a saved TensorFlow model: a SavedModel folder, a .keras or
+    .h5 file), or the short name of a demo model (``squeezenet``)."""
     path = Path(spec)
     if path.exists() or spec.endswith(".onnx") or "/" in spec:
         return path
@@ -95,6 +99,29 @@ def fp16_with_progress(model: Path, args: argparse.Namespace) -> FP16Check:
     if show:
         sys.stderr.write("\n")
     return check
+
+
+@contextlib.contextmanager
+def export_progress(args: argparse.Namespace) -> Iterator[None]:
+    """A progress line on a terminal while a framework model (a Keras file, say) is converted."""
+    show = not args.json and sys.stderr.isatty()
+    drawn = False
+
+    def draw(event: ExportProgress) -> None:
+        nonlocal drawn
+        if not show:
+            return
+        text = f"converting {event.model}: {event.stage} {event.fraction:4.0%}"
+        sys.stderr.write(f"\r{text[:100]:<100}" + ("\n" if event.done else ""))
+        sys.stderr.flush()
+        drawn = not event.done
+
+    with progress_listener(draw):
+        try:
+            yield
+        finally:
+            if drawn:
+                sys.stderr.write("\n")
 
 
 class ProgressBar:

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from ei_widgets.cli.base import Command, add_seq_len, fp16_with_progress, model_path, print_json
+from ei_widgets.cli.base import (
+    Command,
+    add_seq_len,
+    export_progress,
+    fp16_with_progress,
+    model_path,
+    print_json,
+)
 from ei_widgets.device.fp16 import check_text
 from ei_widgets.device.sequence import length_table
 from ei_widgets.models.loading import load_model
@@ -14,7 +21,11 @@ from ei_widgets.reports import plain_text
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="path to an .onnx file, or a demo model name (squeezenet)")
+    parser.add_argument(
+        "model",
+        help="path to an .onnx file (or a SavedModel folder, a .keras or .h5 file), or a demo "
+        "model name (squeezenet)",
+    )
     parser.add_argument("--batch", type=int, default=1)
     add_seq_len(parser)
     parser.add_argument(
@@ -25,7 +36,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Profile the model and print it (and its fp16 check with ``--fp16``)."""
     path = model_path(args.model)
-    model = load_model(path)  # read once for the profile and the lengths
+    with export_progress(args):
+        model = load_model(path)  # converted once (with progress), for the profile and lengths
     result = profile(model, batch_size=args.batch, seq_len=args.seq_len)
     by_length = length_table(model, batch_size=args.batch, seq_len=args.seq_len)
     check = fp16_with_progress(path, args) if args.fp16 else None

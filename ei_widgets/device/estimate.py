@@ -35,7 +35,8 @@ its convolutions alone would gain 2x.
 
 **Runtimes.** EI ran models through its client frameworks: ``mxnet`` (which also ran ONNX models
 on EI, so it is the default for an ONNX graph), ``pytorch`` (the default for a PyTorch module),
-``tensorflow`` and ``keras``. A whole GPU can also run a tuned runtime, ``tensorrt``: it fuses
+``tensorflow`` (the default for a TensorFlow or Keras model) and ``keras``. A whole GPU can also
+run a tuned runtime, ``tensorrt``: it fuses
 ``tuned_fused_ops`` into the kernel before them, reaches ``tuned_efficiency`` and has almost no
 per-call overhead; published figures for one GPU differ by 10x between the two.
 
@@ -109,11 +110,19 @@ def check_runtime(runtime: Any) -> str:
     return str(runtime)
 
 
+FRAMEWORK_RUNTIMES: dict[str, str] = {"torch": "pytorch", "tensorflow": "tensorflow"}
+"""The EI client runtime of a framework's models. TensorFlow and Keras models ran on EI through
+EI's TensorFlow (EIPredictor, or TF 1.15's EIKerasModel: rows D2-D4 of the calibration); the
+``keras`` runtime is Keras's own ``model.predict`` without EI, whose per-call overhead the
+calibration fitted on CPUs and whole GPUs."""
+
+
 def default_runtime(profile: Profile) -> str:
     """The EI client framework that would have run ``profile``: PyTorch for a PyTorch module,
-    MXNet for everything else (EI ran ONNX models through MXNet)."""
+    TensorFlow for a TensorFlow or Keras model, MXNet for everything else (EI ran ONNX models
+    through MXNet, and MXNet models come as ONNX files)."""
     info = profile.framework
-    return "pytorch" if info is not None and info.framework == "torch" else "mxnet"
+    return FRAMEWORK_RUNTIMES.get(info.framework, "mxnet") if info is not None else "mxnet"
 
 
 # ---------------------------------------------------------------------------------------------

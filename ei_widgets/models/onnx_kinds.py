@@ -23,6 +23,7 @@ from google.protobuf.message import DecodeError
 from ei_widgets.common import units
 from ei_widgets.errors import ModelLoadError
 from ei_widgets.models import dtypes
+from ei_widgets.models.frameworks import tensorflow
 from ei_widgets.models.types import LoadedModel, ModelEntry, ModelKind, has_external_data
 
 MAX_PROTO_BYTES = 2**31 - 1
@@ -375,7 +376,8 @@ def _is_proto(obj: object) -> bool:
 
 
 def _is_path(obj: object) -> bool:
-    return isinstance(obj, str | pathlib.PurePath)
+    # A saved TensorFlow model (a SavedModel folder, a .keras or .h5 file) is left to its plug-in.
+    return isinstance(obj, str | pathlib.PurePath) and not tensorflow.is_model_path(obj)
 
 
 def _is_bytes(obj: object) -> bool:

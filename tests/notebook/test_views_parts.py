@@ -253,3 +253,35 @@ def test_the_sizing_table_is_grouped_like_the_rich_html_and_scrolls_rather_than_
     assert html.escape(rec.today_rows[0].option) in today_part
     assert "overflow-x:auto" in listing  # a wide table scrolls in its box, never clipped
     assert panel.listing.layout.max_width == "100%"  # no wider than the tab
+
+
+def test_a_models_row_shows_its_conversion_stage_until_it_is_done() -> None:
+    from ei_widgets.models.discovery import ModelEntry
+    from ei_widgets.models.frameworks.base import ProgressReporter
+    from ei_widgets.notebook.views.models_tab import ModelsTab
+
+    redrawn: list[str] = []
+    namespace = {"net": object()}
+    tab = ModelsTab(
+        namespace,
+        default_catalog,
+        on_choose=lambda v: None,
+        on_profiled=redrawn.append,
+        on_refresh=lambda: None,
+    )
+    try:
+        tab.show([ModelEntry("net", "keras-model", "Keras model Functional")])
+        reporter = ProgressReporter("net", "tensorflow")  # what a plug-in reports as it converts
+        reporter.stage("freezing the weights into the graph", 0.25)
+        tab.show()
+        assert "converting to ONNX: freezing the weights into the graph… 25%" in (
+            tab.models.listing.value
+        )
+        reporter.finish()
+        tab.show()
+        assert "converting" not in tab.models.listing.value
+        assert redrawn == ["net", "net"]
+        ProgressReporter("other", "tensorflow").stage("tracing the model", 0.0)  # not listed here
+        assert redrawn == ["net", "net"]
+    finally:
+        tab.close_tab()

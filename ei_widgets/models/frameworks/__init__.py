@@ -1,4 +1,5 @@
-"""PyTorch and scikit-learn models as first-class models: recognised, exported to ONNX, cached.
+"""PyTorch, TensorFlow/Keras and scikit-learn models as first-class models: recognised, exported to
+ONNX, cached.
 
 The rest of ei_widgets reads ONNX graphs. Each submodule exports one plug-in,
 a :class:`~ei_widgets.models.types.ModelKind` named ``PLUGIN`` (kind, matches, load, detect), that
@@ -8,29 +9,34 @@ turns the framework models a kernel holds into ONNX in memory:
   and TorchScript modules (``torch.jit.script``/``torch.jit.trace``: the TorchScript-based
   exporter, the only one that reads them) -- see :mod:`ei_widgets.models.frameworks.torch`;
 - fitted scikit-learn estimators and pipelines (through ``skl2onnx``) -- see
-  :mod:`ei_widgets.models.frameworks.sklearn`.
+  :mod:`ei_widgets.models.frameworks.sklearn`;
+- Keras models, ``tf.Module``s, ``tf.function``s and saved TensorFlow models (SavedModel folders,
+  ``.keras``/``.h5`` files), converted with ``tf2onnx`` in a child process and cached in memory
+  and on disk -- see :mod:`ei_widgets.models.frameworks.tensorflow`.
 
-:data:`PLUGINS` lists both; ``ei_widgets.models.loading`` puts them after the ONNX kinds when it is
+:data:`PLUGINS` lists them; ``ei_widgets.models.loading`` puts them after the ONNX kinds when it is
 imported, and discovery and loading go through that one list.
 
-Importing this package is cheap: it never imports torch, scikit-learn, skl2onnx or onnxscript,
+Importing this package is cheap: it never imports torch, scikit-learn, skl2onnx, onnxscript,
+TensorFlow or tf2onnx,
 and of ei_widgets it imports only ``models.types``, ``models.dtypes`` and ``errors``. A torch
 module can only exist if torch is already imported, so ``sys.modules`` tells what a kernel object
 is without importing anything; nothing is exported until a model is profiled or run.
 
-The optional requirements live in the extras ``ei_widgets[torch]`` and ``ei_widgets[sklearn]``.
+The optional requirements live in the extras ``ei_widgets[torch]``, ``ei_widgets[sklearn]`` and
+``ei_widgets[tensorflow]``.
 Without them, framework models are still recognised, with a reason that says which extra to
 install, and loading them raises :class:`~ei_widgets.errors.ModelLoadError` with that reason.
 """
 
 from __future__ import annotations
 
-from ei_widgets.models.frameworks import sklearn, torch
+from ei_widgets.models.frameworks import sklearn, tensorflow, torch
 from ei_widgets.models.types import ModelKind
 
 __all__ = ["PLUGINS", "parse_input_shape"]
 
-PLUGINS: tuple[ModelKind, ...] = (torch.PLUGIN, sklearn.PLUGIN)
+PLUGINS: tuple[ModelKind, ...] = (torch.PLUGIN, sklearn.PLUGIN, tensorflow.PLUGIN)
 """The framework kinds, in the order they are tried: a new framework is one module exporting its
 ``PLUGIN`` and one entry here."""
 

@@ -14,6 +14,7 @@ from ei_widgets.common.units import format_percent, significant
 from ei_widgets.device import accelerator
 from ei_widgets.device.fp16 import check_text, fp16_check
 from ei_widgets.device.sequence import length_table, length_table_html
+from ei_widgets.models.frameworks.base import ExportProgress, progress_listener
 from ei_widgets.models.loading import load_model
 from ei_widgets.notebook.magics.base import (
     INPUT_SHAPE_HELP,
@@ -58,6 +59,28 @@ class ProgressLine:
             self._handle.update(self._bundle(1.0, f"fp16 check: done in {seconds} s"), raw=True)
 
 
+class ConversionLine:
+    """A framework model's conversion, one line updated in place: shown from its first stage
+    (a model read from the caches shows nothing)."""
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+
+    def __call__(self, event: ExportProgress) -> None:
+        text = f"converting {event.model} to ONNX: {event.stage}… {format_percent(event.fraction)}"
+        if event.done:
+            text = (
+                f"converting {event.model}: failed"
+                if event.error
+                else f"{event.model} converted in {significant(event.elapsed_s)} s"
+            )
+        bundle = ProgressLine._bundle(event.fraction, text)
+        if self._handle is None:
+            self._handle = display(bundle, raw=True, display_id=True)
+        else:
+            self._handle.update(bundle, raw=True)
+
+
 @magic_arguments()
 @argument("variable", help="name of a model variable in this kernel")
 @argument("--batch", type=int, default=1, help="batch size to bind (default 1)")
@@ -68,7 +91,8 @@ def ei_inspect(shell: Any, line: str) -> None:
     """Profile a model: inputs, parameters, FLOPs, memory, heaviest layers."""
     args = parse_argstring(ei_inspect, line)
     model = lookup(shell, args.variable)
-    loaded = load_model(model, **loader_options(args.input_shape))  # once, for every length
+    with progress_listener(ConversionLine()):  # once, for every length
+        loaded = load_model(model, **loader_options(args.input_shape))
     result = profile(loaded, batch_size=args.batch, seq_len=args.seq_len)
     accelerator.set_model(args.variable, result)  # the model the picker judges fits by
     show(plain_text.profile_text(result), result._repr_html_())

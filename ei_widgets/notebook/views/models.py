@@ -22,6 +22,7 @@ from ei_widgets.device.judgement import Judgements
 from ei_widgets.device.runs import short_message
 from ei_widgets.device.sequence import LengthScaling, length_table_html
 from ei_widgets.models.discovery import ModelEntry
+from ei_widgets.models.frameworks.base import ExportProgress
 from ei_widgets.notebook.views.common import (
     Raw,
     SequenceLength,
@@ -172,6 +173,7 @@ class ModelsPanel(w.VBox):
         self.entries: list[ModelEntry] = []
         self.results: dict[str, ProfileResult | None] = {}
         self.errors: dict[str, str] = {}  # variable -> error shown in its row
+        self.converting: dict[str, ExportProgress] = {}  # variable -> its conversion's stage
         self.choice = w.Dropdown(
             options=[("(no model found)", None)],
             value=None,
@@ -247,6 +249,9 @@ class ModelsPanel(w.VBox):
                 status: str | Raw
                 if error:
                     status = Raw(f'<span style="color:{BAD}">{esc(error)}</span>')
+                elif result is None and entry.variable in self.converting:
+                    event = self.converting[entry.variable]
+                    status = f"converting to ONNX: {event.stage}… {format_percent(event.fraction)}"
                 elif result is None:
                     status = "profiling…"
                 else:

@@ -15,6 +15,7 @@ import ipywidgets as w
 from ei_widgets.device.catalog import Catalog
 from ei_widgets.device.sequence import length_table
 from ei_widgets.models.discovery import ModelEntry, find_models
+from ei_widgets.models.frameworks.base import ExportProgress, add_progress_listener
 from ei_widgets.models.loading import load_model
 from ei_widgets.notebook.views.models import (
     InspectorPanel,
@@ -50,6 +51,9 @@ class ModelsTab(w.VBox, DashboardTab):
         self._namespace = namespace
         self.profiles = ProfileCache(profile_for_inspector, on_profiled)
         self.models = ModelsPanel(on_choose)
+        self._on_profiled = on_profiled
+        # a framework model's conversion (seconds to minutes) shows its stage in its row
+        self._stop_progress = add_progress_listener(self._converting)
         self.refresh_button = w.Button(
             description="Refresh",
             icon="refresh",
@@ -104,7 +108,18 @@ class ModelsTab(w.VBox, DashboardTab):
             chosen.profile, chosen.judgements, error=chosen.error, by_length=chosen.by_length
         )
 
+    def _converting(self, event: ExportProgress) -> None:
+        """From the converting thread: note the stage and have the row redrawn."""
+        if event.model not in self._namespace:
+            return
+        if event.done:
+            self.models.converting.pop(event.model, None)
+        else:
+            self.models.converting[event.model] = event
+        self._on_profiled(event.model)
+
     def close_tab(self) -> None:
+        self._stop_progress()
         self.profiles.close()
 
 
