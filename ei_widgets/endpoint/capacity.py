@@ -9,6 +9,7 @@ client in turn), so a request occupies its instance for one call's whole modelle
 
 from __future__ import annotations
 
+from ei_widgets.device.capacity import saturation_rps
 from ei_widgets.device.catalog import Catalog, Instance, default_catalog
 from ei_widgets.device.estimate import Estimate, estimate
 from ei_widgets.errors import EIError, require_positive_int
@@ -74,9 +75,10 @@ def saturation_rate(
     catalog: Catalog | None = None,
 ) -> float:
     """Requests per second at which an endpoint of ``instance_count`` instances saturates
-    (modelled): ``instance_count / service_seconds``."""
+    (modelled): ``instance_count / service_seconds``, by the one capacity model that endpoint
+    sizing uses (``ei_widgets.device.capacity``)."""
     count = require_positive_int(instance_count, "initial_instance_count", EIError)
-    seconds = service_seconds(
+    call = endpoint_estimate(
         profile,
         instance_type,
         accelerator_type,
@@ -84,4 +86,4 @@ def saturation_rate(
         precision=precision,
         catalog=catalog,
     )
-    return count / seconds if seconds > 0 else float("inf")
+    return saturation_rps(call, count)
