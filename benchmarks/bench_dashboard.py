@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import comm
 from rows import Rows
+from timing import cell_reply_times
 
 from ei_widgets.device.accelerator import AcceleratorState
 from ei_widgets.device.metrics import MetricsStream
@@ -172,23 +173,6 @@ print(board.run_panel.run.state.value, board.run_panel.run.progress().done)
 """
 
 
-def _cell_reply_times(client: Any, cells: int) -> list[float]:
-    times = []
-    for i in range(cells):
-        start = time.perf_counter()
-        msg_id = client.execute(f"{i} + 1", silent=False, store_history=False)
-        while True:
-            reply = client.get_shell_msg(timeout=30)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        times.append(time.perf_counter() - start)
-        assert reply["content"]["status"] == "ok", reply["content"]
-        time.sleep(0.02)  # a person typing is slower than this; keep the iopub queue drained
-        while client.iopub_channel.msg_ready():
-            client.get_iopub_msg(timeout=1)
-    return times
-
-
 def bench_kernel(cells: int) -> tuple[list[float], list[float], str]:
     """(reply times with no run, reply times during a run, run state line)."""
     from jupyter_client.manager import start_new_kernel
@@ -198,7 +182,7 @@ def bench_kernel(cells: int) -> tuple[list[float], list[float], str]:
         for code in (KERNEL_SETUP, "%ei", "board = _"):
             reply = client.execute_interactive(code, timeout=120, output_hook=lambda m: None)
             assert reply["content"]["status"] == "ok", reply["content"]
-        idle = _cell_reply_times(client, cells)
+        idle = cell_reply_times(client, cells)
         lines: list[str] = []
 
         def keep(message: dict[str, Any]) -> None:
@@ -207,7 +191,7 @@ def bench_kernel(cells: int) -> tuple[list[float], list[float], str]:
 
         reply = client.execute_interactive(KERNEL_START, timeout=120, output_hook=keep)
         assert reply["content"]["status"] == "ok", reply["content"]
-        busy = _cell_reply_times(client, cells)
+        busy = cell_reply_times(client, cells)
         check: list[str] = []
         client.execute_interactive(
             "p = board.run_panel.run.progress(); print(p.state.value, p.done)\n"

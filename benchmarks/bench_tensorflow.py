@@ -26,7 +26,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rows import Rows
+from timing import cell_reply_times
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,22 +95,6 @@ def _timed(model: str, body: str, cache: str) -> dict[str, Any]:
 # --- 3. kernel responsiveness during a conversion ------------------------------------------------
 
 
-def _cell_reply_times(client: Any, cells: int) -> list[float]:
-    times = []
-    for i in range(cells):
-        start = time.perf_counter()
-        msg_id = client.execute(f"{i} + 1", silent=False, store_history=False)
-        while True:
-            reply = client.get_shell_msg(timeout=60)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        times.append(time.perf_counter() - start)
-        time.sleep(0.05)  # a person typing is slower than this
-        while client.iopub_channel.msg_ready():
-            client.get_iopub_msg(timeout=1)
-    return times
-
-
 def bench_kernel(model: str, cache: str) -> tuple[list[float], list[float], float]:
     """(reply times before, reply times during the conversion, the conversion's seconds)."""
     from jupyter_client.manager import start_new_kernel
@@ -126,7 +110,7 @@ def bench_kernel(model: str, cache: str) -> tuple[list[float], list[float], floa
         )
         reply = client.execute_interactive(setup, timeout=600, output_hook=lambda m: None)
         assert reply["content"]["status"] == "ok", reply["content"]
-        idle = _cell_reply_times(client, 20)
+        idle = cell_reply_times(client, 20, 0.05)
         client.execute_interactive(
             "threading.Thread(target=convert, daemon=True).start()",
             timeout=60,
@@ -134,7 +118,7 @@ def bench_kernel(model: str, cache: str) -> tuple[list[float], list[float], floa
         )
         busy: list[float] = []
         while _printed(client, "print(done.is_set())") != "True":
-            busy += _cell_reply_times(client, 10)
+            busy += cell_reply_times(client, 10, 0.05)
         took = _printed(client, "print(took[0])")
     finally:
         client.stop_channels()
