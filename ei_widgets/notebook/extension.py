@@ -1,8 +1,9 @@
 """The IPython extension hook: what ``%load_ext ei_widgets`` sets up and ``%unload_ext`` removes.
 
 Loading registers the magics, starts the cost meter and, inside a Jupyter kernel, the comm target
-the JupyterLab picker talks to. It also shows an ei_widgets error raised by a cell (say
-``ei_widgets.session('/etc/passwd')``) as its one line, like IPython's own usage errors: the
+the JupyterLab picker talks to. Once a cell has imported TensorFlow, it starts TensorFlow's
+converting process ahead of the first profile. It also shows an ei_widgets error raised by a cell
+(say ``ei_widgets.session('/etc/passwd')``) as its one line, like IPython's own usage errors: the
 message says what is wrong and what to do, and our frames add nothing (``%tb`` still shows them).
 Everything it sets up is remembered per shell so that unloading
 undoes exactly that, and loading again (``%reload_ext``) is harmless.
@@ -11,6 +12,7 @@ undoes exactly that, and loading again (``%reload_ext``) is harmless.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 from ei_widgets.billing import meters
@@ -37,6 +39,15 @@ def in_kernel(ipython: Any) -> bool:
     return getattr(ipython, "kernel", None) is not None
 
 
+def warm_converters(result: Any = None) -> None:
+    """After each cell: once the user has imported TensorFlow, have its converting process import
+    it too, ahead of the first profile (``tensorflow.warm_up``; nothing when it waits already)."""
+    if "tensorflow" in sys.modules:
+        from ei_widgets.models.frameworks import tensorflow
+
+        tensorflow.warm_up()
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """Called by ``%load_ext ei_widgets``."""
     if id(ipython) in _loaded:
@@ -50,6 +61,8 @@ def load_ipython_extension(ipython: Any) -> None:
         parts.append("errors")
     meters.start_meter()
     parts.append("meter")
+    ipython.events.register("post_run_cell", warm_converters)
+    parts.append("warm")
     if in_kernel(ipython):
         from ei_widgets.notebook import comm  # the comm package: only inside a kernel
 
@@ -72,6 +85,12 @@ def unload_ipython_extension(ipython: Any) -> None:
     parts = _loaded.pop(id(ipython), [])
     if "errors" in parts:
         ipython.set_custom_exc((), None)
+    if "warm" in parts:
+        ipython.events.unregister("post_run_cell", warm_converters)
+        if "tensorflow" in sys.modules:
+            from ei_widgets.models.frameworks import tensorflow
+
+            tensorflow.stop_spare()
     if "comm" in parts:
         from ei_widgets.notebook import comm
 

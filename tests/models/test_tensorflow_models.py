@@ -302,3 +302,90 @@ def test_importing_ei_widgets_imports_no_tensorflow() -> None:
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------------------------
+# freezing, and the converting process started ahead
+
+
+def test_a_keras_graph_is_frozen_directly_and_other_uses_by_tensorflow(
+    st: AcceleratorState,
+) -> None:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5)])
+    traced = tf_models.take_apart(tf_models._concrete(model, tf_models._declared_specs(model)))
+    frozen = tf_models.freeze_graph(traced.graph, traced.captures)
+    assert frozen is not None
+    ops = collections.Counter(node.op for node in frozen.node)
+    assert ops["ReadVariableOp"] == 0 and ops["Placeholder"] == 1  # the input alone
+    constants = {
+        node.name: tf.make_ndarray(node.attr["value"].tensor)
+        for node in frozen.node
+        if node.op == "Const"
+    }
+    for weight in model.weights:  # every weight is in the graph as it is in the model
+        assert any(
+            c.shape == weight.shape and np.array_equal(c, weight.numpy())
+            for c in constants.values()
+        )
+
+    # a variable used other than by a plain read (a gather from it): TensorFlow's own freezing
+    table = tf.Variable(np.arange(12, dtype=np.float32).reshape(6, 2))
+    lookup = tf.function(
+        lambda ids: tf.gather(table, ids) * 2.0, input_signature=[tf.TensorSpec((None,), tf.int32)]
+    )
+    traced = tf_models.take_apart(lookup.get_concrete_function())
+    assert tf_models.freeze_graph(traced.graph, traced.captures) is None
+    sess = accelerated(lookup, st)
+    ids = np.array([5, 0, 3], np.int32)
+    (ours,) = sess.run(None, {sess.get_inputs()[0].name: ids})
+    np.testing.assert_array_equal(ours, lookup(ids).numpy())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_kernel_that_imports_tensorflow_starts_its_converter_ahead(
+    shared_disk_cache: Path,
+) -> None:
+    import time
+
+    from tests.kernel import kernel, run
+
+    code_pid = (
+        "from ei_widgets.models.frameworks import tensorflow as t\n"
+        "print(t._spare.pid if t._spare else None)"
+    )
+    env = {base.CACHE_DIR_ENV: str(shared_disk_cache)}
+    with kernel(env) as (_manager, client):
+        assert run(client, "%load_ext ei_widgets").error is None
+        assert run(client, code_pid).stdout.strip() == "None"  # no TensorFlow: nothing started
+        assert run(client, "import tensorflow as tf, keras", timeout=120).error is None
+        spare = int(run(client, code_pid).stdout)
+        assert _alive(spare)
+        build = (
+            "keras.utils.set_random_seed(1)\n"
+            "model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])\n"
+            "import ei_widgets, numpy as np\n"
+            "print(ei_widgets.profile(model).flops > 0)"
+        )
+        assert run(client, build, timeout=300).stdout.strip() == "True"
+        assert not _alive(spare)  # the waiting process did the conversion, and exited
+        after = int(run(client, code_pid).stdout)  # the next cell started the next one
+        assert after != spare and _alive(after)
+        assert run(client, "%unload_ext ei_widgets").error is None
+        assert not _alive(after)
+        assert run(client, "%load_ext ei_widgets").error is None
+        last = int(run(client, "pass\n" + code_pid).stdout)
+    deadline = time.monotonic() + 60  # killed with the kernel: it reads the end of its input
+    while _alive(last) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(last)
+    assert not list(
+        shared_disk_cache.glob("exports/tensorflow/.new-*")
+    )  # its scratch folder is gone

@@ -39,6 +39,7 @@ An op tf2onnx cannot convert raises :class:`~ei_widgets.errors.UnsupportedOpErro
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -788,75 +789,122 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def _start_child() -> subprocess.Popen[bytes]:
+    """A converting process: it imports TensorFlow, then waits for its job on stdin. Its stderr
+    goes to the job's folder once it has one (nothing is left behind if it is never used)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ei_widgets.models.frameworks.tensorflow"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=_child_env(),
+    )
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    child.kill()
+    child.wait()
+    for pipe in (child.stdin, child.stdout):
+        with contextlib.suppress(OSError, AttributeError):
+            pipe.close()  # type: ignore[union-attr]
+
+
+_spare: subprocess.Popen[bytes] | None = None
+_spare_lock = threading.Lock()
+
+
+def warm_up() -> None:
+    """Start a converting process ahead of need, if none waits yet.
+
+    The converting process spends most of ten seconds importing TensorFlow before it can convert
+    anything; started early (``%load_ext ei_widgets`` calls this after each cell once TensorFlow
+    is imported), it has done so by the time a model is profiled, and it waits, idle, for it.
+    """
+    global _spare
+    if EXTRA.missing():
+        return
+    with _spare_lock:
+        if _spare is not None and _spare.poll() is None:
+            return
+        if _spare is not None:
+            _stop(_spare)
+        _spare = _start_child()
+
+
+def _take_child() -> subprocess.Popen[bytes]:
+    """The waiting process if there is one, else a new one."""
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None:
+        if spare.poll() is None:
+            return spare
+        _stop(spare)
+    return _start_child()
+
+
+@atexit.register
+def stop_spare() -> None:
+    """Stop the converting process started ahead (see :func:`warm_up`), if one waits."""
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None:
+        _stop(spare)
+
+
 def _run_child(
     disk: DiskCache, trace: Any, path: pathlib.Path | None, reporter: ProgressReporter
 ) -> pathlib.Path:
     """Convert in a child process; the folder holding ``model.onnx`` and ``info.json``."""
+    child = _take_child()
     folder = disk.scratch()
-    log = folder / "child.log"
+    assert child.stdin is not None and child.stdout is not None
     try:
-        with open(log, "wb") as err:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "ei_widgets.models.frameworks.tensorflow", str(folder)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                env=_child_env(),
-            )
-        try:
-            job: dict[str, Any] = {}
-            if path is not None:
-                job = {"path": os.fspath(path)}
-            else:
-                reporter.stage("tracing the model", STAGES["tracing the model"])
-                traced: Traced = trace()
-                reporter.stage(
-                    "writing the graph and weights", STAGES["writing the graph and weights"]
-                )
-                _write_job(folder, traced)
-                job = {
-                    "inputs": traced.inputs,
-                    "outputs": traced.outputs,
-                    "output_names": traced.output_names,
-                    "captures": [n for n, _ in traced.captures],
-                }
-            assert child.stdin is not None and child.stdout is not None
-            child.stdin.write((json.dumps(job) + "\n").encode())
-            child.stdin.close()
-            result: dict[str, Any] = {}
-            with child.stdout:
-                for line in child.stdout:
-                    with contextlib.suppress(ValueError):
-                        message = json.loads(line)
-                        if "stage" in message:
-                            reporter.stage(message["stage"], STAGES.get(message["stage"], 0.0))
-                        else:
-                            result = message
-            child.wait()
-        except BaseException:
-            child.kill()
-            child.wait()
-            for pipe in (child.stdin, child.stdout):
-                with contextlib.suppress(OSError, AttributeError):
-                    pipe.close()  # type: ignore[union-attr]
-            raise
+        job: dict[str, Any] = {"folder": os.fspath(folder)}
+        if path is not None:
+            job["path"] = os.fspath(path)
+        else:
+            reporter.stage("tracing the model", STAGES["tracing the model"])
+            traced: Traced = trace()
+            reporter.stage("writing the graph and weights", STAGES["writing the graph and weights"])
+            _write_job(folder, traced)
+            job |= {
+                "inputs": traced.inputs,
+                "outputs": traced.outputs,
+                "output_names": traced.output_names,
+                "captures": [n for n, _ in traced.captures],
+            }
+        child.stdin.write((json.dumps(job) + "\n").encode())
+        child.stdin.close()
+        result: dict[str, Any] = {}
+        with child.stdout:
+            for line in child.stdout:
+                with contextlib.suppress(ValueError):
+                    message = json.loads(line)
+                    if "stage" in message:
+                        reporter.stage(message["stage"], STAGES.get(message["stage"], 0.0))
+                    else:
+                        result = message
+        child.wait()
         if result.get("ops"):
             raise UnsupportedOpError(str(result["error"]), result["ops"])
         if result.get("error"):
             raise ModelLoadError(str(result["error"]))
         if child.returncode != 0 or not (folder / MODEL_FILE).is_file():
-            tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+            tail = (folder / "child.log").read_text(errors="replace").strip().splitlines()[-3:]
             raise ModelLoadError(
                 "The TensorFlow conversion process failed"
                 + (f": {' / '.join(tail)}" if tail else f" (exit status {child.returncode}).")
             )
-        for scratch in ("graph.pb", "captures.npz", "child.log"):
-            with contextlib.suppress(OSError):
-                (folder / scratch).unlink()
-        return folder
     except BaseException:
+        _stop(child)
         shutil.rmtree(folder, ignore_errors=True)
         raise
+    for scratch in ("graph.pb", "captures.npz", "child.log"):
+        with contextlib.suppress(OSError):
+            (folder / scratch).unlink()
+    return folder
 
 
 def _write_job(folder: pathlib.Path, traced: Traced) -> None:
@@ -865,7 +913,7 @@ def _write_job(folder: pathlib.Path, traced: Traced) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# the converting process (``python -m ei_widgets.models.frameworks.tensorflow FOLDER``)
+# the converting process (``python -m ei_widgets.models.frameworks.tensorflow``, job on stdin)
 
 
 def _say(**message: object) -> None:
@@ -891,17 +939,14 @@ class _OpLog(logging.Handler):
             self.ops.setdefault(op.group(1) if op else "?", []).append(str(args[0]))
 
 
-def _rebuild(folder: pathlib.Path, job: Mapping[str, Any]) -> Any:
+def _rebuild(graph: Any, job: Mapping[str, Any], captures: Sequence[tuple[str, np.ndarray]]) -> Any:
     """The concrete function the kernel took apart, its captures bound to new variables."""
     tf = _require_tf()
-    graph = tf.compat.v1.GraphDef.FromString((folder / "graph.pb").read_bytes())
-    with np.load(folder / "captures.npz") as stored:
-        values = [stored[f"arr_{i}"] for i in range(len(job["captures"]))]
-    variables = [tf.Variable(v) for v in values]
+    variables = [tf.Variable(value) for _, value in captures]
 
     def body() -> None:
         g = tf.compat.v1.get_default_graph()
-        bound = {n: g.capture(v.handle) for n, v in zip(job["captures"], variables, strict=True)}
+        bound = {n: g.capture(v.handle) for (n, _), v in zip(captures, variables, strict=True)}
         tf.graph_util.import_graph_def(graph, input_map=bound, name="")
 
     wrapped = tf.compat.v1.wrap_function(body, [])
@@ -942,29 +987,97 @@ def _from_file(path: str) -> tuple[Any, FrameworkInfo, Any]:
     return concrete, info, obj
 
 
-def _child_main(folder: pathlib.Path) -> int:
-    # TensorFlow's import (seconds) goes on while the kernel traces the model and writes the job
-    tf = _require_tf()
-    from tf2onnx import optimizer, tf_loader
-    from tf2onnx.tfonnx import process_tf_graph
+def _read_captures(folder: pathlib.Path, job: Mapping[str, Any]) -> list[tuple[str, np.ndarray]]:
+    with np.load(folder / "captures.npz") as stored:
+        return [(n, stored[f"arr_{i}"]) for i, n in enumerate(job["captures"])]
 
-    job = json.loads(sys.stdin.readline() or "{}")
-    _say(stage="rebuilding the function")
+
+def freeze_graph(graph: Any, captures: Sequence[tuple[str, np.ndarray]]) -> Any:
+    """The traced graph with its captured values as constants, or None when that is not simple.
+
+    It is simple when the graph calls no function and each captured variable is only read (a
+    ``ReadVariableOp``), as in a Keras model traced for inference: each read becomes a constant of
+    the same name. TensorFlow's own freezing rebuilds the function twice to do this (8 of
+    ResNet-50's 18 seconds of conversion); otherwise (a function library, a variable used
+    another way) the caller freezes with TensorFlow's.
+    """
+    tf = _require_tf()
+    if graph.library.function:
+        return None
+    values = {name.split(":")[0]: value for name, value in captures}
+    placeholders = {n.name: n for n in graph.node if n.name in values}
+    resource = tf.resource.as_datatype_enum
+    variables = {k for k, n in placeholders.items() if n.attr["dtype"].type == resource}
+    frozen = type(graph)()
+    frozen.versions.CopyFrom(graph.versions)
+    for node in graph.node:
+        sources = [i.split(":")[0] for i in node.input if not i.startswith("^")]
+        read = [s for s in sources if s in variables]
+        if any(i.lstrip("^").split(":")[0] in variables for i in node.input) and (
+            node.op != "ReadVariableOp" or len(read) != len(node.input)
+        ):
+            return None  # a variable used another way than one plain read
+        if node.name in variables:
+            continue
+        if read or node.name in placeholders:
+            dtype = tf.as_dtype(node.attr["dtype"].type)
+            value = values[read[0]] if read else values[node.name]
+            constant = frozen.node.add(name=node.name, op="Const")
+            constant.attr["dtype"].type = dtype.as_datatype_enum
+            constant.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value, dtype))
+        else:
+            frozen.node.append(node)
+    return frozen
+
+
+def _child_main() -> int:
+    # TensorFlow's import (seconds) is done before the job comes: while the kernel traces the
+    # model, or ahead of need (warm_up)
+    try:
+        tf = _require_tf()
+        from tf2onnx import optimizer, tf_loader
+        from tf2onnx.tfonnx import process_tf_graph
+    except Exception as error:
+        failed: Exception | None = error
+    else:
+        failed = None
+    line = sys.stdin.readline()
+    if not line.strip():  # the kernel went away, or never needed this process
+        return 0
+    job = json.loads(line)
+    folder = pathlib.Path(job["folder"])
+    stderr = os.open(folder / "child.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(stderr, 2)  # TensorFlow's C++ messages, for the error of a process that fails
+    if failed is not None:
+        _say(error=f"TensorFlow or tf2onnx cannot be imported: {_reason(failed)}")
+        return 0
     info: FrameworkInfo | None = None
     try:
         if "path" in job:
+            _say(stage="rebuilding the function")
             concrete, info, _loaded = _from_file(job["path"])
             traced = take_apart(concrete)
             inputs, outputs = traced.inputs, traced.outputs
             output_names = traced.output_names
+            graph, captures = traced.graph, traced.captures
         else:
-            concrete, _variables_kept = _rebuild(folder, job)
-            inputs = [t.name for t in concrete.inputs if t.dtype != tf.resource]
-            outputs = [t.name for t in concrete.outputs]
+            inputs, outputs = list(job["inputs"]), list(job["outputs"])
             output_names = list(job["output_names"])
+            graph = tf.compat.v1.GraphDef.FromString((folder / "graph.pb").read_bytes())
+            captures = _read_captures(folder, job)
         _say(stage="freezing the weights into the graph")
-        with tf.device("/cpu:0"):
-            frozen = tf_loader.from_function(concrete, inputs, outputs)
+        frozen = freeze_graph(graph, captures)
+        if frozen is not None:
+            with tf.Graph().as_default():  # grappler's entry point wants graph mode
+                frozen = tf_loader.tf_optimize(inputs, outputs, frozen)
+        else:
+            if "path" not in job:
+                _say(stage="rebuilding the function")
+                concrete, _variables_kept = _rebuild(graph, job, captures)
+                inputs = [t.name for t in concrete.inputs if t.dtype != tf.resource]
+                outputs = [t.name for t in concrete.outputs]
+            with tf.device("/cpu:0"):
+                frozen = tf_loader.from_function(concrete, inputs, outputs)
     except Exception as error:
         _say(error=f"Cannot convert the model: {_reason(error)}")
         return 0
@@ -1058,6 +1171,6 @@ PLUGIN = ModelKind(KIND_KERAS, matches, load, detect)
 
 if __name__ == "__main__":
     with _quiet_logs():
-        status = _child_main(pathlib.Path(sys.argv[1]))
+        status = _child_main()
     sys.stdout.flush()
     os._exit(status)  # TensorFlow's teardown takes seconds and nothing is left to do
