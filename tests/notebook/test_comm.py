@@ -545,7 +545,7 @@ def test_set_model_is_answered_before_the_profile_is_made_and_pushed_when_it_is(
         wait_for(
             lambda: any(
                 (profiling_of(m) or {}).get("stage") == "converting"
-                and profiling_of(m)["progress"] == 0.4  # type: ignore[index]
+                and (profiling_of(m) or {}).get("progress") == 0.4
                 for m in list(recorder.sent)
             )
         )
@@ -666,6 +666,28 @@ def test_set_seq_len_stays_within_the_position_table(st: AcceleratorState) -> No
     assert answer["type"] == "error"
     assert "takes at most 256 tokens (its position table); choose 256 or fewer" in answer["error"]
     assert st.model is not None and st.model[1].seq_len == 128
+
+
+def test_a_length_fixed_by_the_export_is_the_only_one_offered(st: AcceleratorState) -> None:
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    embedding = numpy_helper.from_array(np.ones((100, 8), np.float32), "emb")
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", 16])
+    out = helper.make_tensor_value_info("h", TensorProto.FLOAT, ["batch", 16, 8])
+    node = helper.make_node("Gather", ["emb", "input_ids"], ["h"])
+    fixed = helper.make_model(
+        helper.make_graph([node], "fixed", [ids], [out], [embedding]),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    recorder = Recorder()
+    h = Handler(recorder, st, namespace={"fixed": fixed})
+    h.handle(request("set-model", "m1", variable="fixed"))
+    assert h.profiler.wait(10)
+    assert recorder.sent[-1]["state"]["sequence"] == {"seq_len": 16, "lengths": [16]}
+    answer = h.handle(request("set-seq-len", "s1", seq_len=32))
+    assert answer["type"] == "error"
+    assert "sequence length is fixed at 16 tokens" in answer["error"]
 
 
 def test_every_comm_of_the_kernel_sees_the_profile_made_for_one(manager: FakeManager) -> None:
