@@ -23,7 +23,7 @@ from ei_widgets.device.estimate import estimate
 from ei_widgets.errors import ProfileError, require_positive_int
 from ei_widgets.models.loading import load_model
 from ei_widgets.models.types import LoadedModel, max_sequence_length
-from ei_widgets.profiling.input_binding import sequence_is_variable
+from ei_widgets.profiling.input_binding import sequence_axes, sequence_is_variable
 from ei_widgets.profiling.profiler import profile
 from ei_widgets.profiling.result import Profile
 
@@ -201,6 +201,46 @@ def length_table(
         instance=state.instance,
         catalog=catalog or state.catalog,
     )
+
+
+def lengths_offered(profile: Profile) -> tuple[int, ...] | None:
+    """The sequence lengths a view offers for the model ``profile`` was made of: its own and those
+    of :data:`SEQUENCE_LENGTHS` it takes (up to its position table); only its own when its length
+    is fixed; None for a model without a sequence dimension."""
+    if profile.seq_len is None:
+        return None
+    if not _variable(profile):
+        return (profile.seq_len,)
+    longest = profile.max_seq_len
+    taken = (n for n in SEQUENCE_LENGTHS if longest is None or n <= longest)
+    return tuple(sorted({profile.seq_len, *taken}))
+
+
+def check_length(profile: Profile, seq_len: int) -> None:
+    """Raise :class:`ProfileError` when the model ``profile`` was made of cannot be profiled at
+    ``seq_len`` tokens (no sequence dimension, a fixed one, beyond its position table); cheap, so
+    a request is refused at once rather than after a profile."""
+    if profile.seq_len is None:
+        raise ProfileError(
+            f"{profile.name} has no sequence dimension: its latency does not depend on a number "
+            "of tokens."
+        )
+    if seq_len != profile.seq_len and not _variable(profile):
+        raise ProfileError(
+            f"{profile.name}'s sequence length is fixed at {profile.seq_len} tokens; it cannot be "
+            f"judged at {seq_len:,}. Export it with a variable sequence axis to compare lengths."
+        )
+    if profile.max_seq_len is not None and seq_len > profile.max_seq_len:
+        raise ProfileError(
+            f"{profile.name} takes at most {profile.max_seq_len:,} tokens (its position table); "
+            f"choose {profile.max_seq_len:,} or fewer."
+        )
+
+
+def _variable(profile: Profile) -> bool:
+    """Whether the inputs as declared have a sequence dimension that takes any length."""
+    axes = sequence_axes({t.name: (0, t.shape) for t in profile.inputs})
+    return any(not (isinstance(d, int) and d > 0) for d in axes.values())
 
 
 def loaded_inputs(loaded: LoadedModel) -> list[Any]:

@@ -8,7 +8,9 @@ the catalog's names. Every change of the kernel's accelerator state (from the
 picker, a magic or the dashboard) and a tick each second are pushed to every open comm as a
 ``state`` message (``picker_state``). The state lists the models in the user's variables as
 ``%ei_status`` finds them; ``set-model`` profiles one of them (by name among those found) to
-judge fits by it.
+judge fits by it, and ``set-seq-len`` profiles the judged transformer again at another length.
+Both are answered at once: the profile is made in a background thread (``picker_profiling``), so a
+Keras model's conversion never blocks the kernel, and its end is pushed.
 
 :class:`Handler` holds the protocol logic and works with any ``send`` function, so it is tested
 without a kernel.
@@ -23,8 +25,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ei_widgets.device import accelerator
+from ei_widgets.device.sequence import check_length
 from ei_widgets.errors import EIError
 from ei_widgets.models.discovery import find_models
+from ei_widgets.notebook.picker_profiling import ModelProfiler
 from ei_widgets.notebook.picker_state import FitCache, build_state
 from ei_widgets.notebook.protocol import (
     PROTOCOL_VERSION,
@@ -35,7 +39,6 @@ from ei_widgets.notebook.protocol import (
     request_id,
     validate,
 )
-from ei_widgets.profiling.profiler import profile
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,9 @@ class Handler:
     """Answers one comm's messages: validate, apply to the state, reply or refuse.
 
     ``namespace`` is the user's variables: the models listed in the state are found there, and
-    ``set-model`` profiles one of them.
+    ``set-model`` profiles one of them. ``profiler`` makes those profiles in the background; the
+    kernel's comms share one (one model is judged per kernel), and by default a handler has its
+    own, which pushes to ``send`` as the job goes.
     """
 
     def __init__(
@@ -61,18 +66,23 @@ class Handler:
         st: accelerator.AcceleratorState | None = None,
         *,
         namespace: Mapping[str, Any] | None = None,
+        profiler: ModelProfiler | None = None,
     ) -> None:
         self._send = send
         self._state = st
         self._namespace = namespace
         self._fits = FitCache()
+        self.profiler = profiler if profiler is not None else ModelProfiler(self._push_quietly)
 
     @property
     def state(self) -> accelerator.AcceleratorState:
         return self._state if self._state is not None else accelerator.state()
 
     def build_state(self) -> dict[str, Any]:
-        return build_state(self.state, fits=self._fits, namespace=self._namespace)
+        st = self.state
+        return build_state(
+            st, fits=self._fits, namespace=self._namespace, profiling=self.profiler.snapshot(st)
+        )
 
     def state_message(self) -> dict[str, Any]:
         return {"v": PROTOCOL_VERSION, "type": "state", "state": self.build_state()}
@@ -80,6 +90,13 @@ class Handler:
     def push(self) -> None:
         """Send the current state (a ``state`` message)."""
         self._send(self.state_message())
+
+    def _push_quietly(self) -> None:
+        # From the profiling thread: a failed push must not end it.
+        try:
+            self.push()
+        except Exception:
+            log.exception("ei_widgets: could not push the state to a comm")
 
     def handle(self, data: Any) -> dict[str, Any]:
         """Answer one message; returns the answer it sent. Never raises, always answers."""
@@ -127,9 +144,11 @@ class Handler:
             st.set_instance(message["instance"])
         elif kind == "set-model":
             self._set_model(message["variable"])
+        elif kind == "set-seq-len":
+            self._set_seq_len(message["seq_len"])
 
-    def _set_model(self, variable: str) -> None:
-        """Profile one of the models found in the user's variables and judge fits by it."""
+    def _model_variable(self, variable: str) -> Any:
+        """The model ``variable`` holds, when it is one of those found in the user's variables."""
         found = {entry.variable for entry in find_models(self._namespace or {})}
         if variable not in found:
             raise ProtocolError(
@@ -137,7 +156,23 @@ class Handler:
                 f"models found: {', '.join(sorted(found)[:10]) or 'none'}"
             )
         assert self._namespace is not None
-        self.state.set_model(variable, profile(self._namespace[variable]))
+        return self._namespace[variable]
+
+    def _set_model(self, variable: str) -> None:
+        """Start profiling one of the models found in the user's variables, to judge fits by it
+        (the reply shows it as being profiled; the end is pushed)."""
+        self.profiler.start(self.state, variable, self._model_variable(variable))
+
+    def _set_seq_len(self, seq_len: int) -> None:
+        """Start profiling the judged model again at ``seq_len`` tokens (it must have a sequence
+        dimension that takes that length; checked at once)."""
+        st = self.state
+        judged = st.model
+        if judged is None:
+            raise ProtocolError("no model is judged yet: choose one before its sequence length")
+        variable, current = judged
+        check_length(current, seq_len)
+        self.profiler.start(st, variable, self._model_variable(variable), seq_len)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,11 +190,15 @@ class _Connections:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # One model is judged per kernel: every comm sees (and supersedes) the same job.
+        self._profiler = ModelProfiler(self._wake.set)
 
     # comm target -------------------------------------------------------------------------
 
     def open(self, comm: Any, open_msg: dict[str, Any]) -> None:
-        handler = Handler(lambda data: comm.send(data), namespace=self._namespace)
+        handler = Handler(
+            lambda data: comm.send(data), namespace=self._namespace, profiler=self._profiler
+        )
         comm_id = comm.comm_id
 
         def on_msg(msg: Mapping[str, Any]) -> None:

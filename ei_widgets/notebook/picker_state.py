@@ -1,6 +1,6 @@
 """The STATE object the kernel pushes to the JupyterLab picker: the instance, what is attached,
 every accelerator with the chosen model's fit and modelled latency (the core's one judgement),
-the models found, the bill so far.
+the sequence length it is judged at, the models found, the profile being made, the bill so far.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ei_widgets.device import accelerator
 from ei_widgets.device.accuracy import model_accuracy
 from ei_widgets.device.catalog import Catalog
 from ei_widgets.device.judgement import judge_all
+from ei_widgets.device.sequence import lengths_offered
 from ei_widgets.models.discovery import find_models
 from ei_widgets.notebook.protocol import PRECISIONS, capped
 from ei_widgets.profiling.result import Profile
@@ -155,15 +156,27 @@ def _latency_accuracy(catalog: Catalog, profile: Profile | None) -> str | None:
     return model_accuracy(profile, catalog=catalog).explained
 
 
+def _sequence(profile: Profile | None) -> dict[str, Any] | None:
+    """The length the model is judged at and those it can be judged at, or None without a
+    sequence dimension."""
+    lengths = None if profile is None else lengths_offered(profile)
+    if profile is None or lengths is None:
+        return None
+    return {"seq_len": profile.seq_len, "lengths": list(lengths)}
+
+
 def build_state(
     st: accelerator.AcceleratorState | None = None,
     *,
     fits: FitCache | None = None,
     namespace: Mapping[str, Any] | None = None,
+    profiling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The STATE object of the protocol, for ``st`` (the kernel's state by default).
 
-    ``namespace`` holds the user's variables: the models found there are listed.
+    ``namespace`` holds the user's variables: the models found there are listed. ``profiling``
+    is the profile being made for the picker, or the last one's failure
+    (``ModelProfiler.snapshot``).
     """
     st = st if st is not None else accelerator.state()
     catalog = st.catalog
@@ -223,7 +236,9 @@ def build_state(
         "instances": [_instance_json(i) for i in catalog.notebook_instances()],
         "comparison": _comparison(catalog, snapshot),
         "model": None if model is None else {"variable": model[0], "kind": model[1].kind},
+        "sequence": _sequence(None if model is None else model[1]),
         "models": _models_found(namespace),
+        "profiling": profiling,
         "latency_accuracy": _latency_accuracy(catalog, None if model is None else model[1]),
         "cost": cost,
     }

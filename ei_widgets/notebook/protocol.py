@@ -17,6 +17,9 @@ PROTOCOL_VERSION = 1
 MAX_ID_LENGTH = 64
 MAX_NAME_LENGTH = 128
 MAX_ERROR_LENGTH = 400  # an error text never carries more (a 5 MB field must not come back)
+# Longer than any transformer's position table in use; a bigger length is a typo, and profiling
+# at it would only take long to say so.
+MAX_SEQ_LEN = 65_536
 
 # type -> (required fields besides v/type/id, optional fields)
 _SCHEMA: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -25,6 +28,7 @@ _SCHEMA: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "detach": (frozenset(), frozenset()),
     "set-instance": (frozenset({"instance"}), frozenset()),
     "set-model": (frozenset({"variable"}), frozenset()),
+    "set-seq-len": (frozenset({"seq_len"}), frozenset()),
 }
 PRECISIONS = ("fp32", "fp16")
 
@@ -134,4 +138,13 @@ def validate(data: Any) -> dict[str, Any]:
         message["instance"] = _name(data, "instance")
     elif kind == "set-model":
         message["variable"] = _name(data, "variable", "the name of a model variable")
+    elif kind == "set-seq-len":
+        seq_len = data["seq_len"]
+        # bool is an int in Python but not a length; a float such as 128.0 is not sent by the picker
+        if type(seq_len) is not int or not 0 < seq_len <= MAX_SEQ_LEN:
+            raise ProtocolError(
+                f"'seq_len' must be a whole number of tokens from 1 to {MAX_SEQ_LEN:,}, "
+                f"not {excerpt(seq_len)}"
+            )
+        message["seq_len"] = seq_len
     return message

@@ -246,6 +246,7 @@ class _Profiler:
             unknown_ops=tuple(unknown),
             batch_size=binding.batch_size,
             seq_len=binding.seq_len,
+            max_seq_len=max_sequence_length(self.model),
             bound_inputs={
                 v.name: s for v in real_inputs if (s := self.shapes.get(v.name)) is not None
             },

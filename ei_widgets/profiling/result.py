@@ -114,6 +114,8 @@ class Profile:
     # What PyTorch or scikit-learn itself counts, for models exported from them (else None)
     framework: FrameworkInfo | None = None
     seq_len: int | None = None  # the sequence length bound, None if no sequence dimension
+    # the longest sequence the model takes (a transformer's position table), when its exporter says
+    max_seq_len: int | None = None
 
     @property
     def param_count(self) -> int:

@@ -1,10 +1,10 @@
 /**
  * The accelerator picker: a dialog over one notebook's kernel. Its parts are
  * in their own files: the phases before the kernel answers (PickerPhase),
- * the header (PickerHeader), one row (PickerRow), the footer with the
- * buttons (PickerFooter), the list's keyboard use (useListKeyboard), the
- * selection, first model and focus hooks (usePicker) and what a selection
- * means (selection.ts).
+ * the header (PickerHeader), the model being profiled (PickerProfiling),
+ * one row (PickerRow), the footer with the buttons (PickerFooter), the
+ * list's keyboard use (useListKeyboard), the selection, first model and
+ * focus hooks (usePicker) and what a selection means (selection.ts).
  */
 import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import React, { useEffect, useRef, useState } from 'react';
@@ -16,6 +16,7 @@ import { IAcceleratorInfo, IKernelState } from './model';
 import { PickerFooter } from './PickerFooter';
 import { PickerHeader } from './PickerHeader';
 import { PickerPhase } from './PickerPhase';
+import { PickerProfiling } from './PickerProfiling';
 import { PickerRow } from './PickerRow';
 import { NONE_KEY, primaryAction } from './selection';
 import { IViewSettings } from './settings';
@@ -115,8 +116,10 @@ function PickerComponent(props: {
         priceRegion={settings.priceRegion}
         onInstance={name => act(() => model.setInstance(name))}
         onModel={variable => act(() => model.setModel(variable))}
+        onSeqLen={seqLen => act(() => model.setSeqLen(seqLen))}
         onPrecision={precision => select({ ...selection, precision })}
       />
+      <PickerProfiling state={state} />
       <div className="ei-Picker-columns" aria-hidden="true">
         <span>Accelerator</span>
         <span>F32 TFLOPS</span>

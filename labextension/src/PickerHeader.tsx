@@ -1,12 +1,12 @@
 /**
  * The picker's header: the notebook instance, the model fits are judged by
- * (any of the models found in the kernel), and the precision the rows and
- * the Attach button use.
+ * (any of the models found in the kernel) with its sequence length when it
+ * has one, and the precision the rows and the Attach button use.
  */
 import React from 'react';
 
 import { formatGib, formatPrice } from './format';
-import { IKernelState, PRECISIONS, Precision } from './model';
+import { IKernelState, PRECISIONS, Precision, isProfiling } from './model';
 
 export function PickerHeader(props: {
   state: IKernelState;
@@ -14,9 +14,14 @@ export function PickerHeader(props: {
   priceRegion: string;
   onInstance: (name: string) => void;
   onModel: (variable: string) => void;
+  onSeqLen: (seqLen: number) => void;
   onPrecision: (precision: Precision) => void;
 }): JSX.Element {
   const { state, precision, priceRegion } = props;
+  const profiling = isProfiling(state);
+  // While a model is being profiled, the select shows it: it is the choice.
+  const chosen = profiling ? state.profiling!.variable : state.model?.variable;
+  const sequence = state.sequence;
   const instances =
     state.instances.length > 0 ? state.instances : [state.instance];
   const judged = state.model;
@@ -60,10 +65,10 @@ export function PickerHeader(props: {
             <span>Model</span>
             <select
               aria-label="Model the fit and latency are estimated for"
-              value={judged?.variable ?? ''}
+              value={chosen ?? ''}
               onChange={event => props.onModel(event.target.value)}
             >
-              {!judged && <option value="">Choose a model…</option>}
+              {!chosen && <option value="">Choose a model…</option>}
               {models.map(m => (
                 <option key={m.variable} value={m.variable} title={m.summary}>
                   {m.text}
@@ -73,6 +78,24 @@ export function PickerHeader(props: {
           </label>
         ) : (
           'No model in the kernel’s variables: fit and latency are unknown'
+        )}
+        {sequence && (
+          <label title="Sequence length the fit and latency are estimated at">
+            <span>Tokens</span>
+            <select
+              className="ei-Picker-seqLen"
+              aria-label="Sequence length (tokens) the fit and latency are estimated at"
+              value={String(sequence.seq_len)}
+              disabled={profiling || sequence.lengths.length < 2}
+              onChange={event => props.onSeqLen(Number(event.target.value))}
+            >
+              {sequence.lengths.map(n => (
+                <option key={n} value={String(n)}>
+                  {n}
+                </option>
+              ))}
+            </select>
+          </label>
         )}
       </div>
       <div

@@ -73,6 +73,27 @@ export interface ICostInfo {
   metered: boolean;
 }
 
+/** The length a transformer is judged at, and the lengths it can be. */
+export interface ISequenceInfo {
+  seq_len: number;
+  lengths: number[];
+}
+
+/**
+ * A profile being made in the kernel for `set-model` or `set-seq-len`, or
+ * why the last one failed (`error` set).
+ */
+export interface IProfilingInfo {
+  variable: string;
+  /** The length asked; null for the model's default. */
+  seq_len: number | null;
+  /** The conversion's stage, when the model is converted to ONNX. */
+  stage: string | null;
+  /** 0..1 of the conversion, when known. */
+  progress: number | null;
+  error: string | null;
+}
+
 export interface IKernelState {
   instance: IInstanceInfo;
   attached: IAttachedInfo | null;
@@ -81,6 +102,10 @@ export interface IKernelState {
   comparison: { name: string; price_per_hour: number } | null;
   /** The model fits and latencies are judged by, or null. */
   model: { variable: string; kind: string } | null;
+  /** Null unless the judged model has a sequence dimension. */
+  sequence: ISequenceInfo | null;
+  /** Null unless a profile is being made or the last one failed. */
+  profiling: IProfilingInfo | null;
   /** The models found in the kernel's variables. */
   models: IModelEntry[];
   /** The latency model's stated accuracy, when the kernel has one. */
@@ -99,7 +124,11 @@ export type Request =
     }
   | { v: 1; type: 'detach'; id: string }
   | { v: 1; type: 'set-instance'; id: string; instance: string }
-  | { v: 1; type: 'set-model'; id: string; variable: string };
+  | { v: 1; type: 'set-model'; id: string; variable: string }
+  | { v: 1; type: 'set-seq-len'; id: string; seq_len: number };
+
+/** Longest sequence the kernel accepts in `set-seq-len`. */
+export const MAX_SEQ_LEN = 65536;
 
 export type KernelMessage =
   | { type: 'reply'; id: string; state: IKernelState }
@@ -141,6 +170,11 @@ export function buildRequest(
   fields: { variable: string }
 ): Request;
 export function buildRequest(
+  type: 'set-seq-len',
+  id: string,
+  fields: { seq_len: number }
+): Request;
+export function buildRequest(
   type: Request['type'],
   id: string,
   fields: {
@@ -148,6 +182,7 @@ export function buildRequest(
     precision?: Precision;
     instance?: string;
     variable?: string;
+    seq_len?: number;
   } = {}
 ): Request {
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) {
@@ -185,6 +220,20 @@ export function buildRequest(
         throw new Error('set-model needs a variable name');
       }
       return { v: PROTOCOL_VERSION, type, id, variable: fields.variable };
+    case 'set-seq-len': {
+      const n = fields.seq_len;
+      if (
+        typeof n !== 'number' ||
+        !Number.isInteger(n) ||
+        n < 1 ||
+        n > MAX_SEQ_LEN
+      ) {
+        throw new Error(
+          `set-seq-len needs a whole number of tokens from 1 to ${MAX_SEQ_LEN}`
+        );
+      }
+      return { v: PROTOCOL_VERSION, type, id, seq_len: n };
+    }
     default:
       throw new Error(`unknown request type ${String(type)}`);
   }
@@ -257,6 +306,37 @@ function parseModels(value: unknown): IModelEntry[] {
       kind: typeof m.kind === 'string' ? m.kind : '',
       summary: typeof m.summary === 'string' ? m.summary : ''
     }));
+}
+
+function isLength(value: unknown): value is number {
+  return isNumber(value) && Number.isInteger(value) && value > 0;
+}
+
+function parseSequence(value: unknown): ISequenceInfo | null {
+  if (!isObject(value) || !isLength(value.seq_len)) {
+    return null;
+  }
+  const lengths = Array.isArray(value.lengths)
+    ? value.lengths.filter(isLength)
+    : [];
+  return {
+    seq_len: value.seq_len,
+    lengths: lengths.includes(value.seq_len) ? lengths : [value.seq_len]
+  };
+}
+
+function parseProfiling(value: unknown): IProfilingInfo | null {
+  if (!isObject(value) || typeof value.variable !== 'string') {
+    return null;
+  }
+  const progress = numberOrNull(value.progress);
+  return {
+    variable: value.variable,
+    seq_len: isLength(value.seq_len) ? value.seq_len : null,
+    stage: typeof value.stage === 'string' ? value.stage : null,
+    progress: progress === null ? null : Math.min(Math.max(progress, 0), 1),
+    error: typeof value.error === 'string' ? value.error : null
+  };
 }
 
 /**
@@ -338,6 +418,8 @@ export function parseState(value: unknown): IKernelState | null {
     instances,
     comparison,
     model,
+    sequence: model ? parseSequence(value.sequence) : null,
+    profiling: parseProfiling(value.profiling),
     models: parseModels(value.models),
     latency_accuracy:
       typeof value.latency_accuracy === 'string' && value.latency_accuracy
@@ -547,6 +629,14 @@ export class KernelModel {
     );
   }
 
+  /** Ask the kernel to judge the model at `seqLen` tokens. */
+  setSeqLen(seqLen: number): string {
+    return this._send(
+      buildRequest('set-seq-len', this._nextId(), { seq_len: seqLen }),
+      null
+    );
+  }
+
   /** Ask for the state again. */
   refresh(): string {
     return this._send(buildRequest('get-state', this._nextId()), null);
@@ -683,12 +773,52 @@ export function summarize(
           ? 'detaching'
           : first && first.type === 'set-model' && first.target
             ? `judging fits by ${first.target}`
-            : 'waiting for the kernel';
+            : first && first.type === 'set-seq-len'
+              ? 'changing the sequence length'
+              : 'waiting for the kernel';
     note = 'pending';
     title += `. Pending: ${what} (the kernel answers when the running cell ends)`;
   } else if (phase === 'error' && error) {
     note = 'refused';
     title += `. Refused: ${error}`;
   }
+  if (state.profiling) {
+    title += `. ${profilingStatus(state.profiling).text}`;
+  }
   return { phase, label, title, note };
+}
+
+/** What the picker says of a profile being made, or of its failure. */
+export interface IProfilingStatus {
+  /** "profiling net (converting, 40%)…" or the failure. */
+  text: string;
+  /** 0..100 while a conversion reports how far it is, else null. */
+  percentage: number | null;
+  failed: boolean;
+}
+
+export function profilingStatus(profiling: IProfilingInfo): IProfilingStatus {
+  if (profiling.error !== null) {
+    return { text: profiling.error, percentage: null, failed: true };
+  }
+  const percentage =
+    profiling.progress === null ? null : Math.round(profiling.progress * 100);
+  const details = [
+    profiling.seq_len !== null ? `at ${profiling.seq_len} tokens` : null,
+    profiling.stage,
+    percentage !== null ? `${percentage}%` : null
+  ].filter(part => part !== null);
+  return {
+    text:
+      `profiling ${profiling.variable}` +
+      (details.length > 0 ? ` (${details.join(', ')})` : '') +
+      '…',
+    percentage,
+    failed: false
+  };
+}
+
+/** True while a profile is being made (a failure is not pending). */
+export function isProfiling(state: IKernelState | null): boolean {
+  return !!state?.profiling && state.profiling.error === null;
 }

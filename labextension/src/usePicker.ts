@@ -47,12 +47,14 @@ export function useJudgeFirstModel(
       model.phase === 'ready' &&
       state &&
       !state.model &&
+      // one is being profiled already (or failed: asking again would fail again)
+      !state.profiling &&
       state.models.length > 0
     ) {
       asked.current = true;
       ask();
     }
-  }, [model.phase, state?.models.length, state?.model]);
+  }, [model.phase, state?.models.length, state?.model, state?.profiling]);
 }
 
 /**

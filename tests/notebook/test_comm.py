@@ -10,18 +10,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import onnx
 import pytest
 from jupyter_client.session import json_packer
 
 from ei_widgets.device import accelerator as acc_mod
 from ei_widgets.device.accelerator import AcceleratorState
-from ei_widgets.errors import EIError
+from ei_widgets.device.judgement import judge_all
+from ei_widgets.errors import EIError, ModelLoadError
+from ei_widgets.models.frameworks.base import ProgressReporter
+from ei_widgets.models.loading import register_kind, unregister_kind
+from ei_widgets.models.types import MAX_SEQUENCE_KEY, LoadedModel, ModelEntry, ModelKind
 from ei_widgets.notebook import comm as comm_mod
 from ei_widgets.notebook import protocol
 from ei_widgets.notebook.comm import Handler
 from ei_widgets.notebook.picker_state import build_state
 from ei_widgets.notebook.protocol import MAX_ID_LENGTH, ProtocolError, validate
-from tests.builders import big_profile, mlp, tiny
+from ei_widgets.profiling.profiler import profile
+from tests.builders import big_profile, mlp, tiny, transformer_block
 
 
 def wire(data: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +74,7 @@ def test_validate_accepts_each_documented_request() -> None:
         == "fp16"
     )
     assert validate(request("set-instance", instance="ml.m5.large"))["instance"] == "ml.m5.large"
+    assert validate(request("set-seq-len", seq_len=512))["seq_len"] == 512
 
 
 @pytest.mark.parametrize(
@@ -96,6 +103,14 @@ def test_validate_accepts_each_documented_request() -> None:
         (request("attach", accelerator="ml.eia2.large", precision=None), "precision"),
         (request("detach", code="import os"), "unexpected field"),
         (request("get-state", accelerator="ml.eia2.large"), "unexpected field"),
+        (request("set-seq-len"), "needs seq_len"),
+        (request("set-seq-len", seq_len=0), "whole number of tokens from 1 to 65,536"),
+        (request("set-seq-len", seq_len=-128), "whole number of tokens"),
+        (request("set-seq-len", seq_len=protocol.MAX_SEQ_LEN + 1), "whole number of tokens"),
+        (request("set-seq-len", seq_len=True), "whole number of tokens"),
+        (request("set-seq-len", seq_len=128.0), "whole number of tokens"),
+        (request("set-seq-len", seq_len="128"), "whole number of tokens"),
+        (request("set-seq-len", seq_len=128, variable="net"), "unexpected field"),
     ],
 )
 def test_validate_refuses_what_the_schema_does_not_allow(message: Any, match: str) -> None:
@@ -116,11 +131,13 @@ def test_get_state_replies_with_the_documented_state(
     assert answer["id"] == "open"
     state = answer["state"]
     assert set(state) == {
-        "instance", "attached", "accelerators", "instances", "comparison", "model", "models",
-        "latency_accuracy", "cost",
+        "instance", "attached", "accelerators", "instances", "comparison", "model", "sequence",
+        "models", "profiling", "latency_accuracy", "cost",
     }  # fmt: skip
     assert state["attached"] is None
     assert state["model"] is None
+    assert state["sequence"] is None
+    assert state["profiling"] is None
     assert state["models"] == []
     names = [a["name"] for a in state["accelerators"]]
     assert sorted(names) == [
@@ -400,14 +417,20 @@ def test_set_model_profiles_the_chosen_variable_and_judges_fits_by_it(
     h = Handler(recorder, st, namespace=namespace)
     answer = h.handle(request("set-model", "m1", variable="small"))
     assert answer["type"] == "reply", answer
-    assert answer["state"]["model"] == {"variable": "small", "kind": "onnx-model"}
+    assert answer["state"]["profiling"]["variable"] == "small"
+    assert h.profiler.wait(10)
+    pushed = recorder.sent[-1]
+    assert pushed["type"] == "state"
+    assert pushed["state"]["model"] == {"variable": "small", "kind": "onnx-model"}
+    assert pushed["state"]["profiling"] is None
     assert st.model is not None and st.model[0] == "small"
-    large = next(a for a in answer["state"]["accelerators"] if a["name"] == "ml.eia2.large")
+    large = next(a for a in pushed["state"]["accelerators"] if a["name"] == "ml.eia2.large")
     assert large["fits"] is True
     assert large["latency_ms"] > 0
 
-    answer = h.handle(request("set-model", "m2", variable="net"))
-    assert answer["state"]["model"]["variable"] == "net"
+    h.handle(request("set-model", "m2", variable="net"))
+    assert h.profiler.wait(10)
+    assert recorder.sent[-1]["state"]["model"]["variable"] == "net"
 
     # Only the models found can be chosen: never an arbitrary name, never evaluated.
     for variable in ("numbers", "missing", "__import__('os')"):
@@ -458,6 +481,228 @@ def test_the_comm_target_lists_the_kernels_models(manager: FakeManager) -> None:
     comm_mod.register(SimpleNamespace(user_ns={"net": tiny(), "x": 1}))
     fake = open_comm(manager)
     assert [m["variable"] for m in fake.sent[0]["state"]["models"]] == ["net"]
+
+
+# --- set-model in the background; set-seq-len -----------------------------------------------
+
+
+class Gated:
+    """A framework model whose export to ONNX waits for ``release`` (a Keras model's conversion
+    takes seconds): loaded through a registered kind that reports its stages as the TensorFlow
+    plug-in does, and fails with ``fail`` when that is set."""
+
+    def __init__(self, model: onnx.ModelProto, fail: str = "") -> None:
+        self.model = model
+        self.fail = fail
+        self.release = threading.Event()
+
+
+def _load_gated(obj: Gated, name: str | None) -> LoadedModel:
+    label = name or "gated"
+    reporter = ProgressReporter(label, "gated")
+    reporter.stage("converting", 0.4)
+    if not obj.release.wait(10):
+        raise AssertionError("never released")
+    if obj.fail:
+        reporter.finish(error=obj.fail)
+        raise ModelLoadError(obj.fail)
+    reporter.finish()
+    return LoadedModel(model=obj.model, name=label, kind="gated")
+
+
+def _detect_gated(variable: str, obj: object) -> ModelEntry | None:
+    return ModelEntry(variable, "gated", "a slow export") if isinstance(obj, Gated) else None
+
+
+@pytest.fixture
+def gated_kind() -> Iterator[None]:
+    register_kind(
+        ModelKind("gated", lambda o: isinstance(o, Gated), _load_gated, _detect_gated), first=True
+    )
+    yield
+    unregister_kind("gated")
+
+
+def profiling_of(message: dict[str, Any]) -> dict[str, Any] | None:
+    profiling: dict[str, Any] | None = message["state"]["profiling"]
+    return profiling
+
+
+def test_set_model_is_answered_before_the_profile_is_made_and_pushed_when_it_is(
+    st: AcceleratorState, gated_kind: None
+) -> None:
+    slow = Gated(mlp())
+    recorder = Recorder()
+    h = Handler(recorder, st, namespace={"slow": slow})
+    answer = h.handle(request("set-model", "m1", variable="slow"))
+    try:
+        assert answer["type"] == "reply"
+        assert answer["state"]["model"] is None  # not profiled yet: the export waits
+        pending = profiling_of(answer)
+        assert pending is not None
+        assert (pending["variable"], pending["seq_len"], pending["error"]) == ("slow", None, None)
+        # The export's stage reaches the picker while it runs.
+        wait_for(
+            lambda: any(
+                (profiling_of(m) or {}).get("stage") == "converting"
+                and (profiling_of(m) or {}).get("progress") == 0.4
+                for m in list(recorder.sent)
+            )
+        )
+        assert st.model is None
+    finally:
+        slow.release.set()
+    assert h.profiler.wait(10)
+    last = recorder.sent[-1]
+    assert last["type"] == "state"
+    assert last["state"]["model"] == {"variable": "slow", "kind": "gated"}
+    assert profiling_of(last) is None
+    assert st.model is not None and st.model[0] == "slow"
+
+
+def test_the_latest_choice_wins_over_an_older_profile_that_ends_later(
+    st: AcceleratorState, gated_kind: None
+) -> None:
+    first, second = Gated(mlp()), Gated(tiny())
+    recorder = Recorder()
+    h = Handler(recorder, st, namespace={"first": first, "second": second})
+    h.handle(request("set-model", "m1", variable="first"))
+    answer = h.handle(request("set-model", "m2", variable="second"))
+    assert (profiling_of(answer) or {}).get("variable") == "second"
+    second.release.set()
+    wait_for(lambda: st.model is not None)
+    first.release.set()
+    assert h.profiler.wait(10)
+    assert st.model is not None and st.model[0] == "second"
+    assert recorder.sent[-1]["state"]["model"]["variable"] == "second"
+
+    # A model chosen elsewhere meanwhile (a magic, the dashboard) wins too.
+    third = Gated(mlp())
+    h = Handler(recorder, st, namespace={"third": third})
+    h.handle(request("set-model", "m3", variable="third"))
+    st.set_model("big", big_profile(2**30))
+    third.release.set()
+    assert h.profiler.wait(10)
+    assert st.model is not None and st.model[0] == "big"
+    assert profiling_of(recorder.sent[-1]) is None
+
+
+def test_a_failed_profile_is_pushed_with_what_to_do_until_the_next_choice(
+    st: AcceleratorState, gated_kind: None
+) -> None:
+    fix = "converting it needs tf2onnx: pip install tf2onnx"
+    broken, good = Gated(mlp(), fail=fix), Gated(tiny())
+    broken.release.set()
+    good.release.set()
+    recorder = Recorder()
+    h = Handler(recorder, st, namespace={"broken": broken, "good": good})
+    assert h.handle(request("set-model", "m1", variable="broken"))["type"] == "reply"
+    assert h.profiler.wait(10)
+    failed = profiling_of(recorder.sent[-1])
+    assert failed is not None
+    assert failed["variable"] == "broken"
+    assert failed["stage"] == "failed"
+    assert failed["error"] == f"Could not profile broken: {fix}"
+    assert recorder.sent[-1]["state"]["model"] is None
+    assert profiling_of(h.handle(request("get-state", "g1"))) == failed  # it stays
+
+    h.handle(request("set-model", "m2", variable="good"))
+    assert h.profiler.wait(10)
+    assert profiling_of(recorder.sent[-1]) is None
+    assert recorder.sent[-1]["state"]["model"]["variable"] == "good"
+
+
+def latency(state: dict[str, Any], name: str = "ml.eia2.large") -> float:
+    value: float = next(a for a in state["accelerators"] if a["name"] == name)["latency_ms"]
+    return value
+
+
+def test_set_seq_len_judges_the_transformer_again_at_that_length(st: AcceleratorState) -> None:
+    encoder = transformer_block(batch="batch", seq="sequence")
+    recorder = Recorder()
+    h = Handler(recorder, st, namespace={"encoder": encoder, "net": mlp()})
+    answer = h.handle(request("set-seq-len", "s0", seq_len=256))
+    assert answer["type"] == "error"
+    assert "no model is judged yet" in answer["error"]
+
+    h.handle(request("set-model", "m1", variable="encoder"))
+    assert h.profiler.wait(10)
+    state = recorder.sent[-1]["state"]
+    assert state["sequence"] == {"seq_len": 128, "lengths": [64, 128, 256, 512]}
+    at_128 = latency(state)
+
+    answer = h.handle(request("set-seq-len", "s1", seq_len=512))
+    assert answer["type"] == "reply"
+    # Shown as being profiled, unless this small graph's profile was made before the answer.
+    assert profiling_of(answer) in (
+        None,
+        {"variable": "encoder", "seq_len": 512, "stage": None, "progress": None, "error": None},
+    )
+    assert h.profiler.wait(10)
+    state = recorder.sent[-1]["state"]
+    assert state["sequence"] == {"seq_len": 512, "lengths": [64, 128, 256, 512]}
+    # The core's one judgement at that length: what the dashboard's Tokens dropdown shows.
+    core = judge_all(profile(encoder, seq_len=512), instance=st.instance, catalog=st.catalog)
+    assert latency(state) == round(core.of("ml.eia2.large", "fp32").latency_ms or 0, 4)
+    assert latency(state) > at_128  # attention grows with the square of the length
+
+    h.handle(request("set-model", "m2", variable="net"))
+    assert h.profiler.wait(10)
+    assert recorder.sent[-1]["state"]["sequence"] is None
+    answer = h.handle(request("set-seq-len", "s2", seq_len=256))
+    assert answer["type"] == "error"
+    assert "has no sequence dimension" in answer["error"]
+
+
+def test_set_seq_len_stays_within_the_position_table(st: AcceleratorState) -> None:
+    encoder = transformer_block(batch="batch", seq="sequence")
+    encoder.metadata_props.add(key=MAX_SEQUENCE_KEY, value="256")
+    recorder = Recorder()
+    h = Handler(recorder, st, namespace={"encoder": encoder})
+    h.handle(request("set-model", "m1", variable="encoder"))
+    assert h.profiler.wait(10)
+    assert recorder.sent[-1]["state"]["sequence"]["lengths"] == [64, 128, 256]
+    answer = h.handle(request("set-seq-len", "s1", seq_len=512))
+    assert answer["type"] == "error"
+    assert "takes at most 256 tokens (its position table); choose 256 or fewer" in answer["error"]
+    assert st.model is not None and st.model[1].seq_len == 128
+
+
+def test_a_length_fixed_by_the_export_is_the_only_one_offered(st: AcceleratorState) -> None:
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    embedding = numpy_helper.from_array(np.ones((100, 8), np.float32), "emb")
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", 16])
+    out = helper.make_tensor_value_info("h", TensorProto.FLOAT, ["batch", 16, 8])
+    node = helper.make_node("Gather", ["emb", "input_ids"], ["h"])
+    fixed = helper.make_model(
+        helper.make_graph([node], "fixed", [ids], [out], [embedding]),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    recorder = Recorder()
+    h = Handler(recorder, st, namespace={"fixed": fixed})
+    h.handle(request("set-model", "m1", variable="fixed"))
+    assert h.profiler.wait(10)
+    assert recorder.sent[-1]["state"]["sequence"] == {"seq_len": 16, "lengths": [16]}
+    answer = h.handle(request("set-seq-len", "s1", seq_len=32))
+    assert answer["type"] == "error"
+    assert "sequence length is fixed at 16 tokens" in answer["error"]
+
+
+def test_every_comm_of_the_kernel_sees_the_profile_made_for_one(manager: FakeManager) -> None:
+    from types import SimpleNamespace
+
+    comm_mod.register(SimpleNamespace(user_ns={"net": tiny()}))
+    first, second = open_comm(manager), open_comm(manager)
+    first.receive(request("set-model", "m1", variable="net"))
+    assert [m["type"] for m in first.sent if m.get("id") == "m1"] == ["reply"]
+    wait_for(
+        lambda: any(
+            m["type"] == "state" and (m["state"]["model"] or {}).get("variable") == "net"
+            for m in list(second.sent)
+        )
+    )
 
 
 # --- always answer, never echo much (issue 14, item 14) -------------------------------------
@@ -649,6 +894,9 @@ def fixture_data() -> dict[str, Any]:
     # A fixed time, so the fixture changes only when the state's form or figures do.
     object.__setattr__(attachment, "since", datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc))
     namespace = {"big_net": mlp(), "small": tiny()}
+    encoder = transformer_block(batch="batch", seq="sequence")
+    transformer = AcceleratorState()
+    transformer.set_model("encoder", profile(encoder, name="encoder", seq_len=256))
     formatters: dict[str, Callable[[float], str]] = {
         # The kernel formats exact decimals; the comm carries them as floats of the same digits.
         "money": money.format_money,
@@ -666,6 +914,30 @@ def fixture_data() -> dict[str, Any]:
         "states": {
             "empty": build_state(empty),
             "judged": build_state(judged, namespace=namespace),
+            "profiling": build_state(
+                judged,
+                namespace=namespace,
+                profiling={
+                    "variable": "big_net",
+                    "seq_len": None,
+                    "stage": "converting",
+                    "progress": 0.4,
+                    "error": None,
+                },
+            ),
+            "failed": build_state(
+                judged,
+                namespace=namespace,
+                profiling={
+                    "variable": "big_net",
+                    "seq_len": None,
+                    "stage": "failed",
+                    "progress": 0.4,
+                    "error": "Could not profile big_net: converting it needs tf2onnx: "
+                    "pip install tf2onnx",
+                },
+            ),
+            "transformer": build_state(transformer, namespace={"encoder": encoder}),
         },
         "formats": {
             kind: [[value, formatters[kind](value)] for value in values]

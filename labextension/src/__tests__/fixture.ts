@@ -9,7 +9,9 @@ export type FormatKind =
   'money' | 'bytes' | 'count' | 'ms' | 'rate' | 'percent';
 
 /** A fresh copy of a state the kernel built (tests may change it). */
-export function kernelState(name: 'empty' | 'judged'): any {
+export function kernelState(
+  name: 'empty' | 'judged' | 'profiling' | 'failed' | 'transformer'
+): any {
   return JSON.parse(JSON.stringify(fixture.states[name]));
 }
 

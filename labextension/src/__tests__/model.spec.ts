@@ -4,8 +4,10 @@ import {
   MAX_ID_LENGTH,
   Request,
   buildRequest,
+  isProfiling,
   parseMessage,
   parseState,
+  profilingStatus,
   summarize
 } from '../model';
 import { kernelState } from './fixture';
@@ -138,6 +140,43 @@ describe('parsing', () => {
     expect(state.comparison).toBeNull();
     expect(state.accelerators[1].fits).toBeNull();
     expect(state.accelerators[1].estimates.fp16.fits).toBeNull();
+  });
+
+  it('reads the sequence length a transformer is judged at', () => {
+    const state = parseState(kernelState('transformer'))!;
+    expect(state.model).toEqual({ variable: 'encoder', kind: 'onnx-model' });
+    expect(state.sequence).toEqual({
+      seq_len: 256,
+      lengths: [64, 128, 256, 512]
+    });
+    // A model without a sequence dimension, and an older kernel, have none.
+    expect(parseState(attachedState())!.sequence).toBeNull();
+    const older = kernelState('transformer');
+    delete older.sequence;
+    expect(parseState(older)!.sequence).toBeNull();
+    // A garbled list still offers the length it is judged at.
+    const garbled = kernelState('transformer');
+    garbled.sequence.lengths = ['64', -1];
+    expect(parseState(garbled)!.sequence!.lengths).toEqual([256]);
+  });
+
+  it('reads the profile being made and the last one’s failure', () => {
+    expect(parseState(attachedState())!.profiling).toBeNull();
+    expect(isProfiling(parseState(attachedState()))).toBe(false);
+    const running = parseState(kernelState('profiling'))!;
+    expect(running.profiling).toEqual({
+      variable: 'big_net',
+      seq_len: null,
+      stage: 'converting',
+      progress: 0.4,
+      error: null
+    });
+    expect(isProfiling(running)).toBe(true);
+    const failed = parseState(kernelState('failed'))!;
+    expect(failed.profiling!.error).toMatch(
+      /^Could not profile big_net: .*pip install tf2onnx$/
+    );
+    expect(isProfiling(failed)).toBe(false);
   });
 
   it('refuses a malformed state', () => {
@@ -336,6 +375,22 @@ describe('KernelModel', () => {
     expect(ids.every(id => id.startsWith('t-'))).toBe(true);
   });
 
+  it('sends set-seq-len, checked as the kernel checks it', () => {
+    const { model, sent } = connected();
+    model.setSeqLen(512);
+    expect(sent[0]).toEqual({
+      v: 1,
+      type: 'set-seq-len',
+      id: 't-1',
+      seq_len: 512
+    });
+    expect(model.summary().title).toContain('changing the sequence length');
+    for (const bad of [0, -128, 1.5, NaN, 65537]) {
+      expect(() => model.setSeqLen(bad)).toThrow(/whole number of tokens/);
+    }
+    expect(sent).toHaveLength(1);
+  });
+
   it('forgets everything when the kernel goes, and reconnects', () => {
     const { model } = connected();
     model.attach('ml.eia2.large');
@@ -381,5 +436,42 @@ describe('KernelModel', () => {
     state.cost = { ...state.cost, total: 0.0102 };
     model.handleMessage({ v: 1, type: 'state', state });
     expect(model.costNow()).toBeCloseTo(0.0102, 12);
+  });
+});
+
+describe('profilingStatus', () => {
+  it('says which model is profiled, at which stage and how far', () => {
+    const running = parseState(kernelState('profiling'))!.profiling!;
+    expect(profilingStatus(running)).toEqual({
+      text: 'profiling big_net (converting, 40%)…',
+      percentage: 40,
+      failed: false
+    });
+    expect(
+      profilingStatus({ ...running, stage: null, progress: null, seq_len: 512 })
+    ).toEqual({
+      text: 'profiling big_net (at 512 tokens)…',
+      percentage: null,
+      failed: false
+    });
+    expect(
+      profilingStatus({ ...running, stage: null, progress: null }).text
+    ).toBe('profiling big_net…');
+  });
+
+  it('says why it failed', () => {
+    const failed = parseState(kernelState('failed'))!.profiling!;
+    expect(profilingStatus(failed)).toEqual({
+      text: failed.error,
+      percentage: null,
+      failed: true
+    });
+  });
+
+  it('reaches the status bar’s tooltip', () => {
+    const state = parseState(kernelState('profiling'))!;
+    expect(summarize('ready', state, null).title).toContain(
+      'profiling big_net (converting, 40%)…'
+    );
   });
 });

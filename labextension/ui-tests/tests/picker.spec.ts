@@ -69,6 +69,68 @@ test('the status item activates and shows a kernel without ei_widgets', async ({
   await expect(status).toHaveAttribute('data-phase', 'not-loaded');
 });
 
+test('a transformer is judged at the tokens chosen in the picker', async ({
+  page
+}) => {
+  await page.notebook.createNew('tokens.ipynb');
+  const status = page.locator(item);
+  await page.notebook.setCell(0, 'code', '%load_ext ei_widgets');
+  await page.notebook.runCell(0);
+  await expect(status).toHaveAttribute('data-phase', 'ready', {
+    timeout: 60000
+  });
+  // A tiny language model: token ids in, an embedding and a projection.
+  await runInKernel(
+    page,
+    [
+      'import numpy as np',
+      'from onnx import TensorProto, helper, numpy_helper',
+      'weights = [numpy_helper.from_array(np.ones((1000, 64), np.float32), "emb"),',
+      '           numpy_helper.from_array(np.ones((64, 64), np.float32), "w")]',
+      'nodes = [helper.make_node("Gather", ["emb", "input_ids"], ["h"]),',
+      '         helper.make_node("MatMul", ["h", "w"], ["y"])]',
+      'ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"])',
+      'y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "sequence", 64])',
+      'lm = helper.make_model(helper.make_graph(nodes, "lm", [ids], [y], weights),',
+      '                       opset_imports=[helper.make_opsetid("", 17)])'
+    ].join('\n')
+  );
+  await status.click();
+  const picker = page.locator(dialog);
+  const modelChoice = picker.getByRole('combobox', {
+    name: 'Model the fit and latency are estimated for'
+  });
+  await expect(modelChoice).toHaveValue('lm', { timeout: 60000 });
+  const tokens = picker.getByRole('combobox', {
+    name: 'Sequence length (tokens) the fit and latency are estimated at'
+  });
+  await expect(tokens).toHaveValue('128', { timeout: 60000 });
+  await expect(tokens.locator('option')).toHaveText([
+    '64',
+    '128',
+    '256',
+    '512'
+  ]);
+  const latency = picker.locator(
+    '[role="option"][data-key="ml.eia2.large"] .ei-Picker-latency'
+  );
+  await expect(latency).toHaveText(/\d/);
+  const at128 = (await latency.textContent()) ?? '';
+
+  await tokens.selectOption('512');
+  await expect(tokens).toHaveValue('512', { timeout: 60000 });
+  await expect(latency).not.toHaveText(at128);
+  await page.keyboard.press('Escape');
+  await expect(picker).toHaveCount(0);
+  // The kernel judges by the profile at that length.
+  expect(
+    await runInKernel(
+      page,
+      'import ei_widgets.device.accelerator as a\nprint("tokens:", a.state().model[1].seq_len)'
+    )
+  ).toContain('tokens: 512');
+});
+
 test('attach from the picker, detach, restart', async ({ page }) => {
   await page.notebook.createNew('picker.ipynb');
   const status = page.locator(item);
@@ -122,6 +184,8 @@ test('attach from the picker, detach, restart', async ({ page }) => {
     /^resnet/,
     /^squeeze/
   ]);
+  // A CNN has no sequence length to choose.
+  await expect(picker.locator('.ei-Picker-seqLen')).toHaveCount(0);
   await expect(large).toHaveAttribute(
     'aria-label',
     /ml\.eia2\.large.*2 F32 TFLOPS/
