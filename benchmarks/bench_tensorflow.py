@@ -4,9 +4,13 @@ and the kernel's responsiveness while a conversion runs.
 Figures (each printed next to its target, with met / not met):
 
 1. First profile of Keras ResNet-50 (``weights=None``, seeded) with an empty cache, against
-   ``tf2onnx.convert.from_keras`` of the same model: each in a fresh process, timed from the built
-   model to the result (importing TensorFlow and building the model are not timed). Target: at
-   most 1.2x tf2onnx's time.
+   ``tf2onnx.convert.from_keras`` of the same model in a fresh process, both timed from the built
+   model to the result (importing TensorFlow and building the model are not timed). Ours in a
+   notebook: a real kernel runs ``import tensorflow, keras`` and ``%load_ext ei_widgets`` in one
+   cell (the converting process starts after it), builds the model in the next and profiles it in
+   the one after, at once. Target: at most 1.2x tf2onnx's time. The same in a plain script (no
+   ``%load_ext``: the converting process starts with the profile and imports TensorFlow during
+   it) is shown beside it.
 2. A second profile of the unchanged model in a new process (the disk cache answers). Target:
    at most 1 s.
 3. Kernel responsiveness: in a real kernel holding the model, ``profile`` runs in a background
@@ -92,6 +96,26 @@ def _timed(model: str, body: str, cache: str) -> dict[str, Any]:
     return result
 
 
+# --- 1. the first profile in a notebook ---------------------------------------------------------
+
+
+def notebook_first_profile(model: str, cache: str) -> float:
+    """Seconds of ``profile(model)`` in a real kernel, in the cell after the one building it."""
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3", env=_env(cache))
+    try:
+        imports, build = SETUP.format(build=BUILD[model]).split("keras.utils.set_random_seed")
+        for cell in (imports + "%load_ext ei_widgets", "keras.utils.set_random_seed" + build):
+            reply = client.execute_interactive(cell, timeout=600, output_hook=lambda m: None)
+            assert reply["content"]["status"] == "ok", reply["content"]
+        out = _printed(client, OURS)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    return float(json.loads(out.splitlines()[-1])["seconds"])
+
+
 # --- 3. kernel responsiveness during a conversion ------------------------------------------------
 
 
@@ -134,7 +158,7 @@ def _printed(client: Any, code: str) -> str:
         if message["msg_type"] == "stream":
             out.append(message["content"].get("text", ""))
 
-    client.execute_interactive(code, timeout=60, output_hook=keep)
+    client.execute_interactive(code, timeout=1800, output_hook=keep)
     return "".join(out).strip()
 
 
@@ -151,12 +175,18 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     report = Rows()
     with tempfile.TemporaryDirectory() as first_cache, tempfile.TemporaryDirectory() as other:
         theirs = _timed(model, TF2ONNX, other)["seconds"]
-        ours = _timed(model, OURS, first_cache)
-        ratio = ours["seconds"] / theirs
-        report(f"first profile, {shown} / tf2onnx", ratio, "x", "<= 1.2x", ratio <= 1.2,
-               f"ours {ours['seconds']:.1f} s (conversion in a child process, profile "
-               f"included), tf2onnx.convert.from_keras {theirs:.1f} s; fresh processes, "
-               f"{ours['flops'] / 1e9:.2f} GFLOPs")  # fmt: skip
+        with tempfile.TemporaryDirectory() as notebook_cache:
+            ours = notebook_first_profile(model, notebook_cache)
+        ratio = ours / theirs
+        report(f"first profile in a notebook, {shown} / tf2onnx", ratio, "x", "<= 1.2x",
+               ratio <= 1.2, f"ours {ours:.1f} s (the cell after the model's; conversion in the "
+               f"process started ahead, profile included), tf2onnx.convert.from_keras "
+               f"{theirs:.1f} s in a fresh process")  # fmt: skip
+        script = _timed(model, OURS, first_cache)
+        ratio = script["seconds"] / theirs
+        report(f"first profile in a script, {shown} / tf2onnx", ratio, "x", "<= 1.2x",
+               ratio <= 1.2, f"ours {script['seconds']:.1f} s (the converting process imports "
+               f"TensorFlow during it), {script['flops'] / 1e9:.2f} GFLOPs")  # fmt: skip
         again = _timed(model, OURS, first_cache)["seconds"]
         report(f"second profile, new process, {shown}", again, "s", "<= 1 s", again <= 1.0,
                "the disk cache answers: digest of config and weights, ONNX read back, "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, is_dataclass
@@ -104,24 +105,27 @@ def fp16_with_progress(model: Path, args: argparse.Namespace) -> FP16Check:
 @contextlib.contextmanager
 def export_progress(args: argparse.Namespace) -> Iterator[None]:
     """A progress line on a terminal while a framework model (a Keras file, say) is converted."""
-    show = not args.json and sys.stderr.isatty()
-    drawn = False
+    if args.json or not sys.stderr.isatty():
+        yield
+        return
+    # A copy of the terminal: an exporter's own output is captured meanwhile (sys.stderr and
+    # file descriptor 2 point elsewhere while it runs), the progress line must still show.
+    with open(os.dup(sys.stderr.fileno()), "w", closefd=True) as terminal:
+        drawn = False
 
-    def draw(event: ExportProgress) -> None:
-        nonlocal drawn
-        if not show:
-            return
-        text = f"converting {event.model}: {event.stage} {event.fraction:4.0%}"
-        sys.stderr.write(f"\r{text[:100]:<100}" + ("\n" if event.done else ""))
-        sys.stderr.flush()
-        drawn = not event.done
+        def draw(event: ExportProgress) -> None:
+            nonlocal drawn
+            text = f"converting {event.model}: {event.stage} {event.fraction:4.0%}"
+            terminal.write(f"\r{text[:100]:<100}" + ("\n" if event.done else ""))
+            terminal.flush()
+            drawn = not event.done
 
-    with progress_listener(draw):
-        try:
-            yield
-        finally:
-            if drawn:
-                sys.stderr.write("\n")
+        with progress_listener(draw):
+            try:
+                yield
+            finally:
+                if drawn:
+                    terminal.write("\n")
 
 
 class ProgressBar:

@@ -30,6 +30,7 @@ from ei_widgets.device.sessions import session
 from ei_widgets.errors import EIError, ModelLoadError, ProfileError
 from ei_widgets.models import frameworks
 from ei_widgets.models.discovery import find_models
+from ei_widgets.models.frameworks import base
 from ei_widgets.models.frameworks import torch as torch_models
 from ei_widgets.models.loading import load_model
 from ei_widgets.profiling.profiler import profile
@@ -391,8 +392,10 @@ def test_a_module_that_cannot_be_exported_gives_the_reason_in_one_message(
 ) -> None:
     module = seeded(Decomposes)
     torch_models.remember_inputs(module, input_shape=(1, 4, 4))
-    with pytest.raises(ModelLoadError) as error:
+    events: list[base.ExportProgress] = []
+    with base.progress_listener(events.append), pytest.raises(ModelLoadError) as error:
         load_model(module)
+    assert events[-1].done and events[-1].stage == "failed" and "svd" in events[-1].error
     message = str(error.value)
     assert message.startswith("Cannot export Decomposes to ONNX:")
     assert "svd" in message and "\n" not in message and len(message) < 800

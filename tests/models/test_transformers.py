@@ -24,6 +24,8 @@ from ei_widgets.device.sessions import session
 from ei_widgets.device.sizing import recommend
 from ei_widgets.errors import ProfileError
 from ei_widgets.models.discovery import find_models
+from ei_widgets.models.frameworks import base
+from ei_widgets.models.frameworks import torch as torch_models
 from ei_widgets.profiling.profiler import profile
 from tests.builders import mlp
 from tests.kernel import kernel, run
@@ -63,6 +65,24 @@ def test_flops_at_each_length_match_pytorchs_count(bert: Any, seq_len: int) -> N
     counted, by_op = reference_flops(bert, torch.zeros((1, seq_len), dtype=torch.int64))
     assert any("mm" in op for op in by_op), by_op  # the counter saw the products
     assert matrix_flops(result) == pytest.approx(counted, rel=0.02)
+
+
+def test_the_export_reports_its_stages_as_it_goes() -> None:
+    torch.manual_seed(1)
+    config = transformers.BertConfig(
+        vocab_size=128, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512,
+    )  # fmt: skip
+    events: list[base.ExportProgress] = []
+    with base.progress_listener(events.append):
+        profile(transformers.BertModel(config).eval(), name="tiny_bert", seq_len=16)
+    stages = [e.stage for e in events]
+    expected = [stage for stage, _ in torch_models.STAGES.values()]
+    assert [s for s in stages if s in expected] == expected, stages  # each, in order
+    assert {e.model for e in events} == {"tiny_bert"} and {e.framework for e in events} == {"torch"}
+    assert [e.fraction for e in events] == sorted(e.fraction for e in events)
+    assert events[-1].done and not events[-1].error and events[-1].fraction == 1.0
+    assert all(not e.done for e in events[:-1])
 
 
 def test_two_lengths_share_one_export_and_attention_grows_with_the_square(bert: Any) -> None:

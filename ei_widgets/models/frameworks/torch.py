@@ -70,6 +70,7 @@ from ei_widgets.errors import ModelLoadError, ProfileError
 from ei_widgets.models.frameworks.base import (
     ExportCache,
     Extra,
+    ProgressReporter,
     Recognised,
 )
 from ei_widgets.models.types import (
@@ -606,6 +607,37 @@ def cached_exports(module: object) -> int:
 # exporting
 
 
+# What the exporter says it starts (its verbose lines, "[torch.onnx] <what>...") and how far
+# through an export that is (a small BERT's stages, measured, rounded); the others are ours.
+STAGES: dict[str, tuple[str, float]] = {
+    "Obtain model graph": ("capturing the module with torch.export", 0.25),
+    "Run decompositions": ("decomposing operators", 0.55),
+    "Translate the graph into ONNX": ("translating to ONNX", 0.9),
+    "Optimize the ONNX graph": ("optimising the ONNX graph", 0.93),
+}
+STAGE_START = ("starting the ONNX exporter", 0.02)
+STAGE_TORCHSCRIPT = ("tracing with the TorchScript exporter", 0.5)
+
+
+class _StageWatcher(io.StringIO):
+    """The export's captured output, which reports the exporter's stages as they start."""
+
+    def __init__(self, reporter: ProgressReporter) -> None:
+        super().__init__()
+        self.reporter = reporter
+        self.line = ""  # print() writes a line in pieces
+
+    def write(self, text: str) -> int:
+        self.line += text
+        while "\n" in self.line:
+            said, self.line = self.line.split("\n", 1)
+            said = said.removeprefix("[torch.onnx]").strip()
+            for start, (stage, fraction) in STAGES.items():
+                if said.startswith(start) and not said.endswith(("✅", "❌")):
+                    self.reporter.stage(stage, fraction)
+        return super().write(text)
+
+
 def export(
     module: Any,
     args: tuple[Any, ...],
@@ -616,19 +648,40 @@ def export(
     """Export ``module`` on ``args``/``kwargs``: the ONNX model, the exporter used, and notes.
 
     Quiet: exporter output, log records and warnings are captured; on failure the exporter's
-    reason becomes one :class:`ModelLoadError` message.
+    reason becomes one :class:`ModelLoadError` message. Its stages are reported as
+    :class:`~ei_widgets.models.frameworks.base.ExportProgress` events (a transformer's export
+    takes seconds).
     """
     kwargs = kwargs or {}
-    script = is_script_module(module)
     attempts: list[tuple[str, bool]] = []  # (exporter, dynamic batch)
-    if not script and "onnxscript" not in EXTRA.missing():
+    if not is_script_module(module) and "onnxscript" not in EXTRA.missing():
         attempts += [(EXPORTER_DYNAMO, True), (EXPORTER_DYNAMO, False)]
     attempts += [(EXPORTER_TORCHSCRIPT, True), (EXPORTER_TORCHSCRIPT, False)]
     if not _batched(args, kwargs):
         attempts = [(exporter, False) for exporter, dynamic in attempts if dynamic]
 
+    reporter = ProgressReporter(label, "torch")
+    try:
+        model, exporter, notes = _first_export(module, args, kwargs, attempts, reporter, label)
+    except BaseException as error:
+        reporter.finish(error=_reason(error))
+        raise
+    reporter.finish()
+    return model, exporter, notes
+
+
+def _first_export(
+    module: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    attempts: list[tuple[str, bool]],
+    reporter: ProgressReporter,
+    label: str,
+) -> tuple[onnx.ModelProto, str, list[str]]:
+    """The first of ``attempts`` (exporter, dynamic batch) that exports ``module``."""
+    script = is_script_module(module)
     failures: dict[str, str] = {}
-    with _exporting(module):
+    with _exporting(module, _StageWatcher(reporter)):
         for exporter, dynamic in attempts:
             # The static retry only helps when the dynamic batch axis was the problem.
             if exporter in failures and not dynamic and not _batch_related(failures[exporter]):
@@ -637,8 +690,10 @@ def export(
             a, k = (_widened(args), _widened(kwargs)) if dynamic else (args, kwargs)
             try:
                 if exporter == EXPORTER_DYNAMO:
+                    reporter.stage(*STAGE_START)
                     model, caught = _export_dynamo(module, a, k, dynamic)
                 else:
+                    reporter.stage(*STAGE_TORCHSCRIPT)
                     model, caught = _export_torchscript(module, a, k, dynamic)
             except Exception as exc:
                 failures.setdefault(exporter, _reason(exc))
@@ -706,7 +761,7 @@ def _batch_related(reason: str) -> bool:
 
 
 @contextlib.contextmanager
-def _exporting(module: Any) -> Iterator[None]:
+def _exporting(module: Any, sink: io.StringIO) -> Iterator[None]:
     """Eval mode, no grad, the RNG untouched, no recording hook, and no exporter chatter."""
     torch = _require_torch()
 
@@ -714,7 +769,6 @@ def _exporting(module: Any) -> Iterator[None]:
     previous_exporting = getattr(_state, "exporting", False)
     _state.exporting = True
     previous_disable = logging.root.manager.disable
-    sink = io.StringIO()
     try:
         logging.disable(logging.WARNING)
         with (
@@ -805,7 +859,7 @@ def _export_dynamo(
             kwargs=kwargs or None,
             dynamo=True,
             dynamic_shapes=dynamic_shapes,
-            verbose=False,
+            verbose=True,  # its stages, read by _StageWatcher (captured, never shown)
             optimize=True,
             external_data=False,
         )
