@@ -16,16 +16,20 @@ subclassed model was built with, a function's signature), else from ``input_shap
 ``example_inputs=`` as for a PyTorch module. The first (batch) axis is left free, so one conversion
 serves every batch.
 
-Conversion runs in a child Python process, started as soon as a conversion is needed so that its
-TensorFlow import overlaps the kernel's part: the kernel traces the model into a graph (Python
+Conversion runs in a child Python process, which imports TensorFlow (about ten seconds) and
+then waits for its job on stdin. It is started ahead of need by :func:`warm_up` (``%load_ext
+ei_widgets`` calls it after each cell once TensorFlow is imported), else when a conversion starts,
+so that its import overlaps the kernel's part: the kernel traces the model into a graph (Python
 work, which leaves the kernel answering cells) and writes it with the variables' values to a
-scratch folder; the child rebuilds the function, freezes it, and runs tf2onnx (its graph optimiser
-without the copy of the graph before each pass that tf2onnx's own entry points make, which is a
-third of its time on ResNet-50; on failure it converts again with the copies). Freezing and
-converting copy protobuf messages as large as the weights while holding the interpreter lock,
-which in the kernel's process would stall cells for up to a second each time. The child reports
-its stages on stdout, which the kernel turns into :class:`~ei_widgets.models.frameworks.base.
-ExportProgress` events (the CLI and the notebook draw them).
+scratch folder. The child freezes the graph (each read of a variable becomes a constant,
+:func:`freeze_graph`; TensorFlow's own freezing, which rebuilds the function twice, only for
+graphs that use a variable otherwise), and runs tf2onnx (its graph optimiser without the copy of
+the graph before each pass that tf2onnx's own entry points make, which is a third of its time on
+ResNet-50; on failure it converts again with the copies). Freezing and converting copy protobuf
+messages as large as the weights while holding the interpreter lock, which in the kernel's process
+would stall cells for up to a second each time. The child reports its stages on stdout, which the
+kernel turns into :class:`~ei_widgets.models.frameworks.base.ExportProgress` events (the CLI and
+the notebook draw them).
 
 Conversions are cached in memory per model (keyed by the input signature and a digest of the
 weights, so a changed model converts again) and on disk by a digest of the graph and the weights
@@ -99,13 +103,13 @@ WHAT_TO_DO_UNSUPPORTED = (
 # How far through the export each stage starts (ResNet-50's stages, measured, rounded).
 STAGES: dict[str, float] = {
     "tracing the model": 0.02,
-    "writing the graph and weights": 0.12,
-    "rebuilding the function": 0.2,
-    "freezing the weights into the graph": 0.25,
-    "converting ops to ONNX": 0.6,
-    "optimising the ONNX graph": 0.75,
-    "writing the ONNX model": 0.93,
-    "reading the ONNX model": 0.97,
+    "writing the graph and weights": 0.2,
+    "rebuilding the function": 0.25,  # a saved model, or a graph TensorFlow must freeze
+    "freezing the weights into the graph": 0.3,
+    "converting ops to ONNX": 0.45,
+    "optimising the ONNX graph": 0.6,
+    "writing the ONNX model": 0.9,
+    "reading the ONNX model": 0.96,
 }
 
 
