@@ -48,9 +48,10 @@ def bind_inputs(
     batch_size: int,
     requested: InputShapes,
     seq_len: int | None = None,
+    default_seq_len: int = DEFAULT_SEQ_LEN,
 ) -> InputBinding:
     """Bind ``inputs`` (the real ones: no initializers) to ``batch_size``, ``seq_len`` and
-    ``requested``. ``seq_len`` None binds a sequence dimension to :data:`DEFAULT_SEQ_LEN`.
+    ``requested``. ``seq_len`` None binds a sequence dimension to ``default_seq_len``.
 
     Raises :class:`ProfileError` for a batch size, sequence length or requested shape that is not
     positive integers, that contradicts the model's fixed dimensions, or for a ``seq_len`` given
@@ -84,7 +85,7 @@ def bind_inputs(
             "cannot be applied. Profile it at its own length (leave seq_len out), or export it "
             "with a variable sequence axis."
         )
-    length = DEFAULT_SEQ_LEN if seq_len is None else seq_len
+    length = default_seq_len if seq_len is None else seq_len
     bound: dict[str, TypeInfo] = {}
     batched = False  # whether any input took the batch size
     unbound: set[str] = set()

@@ -39,7 +39,7 @@ from ei_widgets.errors import ModelLoadError, ProfileError
 from ei_widgets.models import dtypes
 from ei_widgets.models.loading import load_model
 from ei_widgets.models.onnx_kinds import ONNX_KINDS
-from ei_widgets.models.types import LoadedModel, max_sequence_length
+from ei_widgets.models.types import DEFAULT_SEQ_LEN, LoadedModel, max_sequence_length
 from ei_widgets.profiling import op_costs
 from ei_widgets.profiling.collector import collector_paused
 from ei_widgets.profiling.graph_order import Node, ordered
@@ -175,8 +175,10 @@ class _Profiler:
         input_values: list[onnx.ValueInfoProto] = self.graph.input[:]
         self.input_names: set[str] = {v.name for v in input_values}
         self.real_inputs = [v for v in input_values if v.name not in self.constants]
-        self.binding = bind_inputs(self.real_inputs, batch_size, requested, seq_len)
         longest = max_sequence_length(self.model)
+        # a transformer with a position table shorter than the default is shown at its longest
+        default = DEFAULT_SEQ_LEN if longest is None else min(DEFAULT_SEQ_LEN, longest)
+        self.binding = bind_inputs(self.real_inputs, batch_size, requested, seq_len, default)
         if longest is not None and (self.binding.seq_len or 0) > longest:
             raise ProfileError(
                 f"{loaded.name} takes at most {longest} tokens (its position table); "

@@ -166,3 +166,17 @@ def test_found_in_a_real_kernel_and_inspected_at_a_length() -> None:
     text = "".join(d.get("text/plain", "") for d in inspected.data)
     assert "batch 1, 64 tokens:" in text
     assert "Latency by sequence length" in text and "512 tokens" in text
+
+
+def test_a_position_table_shorter_than_the_default_is_exported_and_shown_within_it() -> None:
+    torch.manual_seed(2)
+    config = transformers.BertConfig(
+        vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=64,
+    )  # fmt: skip
+    short = transformers.BertModel(config).eval()
+    result = profile(short)  # the default length, 128, is beyond its table: it is shown at 64
+    assert result.seq_len == 64 and result.max_seq_len == 64
+    assert profile(short, seq_len=16).bound_inputs["input_ids"] == (1, 16)
+    with pytest.raises(ProfileError, match="at most 64 tokens"):
+        profile(short, seq_len=65)

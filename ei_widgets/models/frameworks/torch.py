@@ -247,8 +247,9 @@ def known_inputs(module: object) -> InputSpec | None:
 
 
 def _token_spec(module: Any) -> InputSpec | None:
-    """``input_ids`` of one sequence of :data:`DEFAULT_SEQ_LEN` tokens, for a module whose forward
-    takes ``input_ids`` first; None for any other module."""
+    """``input_ids`` of one sequence of :data:`DEFAULT_SEQ_LEN` tokens (fewer if its position
+    table is shorter), for a module whose forward takes ``input_ids`` first; None for any other
+    module."""
     if is_script_module(module):
         return None
     try:
@@ -257,10 +258,11 @@ def _token_spec(module: Any) -> InputSpec | None:
         return None
     if first != "input_ids":
         return None
+    longest = _position_table(module)
+    length = DEFAULT_SEQ_LEN if longest is None else min(DEFAULT_SEQ_LEN, longest)
     return InputSpec(
-        (TensorSpec((1, DEFAULT_SEQ_LEN), "int64"),),
-        source=f"token ids, as its forward takes input_ids; {DEFAULT_SEQ_LEN} tokens, any "
-        "length binds",
+        (TensorSpec((1, length), "int64"),),
+        source=f"token ids, as its forward takes input_ids; {length} tokens, any length binds",
     )
 
 
@@ -570,11 +572,19 @@ def load(
     return loaded
 
 
+def _position_table(module: Any) -> int | None:
+    """The longest sequence a Hugging Face transformer takes (its config's position table)."""
+    longest = getattr(getattr(module, "config", None), "max_position_embeddings", None)
+    if isinstance(longest, int) and not isinstance(longest, bool) and longest > 0:
+        return longest
+    return None
+
+
 def _note_max_sequence(module: Any, model: onnx.ModelProto) -> None:
     """Note the longest sequence a Hugging Face transformer takes (its position table): beyond
     it the graph still binds but the model cannot run, and torch.export does not bound it."""
-    longest = getattr(getattr(module, "config", None), "max_position_embeddings", None)
-    if isinstance(longest, int) and not isinstance(longest, bool) and longest > 0:
+    longest = _position_table(module)
+    if longest is not None:
         onnx.helper.set_model_props(
             model,
             {**{p.key: p.value for p in model.metadata_props}, MAX_SEQUENCE_KEY: str(longest)},
