@@ -185,7 +185,8 @@ class MetricsStream:
             self._sec[i] = second
             self._b_calls[i] = self._b_inf[i] = self._b_err[i] = self._b_lat_n[i] = 0
             self._b_lat[i] = self._b_util[i] = 0.0
-        for mark in self._marks:
+        # a WeakSet's iteration costs microseconds even when empty: only when there are marks
+        for mark in self._marks if self._marks else ():
             if mark.first_t is None:  # the first call after the mark
                 mark.first_t = start
                 mark.base = (
@@ -239,13 +240,13 @@ class MetricsStream:
                 self._memory = memory_bytes
                 if memory_bytes > self._peak_memory:
                     self._peak_memory = memory_bytes
-                for mark in self._marks:
+                for mark in self._marks if self._marks else ():
                     mark.peak_memory = max(mark.peak_memory, memory_bytes)
             if accelerator is not None:
                 self._accelerator = accelerator
             if warmup:
                 self._warmup_s = latency_s
-                for mark in self._marks:
+                for mark in self._marks if self._marks else ():
                     mark.warmup_s = latency_s
             else:
                 self._n_latencies += 1

@@ -1015,19 +1015,16 @@ def freeze_graph(graph: Any, captures: Sequence[tuple[str, np.ndarray]]) -> Any:
     frozen = type(graph)()
     frozen.versions.CopyFrom(graph.versions)
     for node in graph.node:
-        sources = [i.split(":")[0] for i in node.input if not i.startswith("^")]
-        read = [s for s in sources if s in variables]
-        if any(i.lstrip("^").split(":")[0] in variables for i in node.input) and (
-            node.op != "ReadVariableOp" or len(read) != len(node.input)
-        ):
+        read = [i.split(":")[0] for i in node.input if i.lstrip("^").split(":")[0] in variables]
+        if read and (node.op != "ReadVariableOp" or len(node.input) != 1):
             return None  # a variable used another way than one plain read
         if node.name in variables:
             continue
         if read or node.name in placeholders:
             dtype = tf.as_dtype(node.attr["dtype"].type)
-            value = values[read[0]] if read else values[node.name]
             constant = frozen.node.add(name=node.name, op="Const")
             constant.attr["dtype"].type = dtype.as_datatype_enum
+            value = values[read[0] if read else node.name]
             constant.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value, dtype))
         else:
             frozen.node.append(node)
