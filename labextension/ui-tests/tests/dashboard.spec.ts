@@ -200,6 +200,15 @@ test('user errors are one red line that stops Run All; results display rich HTML
   expect(text).not.toContain('Traceback');
 
   // Run All stops at the first error (the unknown size): later cells do not run.
+  // ipykernel 7 aborts the requests it has received when the error happens; a
+  // first cell that takes a moment lets the server forward all of Run All's
+  // requests before then (else a busy server's last one can arrive after).
+  await page.notebook.setCell(
+    0,
+    'code',
+    'import time; time.sleep(2)\n%load_ext ei_widgets\nimport ei_widgets\n' +
+      'resnet = ei_widgets.demo_model("resnet50")'
+  );
   await page.notebook.addCell('code', 'print("ran after the error")');
   const last = (await page.notebook.getCellCount()) - 1;
   const unknownPrompt = page
