@@ -51,7 +51,8 @@ def test_every_benchmark_runs_in_quick_mode() -> None:
         "endpoint OverheadLatency",
         "load generator",
         "saturation chain500",
-        "first profile, small dense model / tf2onnx",
+        "first profile in a notebook, small dense model / tf2onnx",
+        "first profile in a script, small dense model / tf2onnx",
         "second profile, new process",
         "trivial cell reply during a conversion",
     ):

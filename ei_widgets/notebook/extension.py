@@ -17,6 +17,7 @@ from typing import Any
 
 from ei_widgets.billing import meters
 from ei_widgets.errors import EIError
+from ei_widgets.models.frameworks import tensorflow as tensorflow_models  # imports no TensorFlow
 
 # shell -> what load_ipython_extension set up on it, for unload to undo
 _loaded: dict[int, list[str]] = {}
@@ -43,9 +44,7 @@ def warm_converters(result: Any = None) -> None:
     """After each cell: once the user has imported TensorFlow, have its converting process import
     it too, ahead of the first profile (``tensorflow.warm_up``; nothing when it waits already)."""
     if "tensorflow" in sys.modules:
-        from ei_widgets.models.frameworks import tensorflow
-
-        tensorflow.warm_up()
+        tensorflow_models.warm_up()
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -87,10 +86,7 @@ def unload_ipython_extension(ipython: Any) -> None:
         ipython.set_custom_exc((), None)
     if "warm" in parts:
         ipython.events.unregister("post_run_cell", warm_converters)
-        if "tensorflow" in sys.modules:
-            from ei_widgets.models.frameworks import tensorflow
-
-            tensorflow.stop_spare()
+        tensorflow_models.stop_spare()
     if "comm" in parts:
         from ei_widgets.notebook import comm
 

@@ -417,7 +417,10 @@ def test_set_model_profiles_the_chosen_variable_and_judges_fits_by_it(
     h = Handler(recorder, st, namespace=namespace)
     answer = h.handle(request("set-model", "m1", variable="small"))
     assert answer["type"] == "reply", answer
-    assert answer["state"]["profiling"]["variable"] == "small"
+    # a model this small may be profiled before the reply is built (the gated model's test
+    # shows the reply coming first); if not, the reply shows it being profiled
+    profiling = answer["state"]["profiling"]
+    assert profiling is None or profiling["variable"] == "small"
     assert h.profiler.wait(10)
     pushed = recorder.sent[-1]
     assert pushed["type"] == "state"
