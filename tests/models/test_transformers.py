@@ -48,6 +48,16 @@ def bert() -> Any:
     return transformers.BertModel(config).eval()
 
 
+def one_layer_bert(seed: int, *, hidden: int, positions: int) -> Any:
+    """A new one-layer BERT (not the module's: its export is not cached yet)."""
+    torch.manual_seed(seed)
+    config = transformers.BertConfig(
+        vocab_size=128, hidden_size=hidden, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=2 * hidden, max_position_embeddings=positions,
+    )  # fmt: skip
+    return transformers.BertModel(config).eval()
+
+
 def test_a_bert_is_found_ready_without_being_run(bert: Any) -> None:
     (entry,) = find_models({"bert": bert, "x": 3})
     assert entry.variable == "bert"
@@ -68,14 +78,9 @@ def test_flops_at_each_length_match_pytorchs_count(bert: Any, seq_len: int) -> N
 
 
 def test_the_export_reports_its_stages_as_it_goes() -> None:
-    torch.manual_seed(1)
-    config = transformers.BertConfig(
-        vocab_size=128, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=512,
-    )  # fmt: skip
     events: list[base.ExportProgress] = []
     with base.progress_listener(events.append):
-        profile(transformers.BertModel(config).eval(), name="tiny_bert", seq_len=16)
+        profile(one_layer_bert(1, hidden=32, positions=512), name="tiny_bert", seq_len=16)
     stages = [e.stage for e in events]
     expected = [stage for stage, _ in torch_models.STAGES.values()]
     assert [s for s in stages if s in expected] == expected, stages  # each, in order
@@ -169,12 +174,7 @@ def test_found_in_a_real_kernel_and_inspected_at_a_length() -> None:
 
 
 def test_a_position_table_shorter_than_the_default_is_exported_and_shown_within_it() -> None:
-    torch.manual_seed(2)
-    config = transformers.BertConfig(
-        vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=64,
-    )  # fmt: skip
-    short = transformers.BertModel(config).eval()
+    short = one_layer_bert(2, hidden=16, positions=64)
     result = profile(short)  # the default length, 128, is beyond its table: it is shown at 64
     assert result.seq_len == 64 and result.max_seq_len == 64
     assert profile(short, seq_len=16).bound_inputs["input_ids"] == (1, 16)
